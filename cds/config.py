@@ -1,0 +1,33 @@
+"""Service settings: command-line flags override CDS_* environment variables override defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from cds import BUNDLED_RULES
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CDS_")
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    rules: Path = BUNDLED_RULES
+    reload_rules: bool = False
+    data_dir: Path = Path.home() / ".local" / "share" / "cobalt-cds"
+    database_url: str | None = None          # default: SQLite under data_dir
+    deadline_s: float = 1.5                  # server-side answer deadline per request
+    fhir_budget_s: float = 1.0               # total FHIR fetch time per request (< deadline)
+    fhir_connect_timeout_s: float = 0.5
+    fhir_max_pages: int = 10
+    fhir_max_resources: int = 1000
+    max_body_bytes: int = 5 * 1024 * 1024
+    cors_origins: list[str] = ["*"]
+
+    def feedback_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{self.data_dir / 'feedback.db'}"

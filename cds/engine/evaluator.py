@@ -1,0 +1,120 @@
+"""Evaluate facts against compiled packs, one isolated durable_rules session per request."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import durable_rules_engine
+from durable.engine import Host, MessageNotHandledException
+
+from cds.engine.compiler import CompiledRule, compile_rule
+from cds.rulebook.model import HOOKS, Rulebook
+
+# The durable_rules C engine keeps global state and is not thread-safe: every call into it,
+# from every RuleEngine generation (hot reload makes several), runs under this one lock.
+# An evaluation holds it for about a millisecond.
+ENGINE_LOCK = threading.Lock()
+_generation = itertools.count(1)
+
+
+class _SynchronousHost(Host):
+    """A durable_rules host without its background dispatch threads.
+
+    The stock Host polls every ruleset from timer threads, calling into the C engine outside
+    any lock we hold. We never queue events or timers, so actions all run inside assert_facts.
+    """
+
+    def _run(self) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A rule that fired, with the facts it matched (alias → fact)."""
+
+    rule_id: str
+    indicator: str
+    facts: dict[str, dict[str, Any]]
+
+
+@dataclass
+class Evaluation:
+    findings: list[Finding] = field(default_factory=list)
+    complete: bool = True
+
+
+class RuleEngine:
+    """A rulebook's packs compiled into durable_rules rulesets, one per (pack, hook)."""
+
+    def __init__(self, rulebook: Rulebook):
+        self.rulebook = rulebook
+        self._host = _SynchronousHost()
+        self._rulesets: dict[tuple[str, str], str] = {}
+        self._findings: list[Finding] = []
+        generation = next(_generation)
+        definitions: dict[str, dict[str, Any]] = {}
+        for pack in rulebook.packs.values():
+            for hook in HOOKS:
+                compiled = [c for rule in pack.rules if hook in rule.hooks
+                            for c in compile_rule(rule, pack.parameters)]
+                if compiled:
+                    name = f"g{generation}_{pack.name}_{hook}".replace("-", "_")
+                    definitions[name] = {c.name: {**c.definition, "run": self._action(c)}
+                                         for c in compiled}
+                    self._rulesets[(pack.name, hook)] = name
+        with ENGINE_LOCK:
+            self._host.register_rulesets(definitions)
+
+    def evaluate(self, facts: list[dict[str, Any]], packs: Iterable[str], hook: str,
+                 deadline: float | None = None) -> Evaluation:
+        """Run `packs` for `hook` over `facts`; stop between packs once `deadline` has passed.
+
+        `facts` must end with the single anchor (patient) fact; see compiler.ANCHOR_FACT.
+        """
+        evaluation = Evaluation()
+        for pack in packs:
+            ruleset = self._rulesets.get((pack, hook))
+            if ruleset is None:
+                continue
+            if deadline is not None and time.monotonic() > deadline:
+                evaluation.complete = False
+                break
+            evaluation.findings.extend(self._run(ruleset, facts))
+        return evaluation
+
+    def close(self) -> None:
+        """Free the C engine's rulesets (after a reload has swapped this engine out)."""
+        with ENGINE_LOCK:
+            for name in self._rulesets.values():
+                durable_rules_engine.delete_ruleset(self._host.get_ruleset(name)._handle)
+            self._rulesets.clear()
+
+    def _run(self, ruleset: str, facts: list[dict[str, Any]]) -> list[Finding]:
+        session = uuid.uuid4().hex
+        with ENGINE_LOCK:
+            self._findings = []
+            try:
+                # One at a time and in the caller's order: a batch stops at the first fact no
+                # rule looks at, and absence tests are decided when the anchor fact arrives.
+                for fact in facts:
+                    try:
+                        self._host.assert_fact(ruleset, {**fact, "sid": session})
+                    except MessageNotHandledException:
+                        pass  # no rule in this pack looks at this fact
+            finally:
+                self._host.delete_state(ruleset, session)
+            return self._findings
+
+    def _action(self, compiled: CompiledRule) -> Callable[[Any], None]:
+        # One parameter only: durable_rules treats two-parameter actions as asynchronous.
+        def record(closure: Any) -> None:
+            matched = {alias: dict(closure._m[alias]) for alias in compiled.aliases}
+            self._findings.append(Finding(compiled.rule.id, compiled.indicator, matched))
+
+        return record

@@ -1,0 +1,1 @@
+"""Normalization of FHIR data into the flat facts rules see."""

@@ -1,0 +1,117 @@
+"""The facts rules see. Field names here are the catalog rule files are checked against."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+
+@dataclass
+class PatientFact:
+    """One per request: derived status of the patient plus request context. None = unknown."""
+
+    id: str
+    hook: str
+    b12_drafts: int                      # B12 drafts under evaluation (0 on patient-view)
+    b12_status: str                      # low | indeterminate | normal | unknown
+    b12_total: float | None = None       # ng/L, latest in the look-back window
+    b12_active: float | None = None      # pmol/L, latest in the look-back window
+    mma_upgraded: bool = False           # indeterminate upgraded to low by MMA
+    hb: float | None = None              # g/L, latest in the look-back window
+    significant_anaemia: bool | None = None
+    severe_anaemia: bool | None = None
+    renal_impairment: bool = False
+    neuro_findings: bool = False
+    malabsorption_cause: bool = False
+    leber_disease: bool = False
+    cyanide_poisoning: bool = False
+    cobalt_allergy: bool = False
+    new_series: bool = True              # no active B12 injection order besides the drafts
+    active_b12_order: bool = False       # an active B12 order of any route (not antidote)
+    active_maintenance: bool = False     # an active parenteral order with interval >= 28 d
+    earliest_injection_days_ago: float | None = None
+    neuro_text: str | None = None        # e.g. "paraesthesia, peripheral neuropathy"
+    malabsorption_text: str | None = None
+    labs_text: str | None = None         # e.g. "B12 95 ng/L on 12 Oct 2026; Hb 98 g/L on 12 Oct 2026"
+
+
+@dataclass
+class LabFact:
+    """The latest result of one lab kind, in canonical units."""
+
+    id: str
+    kind: str
+    value: float
+    unit: str
+    days_ago: float
+    date: str                            # "12 Oct 2026"
+
+
+@dataclass
+class LabUnitProblemFact:
+    """A lab result excluded from thresholds because its unit is unknown or implausible."""
+
+    id: str
+    kind: str
+    value: float | None
+    unit: str
+    reason: str
+    days_ago: float | None
+    date: str | None
+
+
+@dataclass
+class OrderFact:
+    """A B12 MedicationRequest: `draft_order` when under evaluation, else `order`."""
+
+    id: str
+    ingredient: str                      # cyano | hydroxo | methyl | unknown
+    product: str                         # display text of the product
+    antidote: bool                       # CYANOKIT or IV hydroxocobalamin in grams
+    cyanokit: bool
+    route: str                           # im | sc | iv | oral | nasal | unknown
+    route_text: str                      # IM | SC | IV | oral | nasal | unknown route (for card text)
+    parenteral: bool
+    dose_kind: str                       # mass | volume | container | none | unknown
+    dose_unit_problem: bool
+    status: str
+    intent: str
+    has_reason: bool
+    reported_by_patient: bool
+    bounded: bool
+    is_draft: bool
+    concentration_mcg_per_ml: float | None = None
+    multi_dose_vial: bool | None = None
+    dose_value: float | None = None
+    dose_unit: str | None = None
+    dose_mcg: float | None = None
+    usual_dose_mcg: float | None = None  # dose_mcg / 1000: the dose if mg was meant as mcg
+    interval_days: float | None = None
+    per_day: float | None = None
+    mcg_per_28d: float | None = None
+    authored_days_ago: float | None = None
+    dispense_mcg: float | None = None
+    supply_days: float | None = None     # dispense_mcg / dose_mcg * interval_days
+    dose_text: str | None = None         # "1000 mg"
+    frequency_text: str | None = None    # "every 2 days"
+
+
+FACT_TYPES: dict[str, type] = {
+    "patient": PatientFact,
+    "lab": LabFact,
+    "lab_unit_problem": LabUnitProblemFact,
+    "draft_order": OrderFact,
+    "order": OrderFact,
+}
+
+
+def fact_fields(fact_type: str) -> set[str]:
+    """Field names a rule may use on `fact_type`."""
+    return {f.name for f in fields(FACT_TYPES[fact_type])}
+
+
+def engine_fact(fact_type: str, fact: Any) -> dict[str, Any]:
+    """The dict asserted into the engine: unknown (None) fields are left out, never defaulted."""
+    values = {key: value for key, value in asdict(fact).items() if value is not None}
+    values["type"] = fact_type
+    return values

@@ -1,0 +1,194 @@
+"""A PatientRecord → the facts of one request (clinical-rules.md §1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from typing import Any
+
+from cds.facts.codes import CodeSystems, ValueSet, codings_of, texts_of
+from cds.facts.labs import LabSummary, summarize_labs
+from cds.facts.model import LabFact, LabUnitProblemFact, OrderFact, PatientFact, engine_fact
+from cds.facts.orders import OrderReader
+from cds.facts.units import Units
+from cds.fhir.record import PatientRecord
+
+_INACTIVE_CLINICAL = {"inactive", "remission", "resolved"}
+_VOID_VERIFICATION = {"entered-in-error", "refuted"}
+
+
+@dataclass
+class FactSet:
+    patient: PatientFact
+    labs: list[LabFact] = field(default_factory=list)
+    problems: list[LabUnitProblemFact] = field(default_factory=list)
+    drafts: list[OrderFact] = field(default_factory=list)
+    orders: list[OrderFact] = field(default_factory=list)
+
+    def engine_facts(self) -> list[dict[str, Any]]:
+        """Every fact, the patient fact last (the engine's anchor for absence tests)."""
+        return ([engine_fact("lab", lab) for lab in self.labs]
+                + [engine_fact("lab_unit_problem", problem) for problem in self.problems]
+                + [engine_fact("order", order) for order in self.orders]
+                + [engine_fact("draft_order", order) for order in self.drafts]
+                + [engine_fact("patient", self.patient)])
+
+
+class Normalizer:
+    """Built once per rulebook: value sets, units and product tables are reused per request."""
+
+    def __init__(self, facts_config: dict[str, Any], valuesets: dict[str, Any]):
+        self.config = facts_config
+        systems = CodeSystems(valuesets["systems"])
+        self.valuesets = {name: ValueSet(systems, spec["codes"], spec.get("text", []))
+                          for name, spec in valuesets["valuesets"].items()}
+        self.units = Units(facts_config["unit_aliases"])
+        self.orders = OrderReader(valuesets, facts_config["regimen"], self.units)
+
+    def normalize(self, record: PatientRecord, hook: str, now: datetime) -> FactSet:
+        labs = summarize_labs(record.observations, self.config, self.units, now)
+        draft_ids = {draft.id for draft in record.drafts}
+        drafts = [fact for draft in record.drafts
+                  if (fact := self.orders.read(draft, record.medications, now, True))]
+        orders = [fact for request in record.medication_requests
+                  if request.id not in draft_ids and request.status != "entered-in-error"
+                  and (fact := self.orders.read(request, record.medications, now, False))]
+        patient = _PatientDeriver(self, record, labs, orders, hook, len(drafts)).fact
+        return FactSet(patient, list(labs.latest.values()), labs.problems, drafts, orders)
+
+
+class _PatientDeriver:
+    """Derived status of one patient (b12_status, anaemia, renal, malabsorption, ...)."""
+
+    def __init__(self, normalizer: Normalizer, record: PatientRecord, labs: LabSummary,
+                 orders: list[OrderFact], hook: str, draft_count: int):
+        self.n = normalizer
+        self.record = record
+        self.labs = labs
+        self.orders = orders
+        self.hook = hook
+        self.draft_count = draft_count
+        self.status = normalizer.config["status"]
+
+    def recent(self, kind: str, lookback_days: float) -> LabFact | None:
+        lab = self.labs.latest.get(kind)
+        return lab if lab is not None and lab.days_ago <= lookback_days else None
+
+    def matched(self, valueset: str) -> list[str]:
+        """Display names of active conditions and completed procedures in `valueset`."""
+        found = []
+        for condition in self.record.conditions:
+            if _condition_active(condition) and self.n.valuesets[valueset].matches(
+                    codings_of(condition.code), texts_of(condition.code)):
+                found.append(_display(condition.code))
+        for procedure in self.record.procedures:
+            if procedure.status == "completed" and self.n.valuesets[valueset].matches(
+                    codings_of(procedure.code)):
+                found.append(_display(procedure.code))
+        for observation in self.record.observations:
+            if observation.status not in ("entered-in-error", "cancelled") and any(
+                    self.n.valuesets[valueset].matches(codings_of(concept))
+                    for concept in (observation.code, observation.valueCodeableConcept)):
+                found.append(_display(observation.valueCodeableConcept or observation.code))
+        return list(dict.fromkeys(found))
+
+    @cached_property
+    def renal_impairment(self) -> bool:
+        egfr = self.recent("egfr", self.status["egfr_lookback_days"])
+        low_egfr = egfr is not None and egfr.value < self.status["renal_impairment_egfr_below"]
+        return low_egfr or bool(self.matched("chronic_kidney_disease"))
+
+    def b12_status(self) -> tuple[str, bool]:
+        s = self.status
+        total = self.recent("b12_total", s["b12_lookback_days"])
+        active = self.recent("b12_active", s["b12_lookback_days"])
+        t = total.value if total else None
+        a = active.value if active else None
+        if (t is not None and t < s["b12_total_low_below"]) or (a is not None and a < s["b12_active_low_below"]):
+            return "low", False
+        if (t is not None and t <= s["b12_total_normal_above"]) or (
+                a is not None and a <= s["b12_active_normal_above"]):
+            mma = self.recent("mma", s["b12_lookback_days"])
+            if mma is not None and mma.value > s["mma_upgrade_above"] and not self.renal_impairment:
+                return "low", True
+            return "indeterminate", False
+        if t is not None or a is not None:
+            return "normal", False
+        return "unknown", False
+
+    @property
+    def fact(self) -> PatientFact:
+        s = self.status
+        hb = self.recent("hb", s["hb_lookback_days"])
+        status, upgraded = self.b12_status()
+        neuro = self.matched("neuro_findings")
+        malabsorption = self.matched("malabsorption_cause")
+        if self.labs.intrinsic_factor_positive:
+            malabsorption.append("intrinsic factor antibody positive")
+        therapy = [o for o in self.orders if not o.antidote]
+        active = [o for o in therapy if o.status == "active"]
+        injections = [o for o in therapy if o.parenteral and o.authored_days_ago is not None]
+        total = self.recent("b12_total", s["b12_lookback_days"])
+        active_b12 = self.recent("b12_active", s["b12_lookback_days"])
+        return PatientFact(
+            id=f"patient:{getattr(self.record.patient, 'id', None) or 'unknown'}",
+            hook=self.hook,
+            b12_drafts=self.draft_count,
+            b12_status=status,
+            b12_total=total.value if total else None,
+            b12_active=active_b12.value if active_b12 else None,
+            mma_upgraded=upgraded,
+            hb=hb.value if hb else None,
+            significant_anaemia=hb.value < s["significant_anaemia_hb_below"] if hb else None,
+            severe_anaemia=hb.value < s["severe_anaemia_hb_below"] if hb else None,
+            renal_impairment=self.renal_impairment,
+            neuro_findings=bool(neuro),
+            malabsorption_cause=bool(malabsorption),
+            leber_disease=bool(self.matched("leber_disease")),
+            cyanide_poisoning=bool(self.matched("cyanide_poisoning")),
+            cobalt_allergy=self.cobalt_allergy(),
+            new_series=not any(o.parenteral for o in active),
+            active_b12_order=bool(active),
+            active_maintenance=any(o.parenteral and (o.interval_days or 0) >= self.n.config["regimen"][
+                "maintenance_min_interval_days"] for o in active),
+            earliest_injection_days_ago=max((o.authored_days_ago for o in injections), default=None),
+            neuro_text=", ".join(neuro) or None,
+            malabsorption_text=", ".join(malabsorption) or None,
+            labs_text=self.labs_text(),
+        )
+
+    def cobalt_allergy(self) -> bool:
+        valueset = self.n.valuesets["cobalt_allergy"]
+        for allergy in self.record.allergies:
+            verification = {c.code for c in codings_of(allergy.verificationStatus)}
+            clinical = {c.code for c in codings_of(allergy.clinicalStatus)}
+            if verification & _VOID_VERIFICATION or clinical & _INACTIVE_CLINICAL:
+                continue
+            texts = texts_of(allergy.code)
+            for reaction in allergy.reaction or []:
+                texts += texts_of(reaction.substance)
+            if valueset.matches(codings_of(allergy.code), texts):
+                return True
+        return False
+
+    def labs_text(self) -> str | None:
+        names = {"b12_total": "B12", "b12_active": "active B12", "mma": "MMA", "hb": "Hb"}
+        parts = [f"{names[kind]} {_number(lab.value)} {lab.unit.replace('umol', 'µmol')} on {lab.date}"
+                 for kind in names if (lab := self.labs.latest.get(kind)) is not None]
+        return "; ".join(parts) or None
+
+
+def _condition_active(condition: Any) -> bool:
+    verification = {c.code for c in codings_of(condition.verificationStatus)}
+    clinical = {c.code for c in codings_of(condition.clinicalStatus)}
+    return not (verification & _VOID_VERIFICATION or clinical & _INACTIVE_CLINICAL)
+
+
+def _display(concept: Any) -> str:
+    texts = [concept.text] + [c.display for c in concept.coding or []] if concept else []
+    return next((text for text in texts if text), "coded finding").lower()
+
+
+def _number(value: float) -> str:
+    return f"{value:,.2f}".rstrip("0").rstrip(".") if value != int(value) else f"{int(value):,}"

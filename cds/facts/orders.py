@@ -1,0 +1,261 @@
+"""MedicationRequests → B12 order facts: product, route, dose in mcg, schedule, supply."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cds.facts.codes import CodeSystems, codings_of, ndc_candidates, ndc_product_prefix, texts_of
+from cds.facts.model import OrderFact
+from cds.facts.units import Units
+from cds.fhir.record import as_datetime
+
+_PERIOD_DAYS = {"s": 1 / 86400, "min": 1 / 1440, "h": 1 / 24, "d": 1.0, "wk": 7.0, "a": 365.25}
+PARENTERAL = {"im", "sc", "iv"}
+
+
+@dataclass(frozen=True)
+class Product:
+    ingredient: str
+    name: str
+    cyanokit: bool = False
+    concentration_mcg_per_ml: float | None = None
+    container_mcg: float | None = None
+    multi_dose_vial: bool | None = None
+
+
+class OrderReader:
+    """Reads B12 orders using the rulebook's product, route and regimen data."""
+
+    def __init__(self, valuesets: dict[str, Any], regimen: dict[str, Any], units: Units):
+        self._systems = CodeSystems(valuesets["systems"])
+        self._products = valuesets["products"]
+        self._product_text = valuesets["product_text"]
+        self._routes = valuesets["routes"]
+        self._route_words = {route: [re.compile(rf"(?<![\w.]){re.escape(w)}(?![\w])") for w in spec.get("text", [])]
+                             for route, spec in self._routes.items()}
+        self._regimen = regimen
+        self._units = units
+
+    def read(self, request: Any, medications: dict[str, Any], now: datetime,
+             is_draft: bool) -> OrderFact | None:
+        """The order fact, or None when the request is not for a B12 product."""
+        concept, medication = self._medication(request, medications)
+        product = self._product(concept)
+        if product is None:
+            return None
+        product = self._with_medication_strength(product, medication)
+        dosage = (request.dosageInstruction or [None])[0]
+        route = self._route(dosage)
+        dose_value, dose_unit, dose_kind, dose_mcg = self._dose(dosage, product, medication)
+        interval, per_day, bounded = _schedule(dosage, self._regimen["days_per_month"])
+        authored = as_datetime(request.authoredOn)
+        dispense_mcg = self._dispense_mcg(request, product, medication)
+        antidote = product.cyanokit or (
+            product.ingredient == "hydroxo" and route == "iv"
+            and (dose_mcg or 0) >= self._regimen["antidote_min_dose_mcg"])
+        return OrderFact(
+            id=request.id or "unidentified",
+            ingredient=product.ingredient,
+            product=(concept.text if concept and concept.text else product.name),
+            antidote=antidote,
+            cyanokit=product.cyanokit,
+            route=route,
+            route_text=route.upper() if route in PARENTERAL else ("unknown route" if route == "unknown" else route),
+            parenteral=route in PARENTERAL,
+            dose_kind=dose_kind,
+            dose_unit_problem=dose_mcg is None and dose_kind not in ("mass",),
+            status=request.status,
+            intent=request.intent,
+            has_reason=bool(request.reasonCode or request.reasonReference or request.note),
+            reported_by_patient=_reported_by_patient(request),
+            bounded=bounded,
+            is_draft=is_draft,
+            concentration_mcg_per_ml=product.concentration_mcg_per_ml,
+            multi_dose_vial=product.multi_dose_vial,
+            dose_value=dose_value,
+            dose_unit=dose_unit,
+            dose_mcg=dose_mcg,
+            usual_dose_mcg=dose_mcg / 1000 if dose_mcg is not None else None,
+            interval_days=interval,
+            per_day=per_day,
+            mcg_per_28d=round(dose_mcg * per_day * 28, 3) if dose_mcg is not None and per_day else None,
+            authored_days_ago=round((now - authored).total_seconds() / 86400, 2) if authored else None,
+            dispense_mcg=dispense_mcg,
+            supply_days=(round(dispense_mcg / dose_mcg * interval, 2)
+                         if dispense_mcg and dose_mcg and interval else None),
+            dose_text=_dose_text(dose_value, dose_unit),
+            frequency_text=_frequency_text(dosage),
+        )
+
+    def _medication(self, request: Any, medications: dict[str, Any]) -> tuple[Any, Any]:
+        """(CodeableConcept, Medication or None) from a concept, contained or referenced Medication."""
+        if request.medicationCodeableConcept is not None:
+            return request.medicationCodeableConcept, None
+        reference = request.medicationReference
+        target = (reference.reference or "") if reference else ""
+        medication = None
+        if target.startswith("#"):
+            medication = next((r for r in request.contained or []
+                               if r.get_resource_type() == "Medication" and r.id == target[1:]), None)
+        elif target:
+            medication = medications.get("/".join(target.split("/")[-2:]))
+        concept = medication.code if medication is not None else None
+        if concept is None and reference is not None and reference.display:
+            return _TextConcept(reference.display), medication
+        return concept, medication
+
+    def _product(self, concept: Any) -> Product | None:
+        for coding in codings_of(concept):
+            system = self._systems.alias(coding.system)
+            for entry in self._products:
+                (code_system, code), = entry["code"].items()
+                if system != code_system or not coding.code:
+                    continue
+                if (code_system == "ndc" and any(c.startswith(ndc_product_prefix(code))
+                                                 for c in ndc_candidates(coding.code))) \
+                        or coding.code.strip() == code:
+                    return Product(entry["ingredient"], entry["name"], entry.get("cyanokit", False),
+                                   entry["concentration_mcg_per_ml"], entry.get("container_mcg"),
+                                   entry.get("multi_dose_vial"))
+        text = " ".join(texts_of(concept))
+        for entry in self._product_text:
+            if entry["contains"] in text:
+                return Product(entry["ingredient"], entry["contains"], entry.get("cyanokit", False))
+        return None
+
+    def _with_medication_strength(self, product: Product, medication: Any) -> Product:
+        """Concentration and container size from a Medication resource, where it states them."""
+        if medication is None:
+            return product
+        concentration = product.concentration_mcg_per_ml
+        for ingredient in medication.ingredient or []:
+            ratio = ingredient.strength
+            if ratio and ratio.numerator and ratio.denominator and ratio.numerator.value:
+                mcg = self._quantity_mcg(ratio.numerator)
+                ml = self._quantity_ml(ratio.denominator)
+                if mcg is not None and ml:
+                    concentration = mcg / ml
+        container = product.container_mcg
+        amount = medication.amount
+        if amount and amount.numerator and amount.numerator.value is not None:
+            container = self._quantity_mcg(amount.numerator)
+            ml = self._quantity_ml(amount.numerator)
+            if container is None and ml is not None and concentration:
+                container = ml * concentration
+        return Product(product.ingredient, product.name, product.cyanokit, concentration,
+                       container, product.multi_dose_vial)
+
+    def _route(self, dosage: Any) -> str:
+        concept = dosage.route if dosage else None
+        for coding in codings_of(concept):
+            if self._systems.alias(coding.system) == "snomed":
+                for route, spec in self._routes.items():
+                    if coding.code in spec.get("snomed", []):
+                        return route
+        texts = texts_of(concept) + ([dosage.text.lower()] if dosage and dosage.text else [])
+        for text in texts:
+            for route, words in self._route_words.items():
+                if any(word.search(text) for word in words):
+                    return route
+        return "unknown"
+
+    def _dose(self, dosage: Any, product: Product, medication: Any
+              ) -> tuple[float | None, str | None, str, float | None]:
+        """(value, unit as written, kind, mcg or None)."""
+        quantity = None
+        for dose_and_rate in (dosage.doseAndRate or []) if dosage else []:
+            quantity = dose_and_rate.doseQuantity or (dose_and_rate.doseRange.high
+                                                      if dose_and_rate.doseRange else None)
+            if quantity is not None:
+                break
+        if quantity is None or quantity.value is None:
+            return None, None, "none", None
+        value = float(quantity.value)
+        unit = quantity.unit or quantity.code
+        ucum = self._units.ucum(quantity.code, quantity.system, quantity.unit)
+        kind = self._units.dose_kind(ucum, unit)
+        return value, unit, kind, self._amount_mcg(value, ucum, kind, product)
+
+    def _amount_mcg(self, value: float, ucum: str | None, kind: str, product: Product) -> float | None:
+        if kind == "mass":
+            return self._units.convert(value, ucum, "ug")
+        if kind == "volume" and product.concentration_mcg_per_ml:
+            ml = self._units.convert(value, ucum, "mL")
+            return ml * product.concentration_mcg_per_ml if ml is not None else None
+        if kind == "container" and product.container_mcg:
+            return value * product.container_mcg
+        return None
+
+    def _quantity_mcg(self, quantity: Any) -> float | None:
+        ucum = self._units.ucum(quantity.code, quantity.system, quantity.unit)
+        return self._units.convert(float(quantity.value), ucum, "ug") if quantity.value is not None else None
+
+    def _quantity_ml(self, quantity: Any) -> float | None:
+        ucum = self._units.ucum(quantity.code, quantity.system, quantity.unit)
+        return self._units.convert(float(quantity.value), ucum, "mL") if quantity.value is not None else None
+
+    def _dispense_mcg(self, request: Any, product: Product, medication: Any) -> float | None:
+        dispense = request.dispenseRequest
+        quantity = dispense.quantity if dispense else None
+        if quantity is None or quantity.value is None:
+            return None
+        ucum = self._units.ucum(quantity.code, quantity.system, quantity.unit)
+        kind = self._units.dose_kind(ucum, quantity.unit or quantity.code)
+        return self._amount_mcg(float(quantity.value), ucum, kind, product)
+
+
+class _TextConcept:
+    """A CodeableConcept stand-in for a Reference that only carries a display."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.coding: list[Any] = []
+
+
+def _schedule(dosage: Any, days_per_month: float) -> tuple[float | None, float | None, bool]:
+    """(interval_days, per_day, bounded) from timing.repeat."""
+    repeat = dosage.timing.repeat if dosage and dosage.timing else None
+    if repeat is None:
+        return None, None, False
+    bounded = bool(repeat.count or repeat.boundsDuration
+                   or (repeat.boundsPeriod and repeat.boundsPeriod.end))
+    unit_days = days_per_month if repeat.periodUnit == "mo" else _PERIOD_DAYS.get(repeat.periodUnit or "")
+    if repeat.period is None or unit_days is None:
+        return None, None, bounded
+    frequency = float(repeat.frequency or 1)
+    period_days = float(repeat.period) * unit_days
+    if period_days <= 0:
+        return None, None, bounded
+    return round(period_days / frequency, 4), round(frequency / period_days, 6), bounded
+
+
+def _reported_by_patient(request: Any) -> bool:
+    if request.reportedBoolean:
+        return True
+    reference = request.reportedReference.reference if request.reportedReference else None
+    resource_type = (reference or "").split("/")[-2:-1]
+    return resource_type in (["Patient"], ["RelatedPerson"])
+
+
+def _dose_text(value: float | None, unit: str | None) -> str | None:
+    if value is None:
+        return None
+    shown = {"ug": "mcg", "µg": "mcg", "μg": "mcg"}.get(unit or "", unit or "(no unit)")
+    return f"{value:g} {shown}"
+
+
+def _frequency_text(dosage: Any) -> str | None:
+    repeat = dosage.timing.repeat if dosage and dosage.timing else None
+    if repeat is None or repeat.period is None or not repeat.periodUnit:
+        return None
+    names = {"s": "second", "min": "minute", "h": "hour", "d": "day", "wk": "week", "mo": "month", "a": "year"}
+    unit = names.get(repeat.periodUnit, repeat.periodUnit)
+    period = float(repeat.period)
+    frequency = int(repeat.frequency or 1)
+    every = f"every {unit}" if period == 1 else f"every {period:g} {unit}s"
+    if frequency == 1:
+        return {"every day": "daily", "every week": "weekly", "every month": "monthly"}.get(every, every)
+    return f"{frequency} times {every}"

@@ -1,0 +1,81 @@
+"""Unit conversion through UCUM (ucumvert parses UCUM into pint quantities).
+
+Units are converted, never guessed: a unit that is not valid UCUM (after the rulebook's alias
+table for common display strings) or whose dimension does not fit gives None.
+"""
+
+from __future__ import annotations
+
+from functools import cache, lru_cache
+from typing import Any
+
+import pint
+from ucumvert import PintUcumRegistry
+
+UCUM_SYSTEM = "http://unitsofmeasure.org"
+_CONTAINER_WORDS = ("vial", "ampoule", "ampule", "amp", "syringe", "pen", "cartridge", "kit")
+
+
+@cache
+def _registry() -> PintUcumRegistry:
+    return PintUcumRegistry()
+
+
+@lru_cache(maxsize=512)
+def _parse(ucum: str) -> Any | None:
+    try:
+        return _registry().from_ucum(ucum)
+    except Exception:  # ucumvert raises its own, lark's and pint's errors for bad input
+        return None
+
+
+class Units:
+    """UCUM-aware conversion, with the rulebook's aliases for non-UCUM display strings."""
+
+    def __init__(self, aliases: dict[str, str]):
+        self._aliases = {key.lower(): value for key, value in aliases.items()}
+
+    def ucum(self, code: str | None, system: str | None, text: str | None) -> str | None:
+        """The UCUM code of a Quantity: its `code` when the system is UCUM, else its display unit."""
+        if code and (system in (None, UCUM_SYSTEM)) and _parse(code) is not None:
+            return code
+        for candidate in (code, text):
+            if candidate:
+                stripped = candidate.strip()
+                alias = self._aliases.get(stripped.lower(), stripped)
+                if _parse(alias) is not None:
+                    return alias
+        return None
+
+    @staticmethod
+    def convert(value: float, ucum: str | None, target: str,
+                molar_mass_g_per_mol: float | None = None) -> float | None:
+        """`value` in `ucum` expressed in `target`, or None when it cannot be converted."""
+        source, goal = (_parse(ucum) if ucum else None), _parse(target)
+        if source is None or goal is None:
+            return None
+        quantity = value * source
+        attempts = [quantity]
+        if molar_mass_g_per_mol:
+            molar_mass = quantity._REGISTRY.Quantity(molar_mass_g_per_mol, "g/mol")
+            attempts += [quantity * molar_mass, quantity / molar_mass]
+        for attempt in attempts:
+            try:
+                return float(f"{attempt.to(goal).magnitude:.10g}")
+            except pint.DimensionalityError:
+                continue
+        return None
+
+    @staticmethod
+    def dose_kind(ucum: str | None, text: str | None) -> str:
+        """mass | volume | container | unknown, for a dose quantity's unit."""
+        words = " ".join(filter(None, (ucum, text))).lower()
+        if any(word in words for word in _CONTAINER_WORDS):
+            return "container"
+        parsed = _parse(ucum) if ucum else None
+        if parsed is None:
+            return "unknown"
+        for kind, probe in (("mass", "ug"), ("volume", "mL")):
+            if parsed.dimensionality == _parse(probe).dimensionality:
+                return kind
+        return "unknown"

@@ -1,0 +1,112 @@
+"""Card log and feedback store (SQLAlchemy: SQLite by default, PostgreSQL by URL)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import (
+    Column,
+    DateTime,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    insert,
+    select,
+)
+from sqlalchemy.exc import IntegrityError
+
+metadata = MetaData()
+
+issued_cards = Table(
+    "issued_cards", metadata,
+    Column("card_uuid", String(64), primary_key=True),
+    Column("service_id", String(100), nullable=False),
+    Column("rule_id", String(200), nullable=False),
+    Column("pack_version", String(100)),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+)
+
+feedback = Table(
+    "feedback", metadata,
+    Column("card_uuid", String(64), nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("service_id", String(100), nullable=False),
+    Column("rule_id", String(200)),            # null when the card is unknown to the log
+    Column("pack_version", String(100)),
+    Column("known_card", String(5), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("card_uuid", "outcome", name="uq_feedback_card_outcome"),
+)
+
+
+class OverrideReason(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    reason: dict[str, Any] | None = None
+    userComment: str | None = None
+
+
+class FeedbackItem(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    card: str = Field(min_length=1, max_length=64)
+    outcome: Literal["accepted", "overridden"]
+    outcomeTimestamp: str
+    acceptedSuggestions: list[dict[str, Any]] | None = None
+    overrideReason: OverrideReason | None = None
+
+
+class FeedbackRequest(BaseModel):
+    feedback: list[FeedbackItem] = Field(min_length=1)
+
+
+class FeedbackStore:
+    def __init__(self, url: str):
+        self.engine = create_engine(url, future=True, pool_pre_ping=True)
+        metadata.create_all(self.engine)
+
+    def log_cards(self, service_id: str, cards: list[dict[str, Any]]) -> None:
+        """Remember issued cards (repeat calls issue the same uuids: first one wins)."""
+        if not cards:
+            return
+        now = datetime.now(UTC)
+        with self.engine.begin() as connection:
+            known = set(connection.scalars(select(issued_cards.c.card_uuid).where(
+                issued_cards.c.card_uuid.in_([card["uuid"] for card in cards]))))
+            rows = [{"card_uuid": card["uuid"], "service_id": service_id,
+                     "rule_id": card["source"]["topic"]["code"],
+                     "pack_version": card.get("extension", {}).get("cobalt-cds", {}).get("packVersion"),
+                     "issued_at": now} for card in cards if card["uuid"] not in known]
+            if rows:
+                connection.execute(insert(issued_cards), rows)
+
+    def store(self, service_id: str, request: FeedbackRequest) -> dict[str, int]:
+        """Store each item once per (card, outcome); returns counts of stored and repeated items."""
+        stored = repeated = 0
+        for item in request.feedback:
+            with self.engine.connect() as connection:
+                card = connection.execute(select(issued_cards).where(
+                    issued_cards.c.card_uuid == item.card)).mappings().first()
+                row = {"card_uuid": item.card, "outcome": item.outcome, "service_id": service_id,
+                       "rule_id": card["rule_id"] if card else None,
+                       "pack_version": card["pack_version"] if card else None,
+                       "known_card": "yes" if card else "no",
+                       "payload": json.dumps(item.model_dump(exclude_none=True)),
+                       "received_at": datetime.now(UTC)}
+                try:
+                    connection.execute(insert(feedback), row)
+                    connection.commit()
+                    stored += 1
+                except IntegrityError:
+                    connection.rollback()
+                    repeated += 1
+        return {"stored": stored, "alreadyStored": repeated}
+
+    def rows(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as connection:
+            return [dict(row) for row in connection.execute(select(feedback)).mappings()]

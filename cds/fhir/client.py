@@ -1,0 +1,96 @@
+"""Fetching prefetch data the EHR did not send from its FHIR server (requests, bounded)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+from urllib.parse import urljoin
+
+import requests
+
+from cds.metrics import FHIR_FETCHES
+
+log = logging.getLogger(__name__)
+
+
+class DataUnavailable(Exception):
+    """Data a service needs could not be had: the service answers 412 naming `key`."""
+
+    def __init__(self, key: str, reason: str):
+        self.key = key
+        self.reason = reason
+        super().__init__(f"{key}: {reason}")
+
+
+class FhirClient:
+    """Searches one FHIR server with the EHR's bearer token, within a total time budget."""
+
+    def __init__(self, base_url: str, access_token: str | None, budget_s: float,
+                 connect_timeout_s: float, max_pages: int, max_resources: int,
+                 session: requests.Session | None = None):
+        self.base_url = base_url.rstrip("/") + "/"
+        self.deadline = time.monotonic() + budget_s
+        self.connect_timeout_s = connect_timeout_s
+        self.max_pages = max_pages
+        self.max_resources = max_resources
+        self.session = session or requests.Session()
+        self.headers = {"Accept": "application/fhir+json"}
+        if access_token:
+            self.headers["Authorization"] = f"Bearer {access_token}"
+
+    def fetch(self, key: str, query: str) -> dict[str, Any]:
+        """A read (`Patient/1`) or a search, with every page's entries merged into one Bundle."""
+        url = urljoin(self.base_url, query)
+        document = self._get(key, url)
+        if document.get("resourceType") != "Bundle":
+            if "?" not in query and document.get("resourceType") == query.split("/")[0]:
+                return document  # a plain read
+            raise self._fail(key, f"FHIR server sent a {document.get('resourceType')!r}, not a Bundle")
+        entries = list(document.get("entry") or [])
+        for _ in range(self.max_pages - 1):
+            next_url = _next_link(document)
+            if not next_url or len(entries) >= self.max_resources:
+                break
+            document = self._get(key, urljoin(self.base_url, next_url))
+            if document.get("resourceType") != "Bundle":
+                raise self._fail(key, "a result page is not a Bundle")
+            entries.extend(document.get("entry") or [])
+        if len(entries) > self.max_resources or _next_link(document):
+            log.warning("FHIR search %s capped at %d resources / %d pages", key, self.max_resources,
+                        self.max_pages)
+        FHIR_FETCHES.labels(key, "ok").inc()
+        return {"resourceType": "Bundle", "type": "searchset", "entry": entries[: self.max_resources]}
+
+    def _get(self, key: str, url: str) -> dict[str, Any]:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise self._fail(key, "FHIR time budget exhausted")
+        try:
+            response = self.session.get(url, headers=self.headers,
+                                        timeout=(min(self.connect_timeout_s, remaining), remaining))
+        except requests.Timeout:
+            raise self._fail(key, "FHIR server timed out") from None
+        except requests.RequestException as error:
+            raise self._fail(key, f"FHIR server unreachable ({type(error).__name__})") from None
+        if not 200 <= response.status_code < 300:
+            raise self._fail(key, f"FHIR server answered HTTP {response.status_code}")
+        try:
+            document = response.json()
+        except ValueError:
+            raise self._fail(key, "FHIR server sent something that is not JSON") from None
+        if not isinstance(document, dict):
+            raise self._fail(key, "FHIR server sent something that is not a FHIR resource")
+        return document
+
+    @staticmethod
+    def _fail(key: str, reason: str) -> DataUnavailable:
+        FHIR_FETCHES.labels(key, "failed").inc()
+        return DataUnavailable(key, reason)
+
+
+def _next_link(bundle: dict[str, Any]) -> str | None:
+    for link in bundle.get("link") or []:
+        if isinstance(link, dict) and link.get("relation") == "next" and link.get("url"):
+            return link["url"]
+    return None

@@ -1,0 +1,75 @@
+"""Assemble a PatientRecord from prefetch, the FHIR server and the draft orders."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+from cds.fhir.client import DataUnavailable, FhirClient
+from cds.fhir.parse import bundle_resources, parse_resources
+from cds.fhir.record import PatientRecord
+
+
+class BadPrefetch(ValueError):
+    """A prefetch value the EHR sent that is neither a resource, a Bundle nor null (→ 400)."""
+
+    def __init__(self, key: str, reason: str):
+        self.key = key
+        super().__init__(reason)
+
+
+def render_query(template: str, context: dict[str, Any]) -> str:
+    """Fill `{{context.x}}` placeholders (URL-encoded) of a prefetch template."""
+    query = template
+    for name, value in context.items():
+        if isinstance(value, str):
+            query = query.replace("{{context.%s}}" % name, quote(value, safe=""))
+    return query
+
+
+def gather_record(templates: dict[str, str], prefetch: dict[str, Any] | None,
+                  context: dict[str, Any], drafts: list[dict[str, Any]],
+                  client_factory: Callable[[], FhirClient | None]) -> PatientRecord:
+    """Every prefetch key from prefetch or the FHIR server, parsed; raises DataUnavailable/BadPrefetch."""
+    record = PatientRecord()
+    client: FhirClient | None = None
+    for key, template in templates.items():
+        value = (prefetch or {}).get(key, _ABSENT)
+        if isinstance(value, dict) and value.get("resourceType") == "OperationOutcome":
+            value = _ABSENT  # the EHR tried and failed: fetch it ourselves
+        if value is _ABSENT:
+            client = client or client_factory()
+            if client is None:
+                raise DataUnavailable(key, "not in prefetch and the request has no fhirServer")
+            value = client.fetch(key, render_query(template, context))
+        if value is None:
+            continue
+        if not isinstance(value, dict) or "resourceType" not in value:
+            raise BadPrefetch(key, "must be a FHIR resource, a Bundle or null")
+        raw = bundle_resources(value) if value["resourceType"] == "Bundle" else [value]
+        _file(record, parse_resources(raw, f"prefetch.{key}", record.skipped))
+    for model in parse_resources(drafts, "draftOrders", record.skipped):
+        if model.get_resource_type() == "MedicationRequest":
+            record.drafts.append(model)
+        elif model.get_resource_type() == "Medication" and model.id:
+            record.medications[f"Medication/{model.id}"] = model
+    record.draft_json = {raw.get("id"): raw for raw in drafts if isinstance(raw, dict)}
+    return record
+
+
+_ABSENT = object()
+
+
+def _file(record: PatientRecord, models: list[Any]) -> None:
+    for model in models:
+        kind = model.get_resource_type()
+        if kind == "Patient":
+            record.patient = model
+        elif kind == "Medication" and model.id:
+            record.medications[f"Medication/{model.id}"] = model
+        else:
+            target = {"Observation": record.observations, "MedicationRequest": record.medication_requests,
+                      "Condition": record.conditions, "Procedure": record.procedures,
+                      "AllergyIntolerance": record.allergies}[kind]
+            target.append(model)

@@ -1,0 +1,53 @@
+"""R4 JSON → fhir.resources models. A resource that fails validation is skipped, logged, counted."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fhir.resources.R4B import get_fhir_model_class
+from pydantic import ValidationError
+
+from cds.fhir.record import SkippedResource
+from cds.metrics import SKIPPED_RESOURCES
+
+log = logging.getLogger(__name__)
+
+# The resource types the normalizer reads; other types in a bundle are ignored unparsed.
+USED_TYPES = {"Patient", "Observation", "MedicationRequest", "Medication", "Condition",
+              "Procedure", "AllergyIntolerance"}
+
+
+def bundle_resources(bundle: dict[str, Any]) -> list[Any]:
+    """The raw resources of a Bundle's entries (a Bundle without `type` is accepted)."""
+    entries = bundle.get("entry") or []
+    if not isinstance(entries, list):
+        return []
+    return [entry["resource"] for entry in entries
+            if isinstance(entry, dict) and isinstance(entry.get("resource"), dict)]
+
+
+def parse_resources(raw_resources: list[Any], source: str,
+                    skipped: list[SkippedResource]) -> list[Any]:
+    """Validated models of the used resource types; invalid ones go to `skipped`."""
+    models = []
+    for raw in raw_resources:
+        if not isinstance(raw, dict) or raw.get("resourceType") not in USED_TYPES:
+            continue
+        try:
+            models.append(get_fhir_model_class(raw["resourceType"]).model_validate(raw))
+        except (ValidationError, ValueError, TypeError) as error:
+            reason = _first_error(error)
+            resource_id = raw.get("id") if isinstance(raw.get("id"), str) else None
+            log.warning("skipped invalid %s/%s from %s: %s", raw["resourceType"], resource_id, source, reason)
+            SKIPPED_RESOURCES.labels(source, raw["resourceType"]).inc()
+            skipped.append(SkippedResource(source, raw["resourceType"], resource_id, reason))
+    return models
+
+
+def _first_error(error: Exception) -> str:
+    if isinstance(error, ValidationError) and error.errors():
+        first = error.errors()[0]
+        location = ".".join(str(part) for part in first.get("loc", ()))
+        return f"{location}: {first.get('msg', 'invalid')}"
+    return str(error).splitlines()[0][:200]

@@ -1,0 +1,50 @@
+"""The parsed FHIR data of one request, as the normalizer receives it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SkippedResource:
+    """A resource left out because it failed FHIR validation."""
+
+    source: str
+    resource_type: str
+    resource_id: str | None
+    reason: str
+
+
+@dataclass
+class PatientRecord:
+    """fhir.resources (R4B) models, grouped by what the normalizer needs."""
+
+    patient: Any | None = None
+    observations: list[Any] = field(default_factory=list)
+    medication_requests: list[Any] = field(default_factory=list)
+    medications: dict[str, Any] = field(default_factory=dict)  # "Medication/<id>" → Medication
+    conditions: list[Any] = field(default_factory=list)
+    procedures: list[Any] = field(default_factory=list)
+    allergies: list[Any] = field(default_factory=list)
+    drafts: list[Any] = field(default_factory=list)            # B12 candidates under evaluation
+    draft_json: dict[str, dict[str, Any]] = field(default_factory=dict)  # draft id → raw JSON
+    skipped: list[SkippedResource] = field(default_factory=list)
+
+
+def as_datetime(value: Any) -> datetime | None:
+    """A FHIR date/dateTime (model value or partial string like '2026-10') as aware UTC."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    text = str(value)
+    for pattern in ("%Y-%m-%d", "%Y-%m", "%Y"):
+        try:
+            return datetime.strptime(text[: len(pattern) + 2], pattern).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    return None

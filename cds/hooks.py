@@ -1,0 +1,117 @@
+"""CDS Hooks 2.0 request models per hook; every 400 the service gives comes from here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class RequestProblem(ValueError):
+    """A request that cannot be served: 400 with one entry per bad field."""
+
+    def __init__(self, message: str, detail: list[dict[str, str]]):
+        self.detail = detail
+        super().__init__(message)
+
+
+class FhirAuthorization(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    access_token: str
+    token_type: str = "Bearer"
+    scope: str | None = None
+    subject: str | None = None
+
+
+class _Context(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    userId: str = Field(min_length=1)
+    patientId: str = Field(min_length=1)
+    encounterId: str | None = None
+
+
+class PatientViewContext(_Context):
+    pass
+
+
+class OrderContext(_Context):
+    draftOrders: dict[str, Any] | list[Any]
+
+    @field_validator("draftOrders")
+    @classmethod
+    def _bundle_like(cls, value: dict[str, Any] | list[Any]) -> dict[str, Any] | list[Any]:
+        if isinstance(value, dict) and value.get("resourceType") not in ("Bundle", None):
+            raise ValueError("must be a FHIR Bundle")
+        return value
+
+
+class OrderSelectContext(OrderContext):
+    selections: list[str] | None = None
+
+
+class MedicationPrescribeContext(_Context):
+    medications: dict[str, Any] | list[Any]
+
+
+CONTEXTS: dict[str, type[_Context]] = {
+    "patient-view": PatientViewContext,
+    "order-select": OrderSelectContext,
+    "order-sign": OrderContext,
+    "medication-prescribe": MedicationPrescribeContext,
+}
+
+
+class HookRequest(BaseModel):
+    """The envelope common to every hook. Unknown top-level fields are allowed (extensions)."""
+
+    model_config = ConfigDict(extra="allow")
+    hook: str
+    hookInstance: str = Field(min_length=1)
+    fhirServer: str | None = None
+    fhirAuthorization: FhirAuthorization | None = None
+    context: dict[str, Any]
+    prefetch: dict[str, Any] | None = None
+
+
+def parse_request(body: Any, expected_hook: str) -> tuple[HookRequest, _Context]:
+    """Validate a decoded JSON body for a service on `expected_hook`."""
+    if not isinstance(body, dict):
+        raise RequestProblem("request body must be a JSON object", [{"field": "(body)", "message": "not an object"}])
+    try:
+        request = HookRequest.model_validate(body)
+    except ValidationError as error:
+        raise RequestProblem("invalid CDS Hooks request", _details(error)) from None
+    if request.hook != expected_hook:
+        raise RequestProblem("wrong hook for this service", [
+            {"field": "hook", "message": f"this service answers '{expected_hook}', not '{request.hook}'"}])
+    try:
+        context = CONTEXTS[expected_hook].model_validate(request.context)
+    except ValidationError as error:
+        raise RequestProblem(f"invalid context for {expected_hook}", _details(error, "context")) from None
+    return request, context
+
+
+def draft_resources(context: _Context) -> list[dict[str, Any]]:
+    """The raw resources under evaluation: draftOrders (or medications), filtered by selections."""
+    container = getattr(context, "draftOrders", None) or getattr(context, "medications", None) or []
+    if isinstance(container, dict):
+        entries = container.get("entry") or []
+        resources = [e.get("resource") for e in entries if isinstance(e, dict)]
+    else:
+        resources = list(container)
+    resources = [r for r in resources if isinstance(r, dict)]
+    selections = getattr(context, "selections", None)
+    if selections is None:
+        return resources
+    chosen = set(selections)
+    # Medication resources stay: a selected order may reference them.
+    return [r for r in resources
+            if r.get("resourceType") == "Medication" or f"{r.get('resourceType')}/{r.get('id')}" in chosen]
+
+
+def _details(error: ValidationError, prefix: str = "") -> list[dict[str, str]]:
+    details = []
+    for item in error.errors():
+        path = ".".join(str(part) for part in (prefix, *item["loc"]) if part != "")
+        details.append({"field": path or "(body)", "message": item["msg"]})
+    return details

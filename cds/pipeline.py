@@ -1,0 +1,77 @@
+"""One service call, start to end: data → facts → engine → cards."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cds.cards import TOPIC_SYSTEM, CardBuilder
+from cds.config import Settings
+from cds.engine import Evaluation
+from cds.facts.normalize import FactSet
+from cds.fhir.client import FhirClient
+from cds.fhir.gather import gather_record
+from cds.hooks import HookRequest, _Context, draft_resources
+from cds.metrics import INCOMPLETE
+from cds.rulebook.model import Service
+from cds.runtime import LoadedRules
+
+
+@dataclass
+class Outcome:
+    """What a call produced; `facts` and `evaluation` serve explain and the metrics."""
+
+    response: dict[str, Any]
+    facts: FactSet
+    evaluation: Evaluation
+
+
+def prefetch_templates(rules: LoadedRules) -> dict[str, str]:
+    """The contract prefetch templates with the lab LOINC codes filled in."""
+    config = rules.rulebook.facts_config
+    codes = [code for spec in config["labs"].values() for code in spec["loinc"]]
+    codes += config["intrinsic_factor_antibody"]["loinc"]
+    joined = ",".join(dict.fromkeys(codes))
+    return {key: template.replace("{observation_codes}", joined)
+            for key, template in rules.rulebook.prefetch.items()}
+
+
+def run_service(rules: LoadedRules, service: Service, request: HookRequest, context: _Context,
+                settings: Settings, started: float, now: datetime | None = None) -> Outcome:
+    """Evaluate one validated request; raises DataUnavailable / BadPrefetch for 412 / 400."""
+    deadline = started + settings.deadline_s
+    drafts = draft_resources(context) if service.hook != "patient-view" else []
+
+    def client() -> FhirClient | None:
+        if not request.fhirServer:
+            return None
+        token = request.fhirAuthorization.access_token if request.fhirAuthorization else None
+        budget = min(settings.fhir_budget_s, max(0.0, deadline - time.monotonic() - 0.1))
+        return FhirClient(request.fhirServer, token, budget, settings.fhir_connect_timeout_s,
+                          settings.fhir_max_pages, settings.fhir_max_resources)
+
+    record = gather_record(prefetch_templates(rules), request.prefetch,
+                           context.model_dump(), drafts, client)
+    facts = rules.normalizer.normalize(record, service.hook, now or datetime.now(UTC))
+    evaluation = rules.engine.evaluate(facts.engine_facts(), service.packs, service.hook, deadline)
+    builder = CardBuilder(rules.rulebook, request.hookInstance, context.patientId, record.draft_json)
+    cards = builder.build(evaluation.findings)
+    if not evaluation.complete:
+        INCOMPLETE.inc()
+        cards.append(_incomplete_card(rules, request.hookInstance))
+    return Outcome({"cards": cards, "systemActions": []}, facts, evaluation)
+
+
+def _incomplete_card(rules: LoadedRules, hook_instance: str) -> dict[str, Any]:
+    return {
+        "uuid": CardBuilder(rules.rulebook, hook_instance, "", {}).card_uuid("service.incomplete", "patient"),
+        "summary": "B12 checks incomplete: the time limit was reached",
+        "indicator": "info",
+        "detail": "Not every rule pack could run within the service's time limit. "
+                  "The cards shown are those found so far; absence of a card is not reassurance.",
+        "source": {"label": rules.rulebook.card_source_label,
+                   "topic": {"system": TOPIC_SYSTEM, "code": "service.incomplete",
+                             "display": "Checks incomplete"}},
+    }

@@ -1,0 +1,85 @@
+"""Values in rule conditions: literals, $parameters and =expressions over earlier facts.
+
+`=active_order.mcg_per_28d * $increase_ratio` is parsed with Python's own `ast` (no eval) into a
+small tree the engine compiler and the checks both read.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+from typing import Any
+
+_PARAM = re.compile(r"\$([a-z][a-z0-9_]*)")
+_PARAM_PREFIX = "__param__"
+_OPERATORS = {ast.Add: "$add", ast.Sub: "$sub", ast.Mult: "$mul", ast.Div: "$div"}
+
+
+class ExpressionError(ValueError):
+    """An expression a rule file wrote that cannot be understood."""
+
+
+@dataclass(frozen=True)
+class Literal:
+    value: Any
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+
+
+@dataclass(frozen=True)
+class FieldRef:
+    alias: str
+    field: str
+
+
+@dataclass(frozen=True)
+class BinaryOp:
+    op: str
+    left: Value
+    right: Value
+
+
+Value = Literal | Param | FieldRef | BinaryOp
+
+
+def parse_value(raw: Any) -> Value:
+    """Parse one condition value as written in YAML."""
+    if isinstance(raw, str) and raw.startswith("="):
+        return _parse_expression(raw[1:])
+    if isinstance(raw, str) and _PARAM.fullmatch(raw):
+        return Param(raw[1:])
+    return Literal(raw)
+
+
+def references(value: Value) -> list[Param | FieldRef]:
+    """Every parameter and fact field a value depends on."""
+    if isinstance(value, BinaryOp):
+        return references(value.left) + references(value.right)
+    return [value] if isinstance(value, Param | FieldRef) else []
+
+
+def _parse_expression(text: str) -> Value:
+    source = _PARAM.sub(lambda match: _PARAM_PREFIX + match.group(1), text.strip())
+    try:
+        tree = ast.parse(source, mode="eval").body
+    except SyntaxError as error:
+        raise ExpressionError(f"cannot parse expression '={text}': {error.msg}") from None
+    return _convert(tree, text)
+
+
+def _convert(node: ast.AST, text: str) -> Value:
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+        return Literal(node.value)
+    if isinstance(node, ast.Name) and node.id.startswith(_PARAM_PREFIX):
+        return Param(node.id[len(_PARAM_PREFIX):])
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        return FieldRef(node.value.id, node.attr)
+    if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
+        return BinaryOp(_OPERATORS[type(node.op)], _convert(node.left, text), _convert(node.right, text))
+    raise ExpressionError(
+        f"'={text}' may only use numbers, $parameters, alias.field and + - * /"
+    )

@@ -1,0 +1,174 @@
+"""Load every file under rules/ into a Rulebook, or fail with located, explained errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+
+from cds.rulebook.checks import check_pack, check_services
+from cds.rulebook.model import (
+    HOOKS,
+    Escalation,
+    LoadError,
+    Pack,
+    Rule,
+    Rulebook,
+    RulebookError,
+    RuleTest,
+    Service,
+)
+from cds.rulebook.yamlsource import YamlDocument, read_yaml
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "rules" / "schema"
+PACK_DIR = "packs"
+
+
+@cache
+def _validator(schema_name: str) -> Draft202012Validator:
+    schema = json.loads((SCHEMA_DIR / f"{schema_name}.schema.json").read_text(encoding="utf-8"))
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def load_rulebook(directory: Path | str) -> Rulebook:
+    """Read and validate `directory`; raises RulebookError listing every problem found."""
+    directory = Path(directory).resolve()
+    errors: list[LoadError] = []
+    services_doc = _load(directory / "services.yaml", "services", errors)
+    facts_doc = _load(directory / "facts.yaml", "facts", errors)
+    valuesets_doc = _load(directory / "valuesets.yaml", "valuesets", errors)
+    pack_files = sorted((directory / PACK_DIR).glob("*.yaml"))
+    if not pack_files:
+        errors.append(LoadError(str(directory / PACK_DIR), 1, "no rule packs (*.yaml) found"))
+    packs: dict[str, Pack] = {}
+    broken: set[str] = set()
+    for path in pack_files:
+        document = _load(path, "rule-pack", errors)
+        if document is None:
+            broken.add(path.stem)
+            continue
+        pack_errors = check_pack(document)
+        errors.extend(pack_errors)
+        if pack_errors:
+            broken.add(document.data["pack"])
+        else:
+            pack = _build_pack(document)
+            if pack.name in packs:
+                errors.append(LoadError(str(path), 1, f"pack '{pack.name}' is defined twice"))
+            packs[pack.name] = pack
+    errors.extend(_duplicate_rule_ids(packs))
+    if services_doc is not None:
+        known_reasons = set(services_doc.data["override_reasons"]["codes"])
+        errors.extend(check_services(services_doc, set(packs) | broken, known_reasons, list(packs.values())))
+    if errors or services_doc is None or facts_doc is None or valuesets_doc is None:
+        raise RulebookError(errors)
+    services = services_doc.data
+    return Rulebook(
+        directory=directory,
+        packs=packs,
+        services={s["id"]: _build_service(s) for s in services["services"]},
+        prefetch=dict(services["prefetch"]),
+        card_source_label=services["card_source_label"],
+        usage_requirements=services.get("usage_requirements", "").strip(),
+        override_reasons=services["override_reasons"],
+        facts_config=facts_doc.data,
+        valuesets=valuesets_doc.data,
+        digest=_digest([directory / "services.yaml", directory / "facts.yaml",
+                        directory / "valuesets.yaml", *pack_files]),
+    )
+
+
+def _load(path: Path, schema_name: str, errors: list[LoadError]) -> YamlDocument | None:
+    """Parse and schema-validate one file; append errors and return None if it is unusable."""
+    if not path.is_file():
+        errors.append(LoadError(str(path), 1, "file is missing"))
+        return None
+    try:
+        document = read_yaml(path)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = mark.line + 1 if mark else 1
+        errors.append(LoadError(str(path), line, f"not valid YAML: {getattr(error, 'problem', error)}"))
+        return None
+    schema_errors = sorted(_validator(schema_name).iter_errors(document.data),
+                           key=lambda e: list(map(str, e.absolute_path)))
+    for error in schema_errors:
+        errors.append(_schema_error(document, error))
+    return None if schema_errors else document
+
+
+def _schema_error(document: YamlDocument, error: Any) -> LoadError:
+    pointer = tuple(error.absolute_path)
+    rule_id = None
+    if len(pointer) >= 2 and pointer[0] == "rules" and isinstance(document.data, dict):
+        rules = document.data.get("rules") or []
+        if isinstance(pointer[1], int) and pointer[1] < len(rules) and isinstance(rules[pointer[1]], dict):
+            rule_id = rules[pointer[1]].get("id")
+    location = "/".join(map(str, pointer)) or "(top level)"
+    hint = None
+    if error.validator == "additionalProperties":
+        hint = "check the spelling against rules/schema/*.schema.json"
+    elif error.validator == "oneOf" and pointer and "when" in pointer:
+        hint = "a condition is either {fact: TYPE, where: ...} or {absent: TYPE, where: ...}"
+    return LoadError(str(document.path), document.line_of(pointer),
+                     f"{location}: {_short(error.message)}", rule_id, hint)
+
+
+def _short(message: str) -> str:
+    return message if len(message) <= 200 else message[:197] + "..."
+
+
+def _duplicate_rule_ids(packs: dict[str, Pack]) -> list[LoadError]:
+    seen: dict[str, Rule] = {}
+    errors = []
+    for rule in (rule for pack in packs.values() for rule in pack.rules):
+        if rule.id in seen:
+            errors.append(LoadError(rule.file, rule.line, "rule id is used twice", rule.id,
+                                    f"first defined in {seen[rule.id].file}:{seen[rule.id].line}"))
+        seen.setdefault(rule.id, rule)
+    return errors
+
+
+def _build_pack(document: YamlDocument) -> Pack:
+    data = document.data
+    parameters = {name: (spec["value"] if isinstance(spec, dict) else spec)
+                  for name, spec in (data.get("parameters") or {}).items()}
+    rules = tuple(
+        Rule(
+            id=raw["id"],
+            title=raw["title"],
+            indicator=raw["indicator"],
+            hooks=tuple(raw.get("hooks") or HOOKS),
+            priority=raw.get("priority", 0),
+            when=tuple(raw["when"]),
+            escalate=tuple(Escalation(e["indicator"], tuple(e["when"])) for e in raw.get("escalate", [])),
+            card=raw["card"],
+            rationale=raw["rationale"].strip(),
+            references=tuple(raw.get("references", [])),
+            tests=tuple(RuleTest(**test) for test in raw.get("tests", [])),
+            pack=data["pack"],
+            pack_version=str(data["version"]),
+            file=str(document.path),
+            line=document.line_of(("rules", index)),
+        )
+        for index, raw in enumerate(data["rules"])
+    )
+    return Pack(data["pack"], str(data["version"]), data.get("title", data["pack"]),
+                parameters, rules, str(document.path))
+
+
+def _build_service(raw: dict[str, Any]) -> Service:
+    return Service(raw["id"], raw["hook"], raw["title"], raw["description"].strip(), tuple(raw["packs"]))
+
+
+def _digest(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]

@@ -1,0 +1,114 @@
+"""The loaded, validated rulebook: packs, rules, services and normalization data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+INDICATOR_RANK = {"critical": 0, "warning": 1, "info": 2}
+HOOKS = ("patient-view", "order-select", "order-sign", "medication-prescribe")
+
+
+@dataclass(frozen=True)
+class LoadError:
+    """One problem in a rule file, located for the person who has to fix it."""
+
+    file: str
+    line: int
+    message: str
+    rule_id: str | None = None
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}"
+        rule = f" [{self.rule_id}]" if self.rule_id else ""
+        hint = f" (hint: {self.hint})" if self.hint else ""
+        return f"{where}{rule}: {self.message}{hint}"
+
+
+class RulebookError(Exception):
+    """Raised when rule files fail validation; carries every error found."""
+
+    def __init__(self, errors: list[LoadError]):
+        self.errors = errors
+        super().__init__("\n".join(str(error) for error in errors))
+
+
+@dataclass(frozen=True)
+class RuleTest:
+    fixture: str
+    expect: str
+    service: str | None = None
+    indicator: str | None = None
+
+
+@dataclass(frozen=True)
+class Escalation:
+    indicator: str
+    when: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    title: str
+    indicator: str
+    hooks: tuple[str, ...]
+    priority: int
+    when: tuple[dict[str, Any], ...]
+    escalate: tuple[Escalation, ...]
+    card: dict[str, Any]
+    rationale: str
+    references: tuple[dict[str, str], ...]
+    tests: tuple[RuleTest, ...]
+    pack: str
+    pack_version: str
+    file: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Pack:
+    name: str
+    version: str
+    title: str
+    parameters: dict[str, float]
+    rules: tuple[Rule, ...]
+    file: str
+
+
+@dataclass(frozen=True)
+class Service:
+    id: str
+    hook: str
+    title: str
+    description: str
+    packs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Rulebook:
+    """Everything under rules/, validated. Immutable: a reload builds a new one."""
+
+    directory: Path
+    packs: dict[str, Pack]
+    services: dict[str, Service]
+    prefetch: dict[str, str]
+    card_source_label: str
+    usage_requirements: str
+    override_reasons: dict[str, dict[str, str]]
+    facts_config: dict[str, Any]
+    valuesets: dict[str, Any]
+    digest: str
+    warnings: tuple[LoadError, ...] = field(default=())
+
+    def rules(self) -> list[Rule]:
+        return [rule for pack in self.packs.values() for rule in pack.rules]
+
+    def rule(self, rule_id: str) -> Rule | None:
+        return next((rule for rule in self.rules() if rule.id == rule_id), None)
+
+    def service_for_hook(self, hook: str) -> Service | None:
+        """The first declared service for `hook` (used when a test names no service)."""
+        return next((s for s in self.services.values() if s.hook == hook), None)

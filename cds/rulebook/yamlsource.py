@@ -1,0 +1,51 @@
+"""YAML documents that remember the line of every value, so errors can name file and line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass
+class YamlDocument:
+    """A parsed YAML file plus the 1-based line where each JSON-pointer path starts."""
+
+    path: Path
+    data: Any
+    lines: dict[Path_, int] = field(default_factory=dict)
+
+    def line_of(self, pointer: Path_) -> int:
+        """Line of the value at `pointer`, or of its nearest ancestor that has one."""
+        pointer = tuple(pointer)
+        while pointer and pointer not in self.lines:
+            pointer = pointer[:-1]
+        return self.lines.get(pointer, 1)
+
+
+def read_yaml(path: Path) -> YamlDocument:
+    """Parse `path`; raises yaml.YAMLError (with its own line marks) on malformed YAML."""
+    loader = yaml.SafeLoader(path.read_text(encoding="utf-8"))
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
+    document = YamlDocument(path=path, data=data)
+    if node is not None:
+        _record_lines(node, (), document.lines)
+    return document
+
+
+def _record_lines(node: yaml.Node, pointer: Path_, lines: dict[Path_, int]) -> None:
+    lines[pointer] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            _record_lines(value_node, (*pointer, key_node.value), lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _record_lines(item, (*pointer, index), lines)
