@@ -56,3 +56,11 @@ class RuleRuntime:
             RULES_LOADED.set(len(fresh.rulebook.rules()))
             log.info("rules reloaded: %s → %s", previous.rulebook.digest, fresh.rulebook.digest)
             return True
+
+
+def watch_rules(runtime: RuleRuntime, stop: threading.Event | None = None) -> None:
+    """Reload whenever a file under the rules directory changes (blocking; run in a thread)."""
+    from watchfiles import watch
+
+    for _changes in watch(runtime.directory, stop_event=stop, debounce=300):
+        runtime.reload()

@@ -13,14 +13,50 @@ from typing import Any
 import durable_rules_engine
 from durable.engine import Host, MessageNotHandledException
 
-from cds.engine.compiler import CompiledRule, compile_rule
+from cds.engine.compiler import ANCHOR_FACT, CompiledRule, compile_rule
 from cds.rulebook.model import HOOKS, Rulebook
 
 # The durable_rules C engine keeps global state and is not thread-safe: every call into it,
 # from every RuleEngine generation (hot reload makes several), runs under this one lock.
 # An evaluation holds it for about a millisecond.
-ENGINE_LOCK = threading.Lock()
-_generation = itertools.count(1)
+ENGINE_LOCK = threading.RLock()
+_ruleset_counter = itertools.count(1)
+
+
+def next_ruleset_name(prefix: str) -> str:
+    """C-engine ruleset names are never reused, so generations cannot collide."""
+    return f"{prefix}_{next(_ruleset_counter)}".replace("-", "_").replace(".", "_")
+
+
+def _ignore(closure: Any) -> None:
+    return None
+
+
+def with_anchor_rule(definitions: dict[str, Any]) -> dict[str, Any]:
+    """Add a rule that observes the anchor fact, so every session has a handled fact.
+
+    durable_rules 2.0.28 aborts the process (free(): invalid pointer) when deleting the state of
+    a session in which no asserted fact was handled by any rule.
+    """
+    return {**definitions, "_anchor_seen": {"all": [{"m": {"type": ANCHOR_FACT}}], "run": _ignore}}
+
+
+def run_session(host: Host, ruleset: str, facts: list[dict[str, Any]]) -> None:
+    """Assert `facts` into a fresh session of `ruleset` and delete the session afterwards.
+
+    One fact at a time and in the given order: a batch stops at the first fact no rule looks
+    at, and absence tests are decided when the anchor fact (asserted last) arrives.
+    """
+    session = uuid.uuid4().hex
+    with ENGINE_LOCK:
+        try:
+            for fact in facts:
+                try:
+                    host.assert_fact(ruleset, {**fact, "sid": session})
+                except MessageNotHandledException:
+                    pass  # no rule in this ruleset looks at this fact
+        finally:
+            host.delete_state(ruleset, session)
 
 
 class _SynchronousHost(Host):
@@ -57,16 +93,15 @@ class RuleEngine:
         self._host = _SynchronousHost()
         self._rulesets: dict[tuple[str, str], str] = {}
         self._findings: list[Finding] = []
-        generation = next(_generation)
         definitions: dict[str, dict[str, Any]] = {}
         for pack in rulebook.packs.values():
             for hook in HOOKS:
                 compiled = [c for rule in pack.rules if hook in rule.hooks
                             for c in compile_rule(rule, pack.parameters)]
                 if compiled:
-                    name = f"g{generation}_{pack.name}_{hook}".replace("-", "_")
-                    definitions[name] = {c.name: {**c.definition, "run": self._action(c)}
-                                         for c in compiled}
+                    name = next_ruleset_name(f"{pack.name}_{hook}")
+                    definitions[name] = with_anchor_rule({c.name: {**c.definition, "run": self._action(c)}
+                                                          for c in compiled})
                     self._rulesets[(pack.name, hook)] = name
         with ENGINE_LOCK:
             self._host.register_rulesets(definitions)
@@ -96,19 +131,9 @@ class RuleEngine:
             self._rulesets.clear()
 
     def _run(self, ruleset: str, facts: list[dict[str, Any]]) -> list[Finding]:
-        session = uuid.uuid4().hex
-        with ENGINE_LOCK:
+        with ENGINE_LOCK:  # re-entrant use below: held across the run so _findings is ours
             self._findings = []
-            try:
-                # One at a time and in the caller's order: a batch stops at the first fact no
-                # rule looks at, and absence tests are decided when the anchor fact arrives.
-                for fact in facts:
-                    try:
-                        self._host.assert_fact(ruleset, {**fact, "sid": session})
-                    except MessageNotHandledException:
-                        pass  # no rule in this pack looks at this fact
-            finally:
-                self._host.delete_state(ruleset, session)
+            run_session(self._host, ruleset, facts)
             return self._findings
 
     def _action(self, compiled: CompiledRule) -> Callable[[Any], None]:

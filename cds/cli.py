@@ -1,0 +1,134 @@
+"""The `cds` command: run the service and work with rule files."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cds import BUNDLED_RULES
+from cds.rulebook import RulebookError, load_rulebook
+
+app = typer.Typer(help="Cobalt CDS: CDS Hooks service for vitamin B12 injection therapy.", no_args_is_help=True)
+rules_app = typer.Typer(help="Validate, list, test and explain rule files.", no_args_is_help=True)
+fixtures_app = typer.Typer(help="Work with request fixtures.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+app.add_typer(fixtures_app, name="fixtures")
+
+RulesDir = Annotated[Path, typer.Argument(help="Rules directory.")]
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address [env CDS_HOST, default 127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [env CDS_PORT, default 8080].")] = None,
+    rules: Annotated[Path | None, typer.Option(help="Rules directory [env CDS_RULES].")] = None,
+    reload_rules: Annotated[bool | None, typer.Option("--reload-rules", help="Watch the rules directory.")] = None,
+) -> None:
+    """Start the CDS Hooks service."""
+    import uvicorn
+
+    from cds.api import create_app
+    from cds.config import Settings
+    from cds.runtime import RuleRuntime, watch_rules
+
+    overrides = {k: v for k, v in {"host": host, "port": port, "rules": rules,
+                                    "reload_rules": reload_rules}.items() if v is not None}
+    settings = Settings(**overrides)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        runtime = RuleRuntime(settings.rules)
+    except RulebookError as error:
+        typer.echo(f"rules in {settings.rules} are invalid:\n{error}", err=True)
+        raise typer.Exit(2) from None
+    if settings.reload_rules:
+        threading.Thread(target=watch_rules, args=(runtime,), daemon=True, name="rule-watcher").start()
+    uvicorn.run(create_app(settings, runtime), host=settings.host, port=settings.port, log_level="info")
+
+
+@rules_app.command("check")
+def check(directory: RulesDir = BUNDLED_RULES) -> None:
+    """Validate rule files; exit 1 listing every error (file:line [rule] message)."""
+    try:
+        rulebook = load_rulebook(directory)
+    except RulebookError as error:
+        for item in error.errors:
+            typer.echo(str(item), err=True)
+        typer.echo(f"{len(error.errors)} error(s)", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"ok: {len(rulebook.packs)} packs, {len(rulebook.rules())} rules, "
+               f"{len(rulebook.services)} services (digest {rulebook.digest})")
+
+
+@rules_app.command("list")
+def list_rules(directory: RulesDir = BUNDLED_RULES) -> None:
+    """Rule ids, indicators, hooks and titles."""
+    rulebook = _load_or_exit(directory)
+    for rule in rulebook.rules():
+        typer.echo(f"{rule.id:50} {rule.indicator:9} {','.join(rule.hooks):45} {rule.title}")
+
+
+@rules_app.command("test")
+def test(directory: RulesDir = BUNDLED_RULES) -> None:
+    """Run the examples each rule carries; exit 1 if any fails."""
+    from cds.ruletests import run_rule_tests
+    from cds.runtime import build
+
+    results = run_rule_tests(build(_load_or_exit(directory)), directory.resolve().parent)
+    for result in results:
+        mark = "PASSED" if result.passed else "FAILED"
+        typer.echo(f"{mark} {result.rule.id} [{result.test.fixture} expect {result.test.expect}] {result.message}")
+    failed = sum(not r.passed for r in results)
+    typer.echo(f"{len(results) - failed} passed, {failed} failed")
+    if failed or not results:
+        raise typer.Exit(1)
+
+
+@rules_app.command("explain")
+def explain(
+    request: Annotated[Path, typer.Argument(help="Request JSON (a fixture or a real request).")],
+    service: Annotated[str, typer.Option(help="Service id.")],
+    directory: Annotated[Path, typer.Option("--rules", help="Rules directory.")] = BUNDLED_RULES,
+) -> None:
+    """For every rule of the service: fired or not, and which condition held or failed."""
+    from cds.engine.explain import explain_rules
+    from cds.ruletests import call_fixture
+    from cds.runtime import build
+
+    rules = build(_load_or_exit(directory))
+    chosen = rules.rulebook.services.get(service)
+    if chosen is None:
+        typer.echo(f"unknown service {service!r}", err=True)
+        raise typer.Exit(2)
+    outcome = call_fixture(rules, request, service)
+    candidates = [(rule, pack.parameters) for name in chosen.packs
+                  for pack in [rules.rulebook.packs[name]] for rule in pack.rules if chosen.hook in rule.hooks]
+    for report in explain_rules(candidates, outcome.facts.engine_facts()):
+        typer.echo(f"{'FIRED' if report.fired else 'quiet'}  {report.rule.id}")
+        for condition in report.conditions:
+            typer.echo(f"    {condition.status:11} {json.dumps(condition.condition, default=str)}")
+            for fact in condition.candidates:
+                typer.echo(f"                {json.dumps(fact, default=str)}")
+
+
+@fixtures_app.command("render")
+def render(fixture: Annotated[Path, typer.Argument(help="Request fixture file.")]) -> None:
+    """Print the concrete request a fixture stands for (patient data merged, dates shifted)."""
+    from cds.fixtures import render_fixture
+
+    json.dump(render_fixture(fixture), sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def _load_or_exit(directory: Path):  # noqa: ANN202
+    try:
+        return load_rulebook(directory)
+    except RulebookError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from None
+

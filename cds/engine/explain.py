@@ -1,0 +1,82 @@
+"""Why a rule fired or not: each condition prefix is run through the real engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from cds.engine.compiler import compile_conditions, ordered_conditions
+from cds.engine.evaluator import (
+    ENGINE_LOCK,
+    _SynchronousHost,
+    next_ruleset_name,
+    run_session,
+    with_anchor_rule,
+)
+from cds.rulebook.model import Rule
+
+
+@dataclass
+class ConditionReport:
+    condition: dict[str, Any]
+    status: str                              # held | failed | not reached
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class RuleReport:
+    rule: Rule
+    fired: bool
+    conditions: list[ConditionReport]
+
+
+def explain_rules(rules: list[tuple[Rule, dict[str, float]]],
+                  facts: list[dict[str, Any]]) -> list[RuleReport]:
+    """For each (rule, pack parameters): fired or not, and which condition held or failed."""
+    reports = []
+    host = _SynchronousHost()
+    for rule, parameters in rules:
+        conditions = ordered_conditions(rule.when)
+        fired: set[int] = set()
+        definitions = {
+            f"prefix{k}": {"all": compile_conditions(conditions[:k], parameters),
+                           "run": _recorder(fired, k)}
+            for k in range(1, len(conditions) + 1)
+        }
+        name = next_ruleset_name("explain")
+        with ENGINE_LOCK:
+            host.register_rulesets({name: with_anchor_rule(definitions)})
+        run_session(host, name, facts)
+        held = max((k for k in range(1, len(conditions) + 1) if all(j in fired for j in range(1, k + 1))),
+                   default=0)
+        reports.append(RuleReport(rule, held == len(conditions), [
+            ConditionReport(condition, "held" if index < held else "failed" if index == held else "not reached",
+                            _candidates(condition, facts))
+            for index, condition in enumerate(conditions)]))
+    return reports
+
+
+def _recorder(fired: set[int], k: int):  # noqa: ANN202 - a durable_rules action
+    def record(closure: Any) -> None:
+        fired.add(k)
+
+    return record
+
+
+def _candidates(condition: dict[str, Any], facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The facts of the condition's type, showing only the fields it tests."""
+    fact_type = condition.get("fact") or condition.get("absent")
+    fields = _fields(condition.get("where") or {})
+    return [{"id": fact.get("id"), **{name: fact.get(name) for name in sorted(fields)}}
+            for fact in facts if fact.get("type") == fact_type]
+
+
+def _fields(where: dict[str, Any]) -> set[str]:
+    names: set[str] = set()
+    for key, value in where.items():
+        if key == "any":
+            for branch in value:
+                names |= _fields(branch)
+        else:
+            names.add(key)
+    return names

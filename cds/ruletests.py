@@ -1,0 +1,63 @@
+"""The examples rule files carry (`tests:`), run through the same pipeline as a service call."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cds.config import Settings
+from cds.fixtures import render_fixture
+from cds.hooks import parse_request
+from cds.pipeline import Outcome, run_service
+from cds.rulebook.model import Rule, RuleTest
+from cds.runtime import LoadedRules
+
+
+@dataclass
+class TestResult:
+    rule: Rule
+    test: RuleTest
+    passed: bool
+    message: str
+
+
+def call_fixture(rules: LoadedRules, fixture: Path, service_id: str | None = None) -> Outcome:
+    """Render a fixture and run it through the named service (default: the one for its hook)."""
+    request = render_fixture(fixture)
+    service = (rules.rulebook.services.get(service_id) if service_id
+               else rules.rulebook.service_for_hook(request.get("hook", "")))
+    if service is None:
+        raise ValueError(f"no service {service_id or 'for hook ' + repr(request.get('hook'))}")
+    hook_request, context = parse_request(request, service.hook)
+    return run_service(rules, service, hook_request, context, Settings(rules=rules.rulebook.directory),
+                       time.monotonic())
+
+
+def run_rule_tests(rules: LoadedRules, project_root: Path) -> list[TestResult]:
+    results = []
+    for rule in rules.rulebook.rules():
+        for test in rule.tests:
+            results.append(_run_one(rules, rule, test, project_root))
+    return results
+
+
+def _run_one(rules: LoadedRules, rule: Rule, test: RuleTest, project_root: Path) -> TestResult:
+    fixture = project_root / test.fixture
+    if not fixture.is_file():
+        return TestResult(rule, test, False, f"fixture not found: {test.fixture}")
+    try:
+        outcome = call_fixture(rules, fixture, test.service)
+    except Exception as error:  # a broken fixture is a failed test, reported, not a crash
+        return TestResult(rule, test, False, f"could not run: {type(error).__name__}: {error}")
+    cards: list[dict[str, Any]] = [c for c in outcome.response["cards"]
+                                   if c["source"]["topic"]["code"] == rule.id]
+    if test.expect == "quiet":
+        return TestResult(rule, test, not cards, "quiet" if not cards else f"fired: {cards[0]['summary']}")
+    if not cards:
+        return TestResult(rule, test, False, "expected the rule to fire; it did not")
+    indicators = {card["indicator"] for card in cards}
+    if test.indicator and test.indicator not in indicators:
+        return TestResult(rule, test, False, f"fired as {', '.join(sorted(indicators))}, expected {test.indicator}")
+    return TestResult(rule, test, True, f"fired ({', '.join(sorted(indicators))})")

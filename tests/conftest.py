@@ -1,0 +1,41 @@
+"""Shared test fixtures: a real app over the bundled rules, with a throw-away feedback store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from cds import BUNDLED_RULES, PROJECT_ROOT
+from cds.api import create_app
+from cds.config import Settings
+from cds.fixtures import render_fixture
+from cds.runtime import RuleRuntime
+
+FIXTURES = PROJECT_ROOT / "fhir_fixtures"
+SAMPLES = PROJECT_ROOT.parent / "shared" / "samples"
+
+
+@pytest.fixture(scope="session")
+def runtime() -> RuleRuntime:
+    return RuleRuntime(BUNDLED_RULES)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path)
+
+
+@pytest.fixture
+def client(settings: Settings, runtime: RuleRuntime) -> TestClient:
+    return TestClient(create_app(settings, runtime))
+
+
+def fixture_request(relative: str) -> dict[str, Any]:
+    return render_fixture(FIXTURES / relative)
+
+
+def topics(response: Any) -> list[str]:
+    return [card["source"]["topic"]["code"] for card in response.json()["cards"]]

@@ -1,0 +1,122 @@
+"""The proof rules end to end over HTTP, on the bundled rules and fixtures."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import fixture_request, topics
+
+
+@pytest.mark.parametrize(("fixture", "service", "rule", "indicator"), [
+    ("requests/neuro-oral-draft.json", "b12-order-sign", "deficiency.neuro-or-anaemia-needs-loading", "warning"),
+    ("requests/neuro-monthly-im-draft.json", "b12-order-select", "deficiency.neuro-or-anaemia-needs-loading",
+     "warning"),
+    ("requests/no-labs-im-draft.json", "b12-order-sign", "deficiency.not-confirmed", "warning"),
+    ("requests/entered-in-error-im-draft.json", "b12-order-sign", "deficiency.not-confirmed", "warning"),
+    ("requests/unit-error-1000mg.json", "b12-order-sign", "units.mg-mcg-confusion", "critical"),
+    ("requests/unit-error-1000mg.json", "b12-label-check", "units.mg-mcg-confusion", "critical"),
+    ("services/b12-medication-prescribe.json", "b12-medication-prescribe",
+     "deficiency.neuro-or-anaemia-needs-loading", "warning"),
+])
+def test_rule_fires_over_http(client, fixture, service, rule, indicator):
+    response = client.post(f"/cds-services/{service}", json=fixture_request(fixture))
+    assert response.status_code == 200
+    cards = [c for c in response.json()["cards"] if c["source"]["topic"]["code"] == rule]
+    assert len(cards) == 1
+    assert cards[0]["indicator"] == indicator
+
+
+@pytest.mark.parametrize(("fixture", "rule"), [
+    ("requests/neuro-loading-draft.json", "deficiency.neuro-or-anaemia-needs-loading"),
+    ("requests/dietary-im-draft.json", "deficiency.not-confirmed"),
+    ("requests/unit-error-correct-dose.json", "units.mg-mcg-confusion"),
+])
+def test_rule_quiet_on_correct_order(client, fixture, rule):
+    response = client.post("/cds-services/b12-order-sign", json=fixture_request(fixture))
+    assert response.status_code == 200
+    assert rule not in topics(response)
+
+
+def test_correct_loading_regimen_gives_no_warning_or_critical(client):
+    response = client.post("/cds-services/b12-order-sign", json=fixture_request("requests/neuro-loading-draft.json"))
+    assert [c["indicator"] for c in response.json()["cards"] if c["indicator"] != "info"] == []
+
+
+def test_mg_mcg_card_states_doses_and_offers_corrected_update(client):
+    request = fixture_request("requests/unit-error-1000mg.json")
+    card = client.post("/cds-services/b12-order-sign", json=request).json()["cards"][0]
+    assert card["source"]["topic"]["code"] == "units.mg-mcg-confusion"
+    assert "1000 mg" in card["summary"] and "1,000,000 mcg" in card["summary"]
+    assert "µg" not in card["detail"] and " ug" not in card["detail"]
+    assert card["selectionBehavior"] == "at-most-one"
+    action = card["suggestions"][0]["actions"][0]
+    assert action["type"] == "update"
+    assert action["resource"]["id"] == "draft-cyano-1000mg"
+    dose = action["resource"]["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]
+    assert (dose["value"], dose["code"]) == (1000, "ug")
+    # the rest of the draft's regimen is kept
+    assert action["resource"]["dosageInstruction"][0]["timing"]["repeat"]["periodUnit"] == "mo"
+    assert {r["code"] for r in card["overrideReasons"]} == {"dose-intended", "specialist-advice"}
+
+
+def test_loading_card_uses_patient_values_and_replaces_the_draft(client):
+    card = next(c for c in client.post("/cds-services/b12-order-sign",
+                                       json=fixture_request("requests/neuro-oral-draft.json")).json()["cards"]
+                if c["source"]["topic"]["code"] == "deficiency.neuro-or-anaemia-needs-loading")
+    assert "B12 95 ng/L" in card["detail"] and "Hb 98 g/L" in card["detail"]
+    assert "paraesthesia" in card["detail"]
+    resource = card["suggestions"][0]["actions"][0]["resource"]
+    assert resource["id"] == "draft-oral-50"
+    assert resource["medicationCodeableConcept"]["coding"][0]["code"] == "317106"
+    assert resource["dosageInstruction"][0]["route"]["coding"][0]["code"] == "78421000"
+    assert resource["dosageInstruction"][0]["timing"]["repeat"] == {"frequency": 1, "period": 2, "periodUnit": "d"}
+
+
+def test_not_confirmed_offers_lab_orders(client):
+    card = client.post("/cds-services/b12-order-sign",
+                       json=fixture_request("requests/no-labs-im-draft.json")).json()["cards"][0]
+    codes = [s["actions"][0]["resource"]["code"]["coding"][0]["code"] for s in card["suggestions"]]
+    assert codes == ["2132-9", "58410-2"]
+    assert all(s["actions"][0]["resource"]["resourceType"] == "ServiceRequest" for s in card["suggestions"])
+
+
+def test_order_select_honours_selections(client):
+    request = fixture_request("requests/neuro-monthly-im-draft.json")
+    request["context"]["selections"] = ["MedicationRequest/some-other-order"]
+    response = client.post("/cds-services/b12-order-select", json=request)
+    assert response.status_code == 200
+    assert response.json()["cards"] == []
+
+
+def test_card_contract_fields(client):
+    request = fixture_request("requests/unit-error-1000mg.json")
+    first = client.post("/cds-services/b12-order-sign", json=request).json()
+    again = client.post("/cds-services/b12-order-sign", json=request).json()
+    assert [c["uuid"] for c in first["cards"]] == [c["uuid"] for c in again["cards"]]
+    assert first["systemActions"] == []
+    for card in first["cards"]:
+        assert len(card["summary"]) <= 140
+        assert card["source"]["label"] == "B12 dosing checks"
+        assert card["source"]["topic"]["system"] == "urn:cobalt-cds:rule"
+        assert card["extension"]["cobalt-cds"]["packVersion"]
+        if card["indicator"] in ("warning", "critical"):
+            assert card["overrideReasons"]
+    ranks = {"critical": 0, "warning": 1, "info": 2}
+    order = [ranks[c["indicator"]] for c in first["cards"]]
+    assert order == sorted(order)
+    request["hookInstance"] = "another-instance"
+    other = client.post("/cds-services/b12-order-sign", json=request).json()
+    assert {c["uuid"] for c in other["cards"]}.isdisjoint({c["uuid"] for c in first["cards"]})
+
+
+def test_malformed_observation_beside_good_data_keeps_the_critical_card(client):
+    request = fixture_request("requests/neuro-oral-draft.json")
+    request["prefetch"]["observations"]["entry"].insert(0, {"resource": {
+        "resourceType": "Observation", "id": "broken", "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "2132-9"}]},
+        "valueQuantity": {"value": "not-a-number", "unit": "ng/L"}}})
+    response = client.post("/cds-services/b12-order-sign", json=request)
+    assert response.status_code == 200
+    assert "deficiency.neuro-or-anaemia-needs-loading" in topics(response)
+    metrics = client.get("/metrics").text
+    assert 'cds_fhir_resources_skipped_total{resource_type="Observation",source="prefetch.observations"}' in metrics
