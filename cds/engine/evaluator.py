@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 import time
@@ -51,10 +52,8 @@ def run_session(host: Host, ruleset: str, facts: list[dict[str, Any]]) -> None:
     with ENGINE_LOCK:
         try:
             for fact in facts:
-                try:
+                with contextlib.suppress(MessageNotHandledException):  # no rule looks at this fact
                     host.assert_fact(ruleset, {**fact, "sid": session})
-                except MessageNotHandledException:
-                    pass  # no rule in this ruleset looks at this fact
         finally:
             host.delete_state(ruleset, session)
 

@@ -24,7 +24,7 @@ def render_query(template: str, context: dict[str, Any]) -> str:
     query = template
     for name, value in context.items():
         if isinstance(value, str):
-            query = query.replace("{{context.%s}}" % name, quote(value, safe=""))
+            query = query.replace("{{context." + name + "}}", quote(value, safe=""))
     return query
 
 

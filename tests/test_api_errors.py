@@ -1,0 +1,154 @@
+"""Every error row of service.md, over HTTP: clear JSON errors, never a 500."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import responses
+
+from cds.config import Settings
+from tests.conftest import fixture_request
+
+CONTRACT_PREFETCH_KEYS = {"patient", "observations", "medications", "conditions", "procedures", "allergies"}
+
+
+def test_discovery_lists_the_five_services_with_contract_prefetch(client):
+    services = {s["id"]: s for s in client.get("/cds-services").json()["services"]}
+    assert {sid: s["hook"] for sid, s in services.items()} == {
+        "b12-order-select": "order-select", "b12-order-sign": "order-sign", "b12-label-check": "order-sign",
+        "b12-patient-view": "patient-view", "b12-medication-prescribe": "medication-prescribe"}
+    for service in services.values():
+        assert set(service["prefetch"]) == CONTRACT_PREFETCH_KEYS
+        assert service["prefetch"]["patient"] == "Patient/{{context.patientId}}"
+        assert service["prefetch"]["conditions"] == "Condition?patient={{context.patientId}}&clinical-status=active"
+        assert service["title"] and service["description"] and service["usageRequirements"]
+    observations = services["b12-order-sign"]["prefetch"]["observations"]
+    for code in ("2132-9", "14685-2", "16695-9", "72160-5", "13964-2", "13965-9", "718-7", "787-2", "98979-8",
+                 "62238-1", "33914-3", "48642-3", "48643-1", "2823-3", "6298-4", "31444-3", "5140-4"):
+        assert code in observations
+    assert observations.endswith("&_sort=-date&_count=100")
+
+
+def _error(response, status):
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["error"]
+    assert "Traceback" not in response.text
+    return body
+
+
+def test_not_json_is_400(client):
+    body = _error(client.post("/cds-services/b12-order-sign", content=b"{not json"), 400)
+    assert body["detail"][0]["field"] == "(body)"
+
+
+@pytest.mark.parametrize("field", ["hook", "hookInstance", "context"])
+def test_missing_envelope_field_is_400_naming_it(client, field):
+    request = fixture_request("requests/unit-error-1000mg.json")
+    del request[field]
+    body = _error(client.post("/cds-services/b12-order-sign", json=request), 400)
+    assert field in [d["field"] for d in body["detail"]]
+
+
+@pytest.mark.parametrize("field", ["userId", "patientId", "draftOrders"])
+def test_missing_context_field_is_400_naming_it(client, field):
+    request = fixture_request("requests/unit-error-1000mg.json")
+    del request["context"][field]
+    body = _error(client.post("/cds-services/b12-order-sign", json=request), 400)
+    assert f"context.{field}" in [d["field"] for d in body["detail"]]
+
+
+def test_wrong_hook_is_400(client):
+    request = fixture_request("requests/unit-error-1000mg.json")
+    body = _error(client.post("/cds-services/b12-patient-view", json=request), 400)
+    assert body["detail"][0]["field"] == "hook"
+
+
+def test_json_array_body_is_400(client):
+    _error(client.post("/cds-services/b12-order-sign", json=[1, 2]), 400)
+
+
+def test_unknown_service_is_404(client):
+    _error(client.post("/cds-services/no-such-service", json={}), 404)
+    _error(client.post("/cds-services/no-such-service/feedback", json={}), 404)
+
+
+def test_oversized_body_is_413(settings, runtime):
+    from fastapi.testclient import TestClient
+
+    from cds.api import create_app
+
+    small = TestClient(create_app(Settings(data_dir=settings.data_dir, max_body_bytes=1000), runtime))
+    request = fixture_request("requests/unit-error-1000mg.json")
+    _error(small.post("/cds-services/b12-order-sign", content=json.dumps(request).encode()), 413)
+
+
+def test_absent_prefetch_without_fhir_server_is_412_naming_the_key(client):
+    request = fixture_request("requests/unit-error-1000mg.json")
+    del request["prefetch"]["observations"]
+    body = _error(client.post("/cds-services/b12-order-sign", json=request), 412)
+    assert "observations" in body["error"]
+    assert body["detail"][0]["field"] == "prefetch.observations"
+
+
+def test_null_prefetch_key_means_no_data(client):
+    request = fixture_request("requests/no-labs-im-draft.json")
+    request["prefetch"]["observations"] = None
+    response = client.post("/cds-services/b12-order-sign", json=request)
+    assert response.status_code == 200
+    assert "deficiency.not-confirmed" in [c["source"]["topic"]["code"] for c in response.json()["cards"]]
+
+
+def test_prefetch_value_that_is_not_a_resource_is_400(client):
+    request = fixture_request("requests/unit-error-1000mg.json")
+    request["prefetch"]["conditions"] = ["not", "a", "bundle"]
+    body = _error(client.post("/cds-services/b12-order-sign", json=request), 400)
+    assert body["detail"][0]["field"] == "prefetch.conditions"
+
+
+def test_draft_orders_bundle_without_type_is_accepted(client):
+    request = fixture_request("requests/unit-error-1000mg.json")
+    del request["context"]["draftOrders"]["type"]
+    response = client.post("/cds-services/b12-order-sign", json=request)
+    assert response.status_code == 200
+    assert response.json()["cards"][0]["source"]["topic"]["code"] == "units.mg-mcg-confusion"
+
+
+def test_invalid_draft_order_is_skipped_not_fatal(client):
+    request = fixture_request("requests/unit-error-1000mg.json")
+    request["context"]["draftOrders"]["entry"].append({"resource": {"resourceType": "MedicationRequest",
+                                                                    "id": "bad", "status": "nonsense"}})
+    response = client.post("/cds-services/b12-order-sign", json=request)
+    assert response.status_code == 200
+    assert "units.mg-mcg-confusion" in [c["source"]["topic"]["code"] for c in response.json()["cards"]]
+
+
+@responses.activate
+def test_fhir_server_failure_is_412(client):
+    request = fixture_request("requests/unit-error-1000mg.json")
+    del request["prefetch"]["conditions"]
+    request["fhirServer"] = "https://fhir.example.org/r4"
+    request["fhirAuthorization"] = {"access_token": "secret-token", "token_type": "Bearer", "scope": "x"}
+    responses.get("https://fhir.example.org/r4/Condition", status=500)
+    body = _error(client.post("/cds-services/b12-order-sign", json=request), 412)
+    assert body["detail"][0]["field"] == "prefetch.conditions"
+    assert "500" in body["detail"][0]["message"]
+
+
+def test_health_ready_and_metrics(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz").json()
+    assert ready["status"] == "ready" and ready["rules"] >= 3
+    client.post("/cds-services/b12-order-sign", json=fixture_request("requests/unit-error-1000mg.json"))
+    text = client.get("/metrics").text
+    assert 'cds_requests_total{service="b12-order-sign",status="200"}' in text
+    assert 'cds_cards_total{indicator="critical",rule="units.mg-mcg-confusion"}' in text
+
+
+def test_cors_preflight_allowed_for_sandbox(client):
+    response = client.options("/cds-services", headers={
+        "Origin": "https://sandbox.cds-hooks.org", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type"})
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] in ("*", "https://sandbox.cds-hooks.org")

@@ -1,0 +1,63 @@
+"""The `cds` command line over the bundled rules and fixtures."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from cds import PROJECT_ROOT
+from cds.cli import app
+
+runner = CliRunner()
+
+
+def test_rules_check_ok_and_error(tmp_path):
+    result = runner.invoke(app, ["rules", "check"])
+    assert result.exit_code == 0 and "ok:" in result.output
+    broken = tmp_path / "rules"
+    import shutil
+
+    shutil.copytree(PROJECT_ROOT / "rules", broken)
+    pack = broken / "packs" / "units.yaml"
+    pack.write_text(pack.read_text().replace("dose_kind: mass", "dose_knd: mass"))
+    result = runner.invoke(app, ["rules", "check", str(broken)])
+    assert result.exit_code == 1
+    assert "units.yaml:" in result.output and "[units.mg-mcg-confusion]" in result.output
+
+
+def test_rules_list():
+    result = runner.invoke(app, ["rules", "list"])
+    assert result.exit_code == 0 and "units.mg-mcg-confusion" in result.output and "critical" in result.output
+
+
+def test_rules_test_runs_every_example():
+    result = runner.invoke(app, ["rules", "test"])
+    assert result.exit_code == 0, result.output
+    assert "FAILED" not in result.output
+    assert " 0 failed" in result.output
+
+
+def test_rules_explain_shows_held_and_failed_conditions():
+    fixture = PROJECT_ROOT / "fhir_fixtures" / "requests" / "neuro-loading-draft.json"
+    result = runner.invoke(app, ["rules", "explain", str(fixture), "--service", "b12-order-sign"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    start = lines.index("quiet  deficiency.neuro-or-anaemia-needs-loading")
+    block = "\n".join(lines[start:start + 8])
+    assert "held" in block and "failed" in block and '"interval_days": 2.0' in block
+
+
+def test_rules_explain_marks_fired_rule():
+    fixture = PROJECT_ROOT / "fhir_fixtures" / "requests" / "unit-error-1000mg.json"
+    result = runner.invoke(app, ["rules", "explain", str(fixture), "--service", "b12-label-check"])
+    assert "FIRED  units.mg-mcg-confusion" in result.output
+
+
+def test_fixtures_render_merges_patient_and_shifts_dates():
+    fixture = PROJECT_ROOT / "fhir_fixtures" / "services" / "b12-order-sign.json"
+    result = runner.invoke(app, ["fixtures", "render", str(fixture)])
+    request = json.loads(result.output)
+    assert "x-cobalt-fixture" not in request
+    assert set(request["prefetch"]) == {"patient", "observations", "medications", "conditions", "procedures",
+                                        "allergies"}

@@ -1,0 +1,102 @@
+"""B12 order facts: product matching, route, dose in mcg, schedule, supply (clinical-rules.md §1)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from fhir.resources.R4B.medicationrequest import MedicationRequest
+
+NOW = datetime(2026, 11, 25, tzinfo=UTC)
+
+
+def _order(runtime, medication: dict[str, Any], dose: dict[str, Any] | None = None, route: dict | None = None,
+           repeat: dict | None = None, **extra):
+    dosage: dict[str, Any] = {}
+    if dose:
+        dosage["doseAndRate"] = [{"doseQuantity": dose}]
+    if route:
+        dosage["route"] = route
+    if repeat:
+        dosage["timing"] = {"repeat": repeat}
+    raw = {"resourceType": "MedicationRequest", "id": "m1", "status": "draft", "intent": "order",
+           "subject": {"reference": "Patient/p"}, "medicationCodeableConcept": medication,
+           "dosageInstruction": [dosage], **extra}
+    reader = runtime.current.normalizer.orders
+    return reader.read(MedicationRequest.model_validate(raw), {}, NOW, True)
+
+
+RX = "http://www.nlm.nih.gov/research/umls/rxnorm"
+IM = {"coding": [{"system": "http://snomed.info/sct", "code": "78421000"}]}
+MONTHLY = {"frequency": 1, "period": 1, "periodUnit": "mo"}
+
+
+def _ucum(value, code):
+    return {"value": value, "code": code, "system": "http://unitsofmeasure.org"}
+
+
+@pytest.mark.parametrize("code", ["50633-310-01", "50633-0310-01", "5063331001", "50633031001"])
+def test_cyanokit_ndc_forms(runtime, code):
+    fact = _order(runtime, {"coding": [{"system": "http://hl7.org/fhir/sid/ndc", "code": code}]},
+                  dose=_ucum(5, "g"), route={"text": "IV"})
+    assert fact.cyanokit and fact.antidote and fact.ingredient == "hydroxo" and fact.dose_mcg == 5_000_000
+
+
+def test_non_b12_order_is_not_a_fact(runtime):
+    assert _order(runtime, {"coding": [{"system": RX, "code": "617993"}], "text": "Amoxicillin"}) is None
+
+
+@pytest.mark.parametrize(("text", "ingredient"), [
+    ("Methylcobalamin 1 mg", "methyl"), ("Vitamin B12 injection", "unknown"), ("CYANOKIT 5 g", "hydroxo")])
+def test_text_matching(runtime, text, ingredient):
+    assert _order(runtime, {"text": text}).ingredient == ingredient
+
+
+def test_mass_dose_interval_and_monthly_rate(runtime):
+    fact = _order(runtime, {"coding": [{"system": RX, "code": "309594"}]}, dose=_ucum(1, "mg"), route=IM,
+                  repeat=MONTHLY)
+    assert (fact.ingredient, fact.route, fact.parenteral, fact.dose_kind) == ("cyano", "im", True, "mass")
+    assert fact.dose_mcg == 1000 and fact.interval_days == 30.44
+    assert fact.mcg_per_28d == pytest.approx(1000 * 28 / 30.44, rel=1e-3)
+    assert not fact.bounded and fact.frequency_text == "monthly"
+
+
+def test_volume_dose_uses_product_concentration(runtime):
+    fact = _order(runtime, {"coding": [{"system": RX, "code": "309594"}]}, dose=_ucum(10, "mL"), route=IM)
+    assert (fact.dose_kind, fact.dose_mcg, fact.multi_dose_vial) == ("volume", 10_000, True)
+
+
+def test_vial_of_multi_size_product_is_uncheckable(runtime):
+    fact = _order(runtime, {"coding": [{"system": RX, "code": "309594"}]}, dose={"value": 1, "unit": "vial"})
+    assert fact.dose_kind == "container" and fact.dose_mcg is None and fact.dose_unit_problem
+
+
+@pytest.mark.parametrize("dose", [{"value": 1000, "unit": "units"}, {"value": 1000, "unit": "IU"}, None])
+def test_unconvertible_dose_units_are_problems(runtime, dose):
+    fact = _order(runtime, {"coding": [{"system": RX, "code": "309594"}]}, dose=dose, route=IM)
+    assert fact.dose_mcg is None and fact.dose_unit_problem
+
+
+@pytest.mark.parametrize(("route", "expected"), [
+    ({"text": "intramuscular"}, "im"), ({"text": "deep SC"}, "sc"), ({"text": "by mouth"}, "oral"),
+    ({"coding": [{"system": "http://snomed.info/sct", "code": "47625008"}]}, "iv"), (None, "unknown")])
+def test_routes(runtime, route, expected):
+    assert _order(runtime, {"text": "hydroxocobalamin"}, dose=_ucum(1, "mg"), route=route).route == expected
+
+
+def test_schedule_bounds_reason_report_and_supply(runtime):
+    fact = _order(runtime, {"coding": [{"system": RX, "code": "317106"}]}, dose=_ucum(1, "mg"), route=IM,
+                  repeat={"frequency": 1, "period": 2, "periodUnit": "d", "count": 6},
+                  reportedBoolean=True, note=[{"text": "reviewed"}],
+                  dispenseRequest={"quantity": _ucum(6, "mL")}, authoredOn="2026-11-15")
+    assert (fact.interval_days, fact.per_day, fact.bounded) == (2, 0.5, True)
+    assert fact.reported_by_patient and fact.has_reason
+    assert fact.dispense_mcg == 6000 and fact.supply_days == 12 and fact.authored_days_ago == 10
+    assert fact.frequency_text == "every 2 days"
+
+
+def test_twice_daily(runtime):
+    fact = _order(runtime, {"text": "cyanocobalamin"}, dose=_ucum(1000, "ug"), route=IM,
+                  repeat={"frequency": 2, "period": 1, "periodUnit": "d"})
+    assert fact.per_day == 2 and fact.interval_days == 0.5

@@ -1,0 +1,74 @@
+"""Requests built from real-world samples nobody on the team wrote must be answered (200)."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+import responses
+
+from tests.conftest import SAMPLES
+
+EMPTY = {"resourceType": "Bundle", "type": "searchset", "entry": []}
+
+
+def _sample(name: str) -> dict:
+    return json.loads((SAMPLES / name).read_text())
+
+
+def _empty_prefetch() -> dict:
+    return {key: copy.deepcopy(EMPTY) for key in
+            ("observations", "medications", "conditions", "procedures", "allergies")} | {"patient": None}
+
+
+@pytest.mark.parametrize(("sample", "service", "hook"), [
+    ("cds-hooks-docs/order-select-r4-context.json", "b12-order-select", "order-select"),
+    ("cds-hooks-docs/order-sign-r4-context.json", "b12-order-sign", "order-sign"),
+])
+def test_published_order_examples_are_accepted(client, sample, service, hook):
+    request = {"hook": hook, "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+               **_sample(sample), "prefetch": _empty_prefetch()}
+    response = client.post(f"/cds-services/{service}", json=request)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"cards": [], "systemActions": []}  # amoxicillin + a diet: not B12
+
+
+@responses.activate
+def test_published_patient_view_example_fetches_from_its_fhir_server(client):
+    request = _sample("cds-hooks-docs/patient-view-request.json")
+    base = request["fhirServer"]
+    responses.get(f"{base}/Patient/1288992", json=request["prefetch"]["patientToGreet"])
+    for resource in ("Observation", "MedicationRequest", "Condition", "Procedure", "AllergyIntolerance"):
+        responses.get(f"{base}/{resource}", json=EMPTY)
+    response = client.post("/cds-services/b12-patient-view", json=request)
+    assert response.status_code == 200, response.text
+    assert all(call.request.headers["Authorization"] == "Bearer some-opaque-fhir-access-token"
+               for call in responses.calls)
+
+
+def test_synthea_patient_as_prefetch(client):
+    synthea = _sample("synthea/korey-toy-r4-resources.json")
+
+    def bundle(resources):
+        return {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in resources]}
+
+    patient_id = synthea["patient"]["id"]
+    request = {
+        "hook": "order-sign", "hookInstance": "8f3c2d8e-0000-4000-8000-000000000001",
+        "context": {"userId": "Practitioner/1", "patientId": patient_id, "draftOrders": {
+            "resourceType": "Bundle", "entry": [{"resource": {
+                "resourceType": "MedicationRequest", "id": "b12-draft", "status": "draft", "intent": "order",
+                "subject": {"reference": f"Patient/{patient_id}"},
+                "medicationCodeableConcept": {"text": "Cyanocobalamin 1000 mcg/mL injection"},
+                "dosageInstruction": [{"route": {"text": "intramuscular"},
+                                       "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "mo"}},
+                                       "doseAndRate": [{"doseQuantity": {"value": 1000, "unit": "mcg"}}]}]}}]}},
+        "prefetch": {"patient": synthea["patient"], "observations": bundle(synthea["Observation"]),
+                     "medications": bundle(synthea["MedicationRequest"]), "conditions": bundle(synthea["Condition"]),
+                     "procedures": bundle(synthea["Procedure"]), "allergies": None},
+    }
+    response = client.post("/cds-services/b12-order-sign", json=request)
+    assert response.status_code == 200, response.text
+    # Synthea's patient has no B12 results: starting injections is flagged as unconfirmed.
+    assert "deficiency.not-confirmed" in [c["source"]["topic"]["code"] for c in response.json()["cards"]]

@@ -1,0 +1,73 @@
+"""Every unit conversion of clinical-rules.md's labs table, through the real normalizer."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from fhir.resources.R4B.observation import Observation
+
+from cds.facts.labs import summarize_labs
+from cds.facts.units import Units
+
+NOW = datetime(2026, 11, 25, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def config(runtime):
+    return runtime.current.rulebook.facts_config
+
+
+def _lab(config, loinc, value, code=None, unit=None, system="http://unitsofmeasure.org"):
+    quantity = {"value": value}
+    if code:
+        quantity.update(code=code, system=system)
+    if unit:
+        quantity["unit"] = unit
+    observation = Observation.model_validate({
+        "resourceType": "Observation", "id": "o1", "status": "final", "effectiveDateTime": "2026-11-20",
+        "code": {"coding": [{"system": "http://loinc.org", "code": loinc}]}, "valueQuantity": quantity})
+    return summarize_labs([observation], config, Units(config["unit_aliases"]), NOW)
+
+
+@pytest.mark.parametrize(("loinc", "value", "unit", "kind", "expected"), [
+    ("2132-9", 150, "pg/mL", "b12_total", 150), ("2132-9", 150, "ng/L", "b12_total", 150),
+    ("2132-9", 0.15, "ng/mL", "b12_total", 150), ("14685-2", 100, "pmol/L", "b12_total", 135.537),
+    ("16695-9", 100, "pmol/L", "b12_total", 135.537), ("72160-5", 30, "pmol/L", "b12_active", 30),
+    ("13964-2", 0.5, "umol/L", "mma", 0.5), ("13964-2", 0.5, "nmol/mL", "mma", 0.5),
+    ("13964-2", 450, "nmol/L", "mma", 0.45), ("13965-9", 14, "umol/L", "homocysteine", 14),
+    ("718-7", 9.8, "g/dL", "hb", 98), ("718-7", 98, "g/L", "hb", 98), ("718-7", 6, "mmol/L", "hb", 96.684),
+    ("787-2", 101, "fL", "mcv", 101), ("33914-3", 45, "mL/min/{1.73_m2}", "egfr", 45),
+    ("98979-8", 45, "mL/min/{1.73_m2}", "egfr", 45), ("2823-3", 3.9, "mmol/L", "potassium", 3.9),
+    ("6298-4", 3.9, "meq/L", "potassium", 3.9),
+])
+def test_conversions(config, loinc, value, unit, kind, expected):
+    summary = _lab(config, loinc, value, code=unit)
+    assert summary.latest[kind].value == pytest.approx(expected, rel=1e-3)
+    assert not summary.problems
+
+
+@pytest.mark.parametrize(("unit_text", "expected"), [("pg/ml", 150), ("mcg/L", None), ("ng/l", 150)])
+def test_display_unit_fallback(config, unit_text, expected):
+    summary = _lab(config, "2132-9", 150, unit=unit_text)
+    assert (summary.latest["b12_total"].value if "b12_total" in summary.latest else None) == expected
+
+
+@pytest.mark.parametrize(("loinc", "value", "code", "kind"), [
+    ("2132-9", 150, None, "b12_total"),            # no unit at all
+    ("2132-9", 150, "mg/dL", "b12_total"),         # convertible but not an accepted unit
+    ("13964-2", 60, "umol/L", "mma"),              # nmol/L written as umol/L
+    ("718-7", 130, "g/dL", "hb"),                  # g/L written as g/dL
+])
+def test_unknown_or_implausible_units_become_problems_not_values(config, loinc, value, code, kind):
+    summary = _lab(config, loinc, value, code=code)
+    assert kind not in summary.latest
+    assert [p.kind for p in summary.problems] == [kind]
+
+
+def test_entered_in_error_is_ignored(config):
+    observation = Observation.model_validate({
+        "resourceType": "Observation", "id": "o1", "status": "entered-in-error", "effectiveDateTime": "2026-11-20",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "2132-9"}]},
+        "valueQuantity": {"value": 90, "code": "ng/L", "system": "http://unitsofmeasure.org"}})
+    assert summarize_labs([observation], config, Units(config["unit_aliases"]), NOW).latest == {}
