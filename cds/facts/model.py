@@ -88,6 +88,7 @@ class OrderFact:
     usual_dose_mcg: float | None = None  # dose_mcg / 1000: the dose if mg was meant as mcg
     interval_days: float | None = None
     per_day: float | None = None
+    mcg_per_day: float | None = None     # dose_mcg * per_day
     mcg_per_28d: float | None = None
     authored_days_ago: float | None = None
     dispense_mcg: float | None = None

@@ -81,6 +81,7 @@ class OrderReader:
             usual_dose_mcg=dose_mcg / 1000 if dose_mcg is not None else None,
             interval_days=interval,
             per_day=per_day,
+            mcg_per_day=round(dose_mcg * per_day, 3) if dose_mcg is not None and per_day else None,
             mcg_per_28d=round(dose_mcg * per_day * 28, 3) if dose_mcg is not None and per_day else None,
             authored_days_ago=round((now - authored).total_seconds() / 86400, 2) if authored else None,
             dispense_mcg=dispense_mcg,
