@@ -132,3 +132,7 @@ def _load_or_exit(directory: Path):  # noqa: ANN202
         typer.echo(str(error), err=True)
         raise typer.Exit(1) from None
 
+
+
+if __name__ == "__main__":
+    app()
