@@ -19,6 +19,7 @@ from sqlalchemy import (
     insert,
     select,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 metadata = MetaData()
@@ -65,25 +66,30 @@ class FeedbackRequest(BaseModel):
     feedback: list[FeedbackItem] = Field(min_length=1)
 
 
+def _insert_ignoring_duplicates(dialect: str, table: Table) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING for the two supported databases."""
+    module = {"sqlite": sqlite, "postgresql": postgresql}.get(dialect)
+    if module is None:
+        raise ValueError(f"unsupported database '{dialect}': use SQLite or PostgreSQL")
+    return module.insert(table).on_conflict_do_nothing()
+
+
 class FeedbackStore:
     def __init__(self, url: str):
         self.engine = create_engine(url, future=True, pool_pre_ping=True)
         metadata.create_all(self.engine)
 
     def log_cards(self, service_id: str, cards: list[dict[str, Any]]) -> None:
-        """Remember issued cards (repeat calls issue the same uuids: first one wins)."""
+        """Remember issued cards. Repeat calls issue the same uuids, possibly concurrently: first wins."""
         if not cards:
             return
         now = datetime.now(UTC)
+        rows = [{"card_uuid": card["uuid"], "service_id": service_id, "rule_id": card["source"]["topic"]["code"],
+                 "pack_version": card.get("extension", {}).get("cobalt-cds", {}).get("packVersion"),
+                 "issued_at": now} for card in cards]
+        statement = _insert_ignoring_duplicates(self.engine.dialect.name, issued_cards)
         with self.engine.begin() as connection:
-            known = set(connection.scalars(select(issued_cards.c.card_uuid).where(
-                issued_cards.c.card_uuid.in_([card["uuid"] for card in cards]))))
-            rows = [{"card_uuid": card["uuid"], "service_id": service_id,
-                     "rule_id": card["source"]["topic"]["code"],
-                     "pack_version": card.get("extension", {}).get("cobalt-cds", {}).get("packVersion"),
-                     "issued_at": now} for card in cards if card["uuid"] not in known]
-            if rows:
-                connection.execute(insert(issued_cards), rows)
+            connection.execute(statement, rows)
 
     def store(self, service_id: str, request: FeedbackRequest) -> dict[str, int]:
         """Store each item once per (card, outcome); returns counts of stored and repeated items."""

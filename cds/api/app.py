@@ -13,6 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from cds.api.limits import BodyLimitMiddleware
 from cds.config import Settings
@@ -88,7 +89,10 @@ def create_app(settings: Settings | None = None, runtime: RuleRuntime | None = N
         cards = outcome.response["cards"]
         for card in cards:
             CARDS.labels(card["source"]["topic"]["code"], card["indicator"]).inc()
-        await run_in_threadpool(store.log_cards, service.id, cards)
+        try:
+            await run_in_threadpool(store.log_cards, service.id, cards)
+        except SQLAlchemyError:  # the cards matter more than their log: answer, and say so loudly
+            log.exception("could not log %d issued cards for %s", len(cards), service.id)
         return JSONResponse(outcome.response)
 
     @app.post("/cds-services/{service_id}/feedback")
