@@ -152,3 +152,16 @@ def test_cors_preflight_allowed_for_sandbox(client):
         "Access-Control-Request-Headers": "authorization,content-type"})
     assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] in ("*", "https://sandbox.cds-hooks.org")
+
+
+def test_deadline_returns_cards_so_far_plus_incomplete_card(settings, runtime):
+    from fastapi.testclient import TestClient
+
+    from cds.api import create_app
+
+    hurried = TestClient(create_app(Settings(data_dir=settings.data_dir, deadline_s=0.0), runtime))
+    response = hurried.post("/cds-services/b12-order-sign", json=fixture_request("requests/unit-error-1000mg.json"))
+    assert response.status_code == 200
+    cards = response.json()["cards"]
+    assert cards[-1]["source"]["topic"]["code"] == "service.incomplete"
+    assert cards[-1]["indicator"] == "info"

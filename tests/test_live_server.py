@@ -148,7 +148,7 @@ NEW_RULE = """rules:
 def test_identical_concurrent_calls_all_succeed(tmp_path):
     """Repeat calls share card uuids; logging them concurrently must not fail a call."""
     request = fixture_request("requests/unit-error-1000mg.json")
-    with live_server(Settings(data_dir=tmp_path), RuleRuntime(BUNDLED_RULES)) as base:
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            statuses = list(pool.map(lambda _: _post(base, request, "b12-order-sign").status_code, range(80)))
+    server = live_server(Settings(data_dir=tmp_path), RuleRuntime(BUNDLED_RULES))
+    with server as base, ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(lambda _: _post(base, request, "b12-order-sign").status_code, range(80)))
     assert statuses == [200] * 80

@@ -72,3 +72,14 @@ def test_synthea_patient_as_prefetch(client):
     assert response.status_code == 200, response.text
     # Synthea's patient has no B12 results: starting injections is flagged as unconfirmed.
     assert "deficiency.not-confirmed" in [c["source"]["topic"]["code"] for c in response.json()["cards"]]
+
+
+def test_r4b_models_accept_every_synthea_r4_resource():
+    from cds.fhir.parse import parse_resources
+
+    synthea = _sample("synthea/korey-toy-r4-resources.json")
+    skipped: list = []
+    resources = [synthea["patient"], *synthea["Observation"], *synthea["MedicationRequest"],
+                 *synthea["Condition"], *synthea["Procedure"]]
+    assert len(parse_resources(resources, "synthea", skipped)) == len(resources) == 300
+    assert skipped == []
