@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
 class RequestProblem(ValueError):
@@ -34,15 +34,24 @@ class PatientViewContext(_Context):
     pass
 
 
-class OrderContext(_Context):
-    draftOrders: dict[str, Any] | list[Any]
+class BundleEntry(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    resource: dict[str, Any] | None = None
 
-    @field_validator("draftOrders")
-    @classmethod
-    def _bundle_like(cls, value: dict[str, Any] | list[Any]) -> dict[str, Any] | list[Any]:
-        if isinstance(value, dict) and value.get("resourceType") not in ("Bundle", None):
-            raise ValueError("must be a FHIR Bundle")
-        return value
+
+class DraftBundle(BaseModel):
+    """A Bundle of draft orders; real EHRs often omit `type`, so it is not required."""
+
+    model_config = ConfigDict(extra="allow")
+    resourceType: Literal["Bundle"]
+    entry: list[BundleEntry] = []
+
+    def resources(self) -> list[dict[str, Any]]:
+        return [entry.resource for entry in self.entry if entry.resource is not None]
+
+
+class OrderContext(_Context):
+    draftOrders: DraftBundle
 
 
 class OrderSelectContext(OrderContext):
@@ -50,7 +59,7 @@ class OrderSelectContext(OrderContext):
 
 
 class MedicationPrescribeContext(_Context):
-    medications: dict[str, Any] | list[Any]
+    medications: DraftBundle | list[dict[str, Any]]
 
 
 CONTEXTS: dict[str, type[_Context]] = {
@@ -94,12 +103,7 @@ def parse_request(body: Any, expected_hook: str) -> tuple[HookRequest, _Context]
 def draft_resources(context: _Context) -> list[dict[str, Any]]:
     """The raw resources under evaluation: draftOrders (or medications), filtered by selections."""
     container = getattr(context, "draftOrders", None) or getattr(context, "medications", None) or []
-    if isinstance(container, dict):
-        entries = container.get("entry") or []
-        resources = [e.get("resource") for e in entries if isinstance(e, dict)]
-    else:
-        resources = list(container)
-    resources = [r for r in resources if isinstance(r, dict)]
+    resources = container.resources() if isinstance(container, DraftBundle) else list(container)
     selections = getattr(context, "selections", None)
     if selections is None:
         return resources

@@ -165,3 +165,22 @@ def test_deadline_returns_cards_so_far_plus_incomplete_card(settings, runtime):
     cards = response.json()["cards"]
     assert cards[-1]["source"]["topic"]["code"] == "service.incomplete"
     assert cards[-1]["indicator"] == "info"
+
+
+@pytest.mark.parametrize(("where", "value", "field"), [
+    ("draftOrders.entry", 1.0, "context.draftOrders.entry"),
+    ("draftOrders.resourceType", "Patient", "context.draftOrders.resourceType"),
+])
+def test_malformed_draft_orders_bundle_is_400_naming_the_field(client, where, value, field):
+    request = fixture_request("requests/unit-error-1000mg.json")
+    key = where.split(".")[1]
+    request["context"]["draftOrders"][key] = value
+    body = _error(client.post("/cds-services/b12-order-sign", json=request), 400)
+    assert any(d["field"].startswith(field) for d in body["detail"])
+
+
+def test_prefetch_bundle_with_malformed_entries_is_400(client):
+    request = fixture_request("requests/unit-error-1000mg.json")
+    request["prefetch"]["observations"]["entry"] = [1, 2]
+    body = _error(client.post("/cds-services/b12-order-sign", json=request), 400)
+    assert body["detail"][0]["field"] == "prefetch.observations"

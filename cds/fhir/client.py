@@ -47,7 +47,7 @@ class FhirClient:
             if "?" not in query and document.get("resourceType") == query.split("/")[0]:
                 return document  # a plain read
             raise self._fail(key, f"FHIR server sent a {document.get('resourceType')!r}, not a Bundle")
-        entries = list(document.get("entry") or [])
+        entries = self._entries(key, document)
         for _ in range(self.max_pages - 1):
             next_url = _next_link(document)
             if not next_url or len(entries) >= self.max_resources:
@@ -55,7 +55,7 @@ class FhirClient:
             document = self._get(key, urljoin(self.base_url, next_url))
             if document.get("resourceType") != "Bundle":
                 raise self._fail(key, "a result page is not a Bundle")
-            entries.extend(document.get("entry") or [])
+            entries.extend(self._entries(key, document))
         if len(entries) > self.max_resources or _next_link(document):
             log.warning("FHIR search %s capped at %d resources / %d pages", key, self.max_resources,
                         self.max_pages)
@@ -82,6 +82,12 @@ class FhirClient:
         if not isinstance(document, dict):
             raise self._fail(key, "FHIR server sent something that is not a FHIR resource")
         return document
+
+    def _entries(self, key: str, bundle: dict[str, Any]) -> list[Any]:
+        entries = bundle.get("entry") or []
+        if not isinstance(entries, list):
+            raise self._fail(key, "FHIR server sent a Bundle whose entry is not a list")
+        return entries
 
     @staticmethod
     def _fail(key: str, reason: str) -> DataUnavailable:

@@ -36,6 +36,7 @@ def gather_record(templates: dict[str, str], prefetch: dict[str, Any] | None,
     client: FhirClient | None = None
     for key, template in templates.items():
         value = (prefetch or {}).get(key, _ABSENT)
+        fetched = False
         if isinstance(value, dict) and value.get("resourceType") == "OperationOutcome":
             value = _ABSENT  # the EHR tried and failed: fetch it ourselves
         if value is _ABSENT:
@@ -43,11 +44,17 @@ def gather_record(templates: dict[str, str], prefetch: dict[str, Any] | None,
             if client is None:
                 raise DataUnavailable(key, "not in prefetch and the request has no fhirServer")
             value = client.fetch(key, render_query(template, context))
+            fetched = True
         if value is None:
             continue
         if not isinstance(value, dict) or "resourceType" not in value:
             raise BadPrefetch(key, "must be a FHIR resource, a Bundle or null")
-        raw = bundle_resources(value) if value["resourceType"] == "Bundle" else [value]
+        try:
+            raw = bundle_resources(value) if value["resourceType"] == "Bundle" else [value]
+        except ValueError as error:
+            if fetched:
+                raise DataUnavailable(key, f"FHIR server sent a malformed Bundle: {error}") from None
+            raise BadPrefetch(key, str(error)) from None
         _file(record, parse_resources(raw, f"prefetch.{key}", record.skipped))
     for model in parse_resources(drafts, "draftOrders", record.skipped):
         if model.get_resource_type() == "MedicationRequest":

@@ -19,12 +19,14 @@ USED_TYPES = {"Patient", "Observation", "MedicationRequest", "Medication", "Cond
 
 
 def bundle_resources(bundle: dict[str, Any]) -> list[Any]:
-    """The raw resources of a Bundle's entries (a Bundle without `type` is accepted)."""
+    """The raw resources of a Bundle's entries (a Bundle without `type` is accepted).
+
+    Raises ValueError when the Bundle's shape is wrong, rather than silently reading nothing.
+    """
     entries = bundle.get("entry") or []
-    if not isinstance(entries, list):
-        return []
-    return [entry["resource"] for entry in entries
-            if isinstance(entry, dict) and isinstance(entry.get("resource"), dict)]
+    if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
+        raise ValueError("Bundle.entry must be a list of entry objects")
+    return [entry["resource"] for entry in entries if entry.get("resource") is not None]
 
 
 def parse_resources(raw_resources: list[Any], source: str,
