@@ -23,14 +23,14 @@ class FhirAuthorization(BaseModel):
     subject: str | None = None
 
 
-class _Context(BaseModel):
+class HookContext(BaseModel):
     model_config = ConfigDict(extra="allow")
     userId: str = Field(min_length=1)
     patientId: str = Field(min_length=1)
     encounterId: str | None = None
 
 
-class PatientViewContext(_Context):
+class PatientViewContext(HookContext):
     pass
 
 
@@ -50,7 +50,7 @@ class DraftBundle(BaseModel):
         return [entry.resource for entry in self.entry if entry.resource is not None]
 
 
-class OrderContext(_Context):
+class OrderContext(HookContext):
     draftOrders: DraftBundle
 
 
@@ -58,11 +58,11 @@ class OrderSelectContext(OrderContext):
     selections: list[str] | None = None
 
 
-class MedicationPrescribeContext(_Context):
+class MedicationPrescribeContext(HookContext):
     medications: DraftBundle | list[dict[str, Any]]
 
 
-CONTEXTS: dict[str, type[_Context]] = {
+CONTEXTS: dict[str, type[HookContext]] = {
     "patient-view": PatientViewContext,
     "order-select": OrderSelectContext,
     "order-sign": OrderContext,
@@ -82,7 +82,7 @@ class HookRequest(BaseModel):
     prefetch: dict[str, Any] | None = None
 
 
-def parse_request(body: Any, expected_hook: str) -> tuple[HookRequest, _Context]:
+def parse_request(body: Any, expected_hook: str) -> tuple[HookRequest, HookContext]:
     """Validate a decoded JSON body for a service on `expected_hook`."""
     if not isinstance(body, dict):
         raise RequestProblem("request body must be a JSON object", [{"field": "(body)", "message": "not an object"}])
@@ -100,7 +100,7 @@ def parse_request(body: Any, expected_hook: str) -> tuple[HookRequest, _Context]
     return request, context
 
 
-def draft_resources(context: _Context) -> list[dict[str, Any]]:
+def draft_resources(context: HookContext) -> list[dict[str, Any]]:
     """The raw resources under evaluation: draftOrders (or medications), filtered by selections."""
     container = getattr(context, "draftOrders", None) or getattr(context, "medications", None) or []
     resources = container.resources() if isinstance(container, DraftBundle) else list(container)

@@ -13,7 +13,7 @@ from cds.engine import Evaluation
 from cds.facts.normalize import FactSet
 from cds.fhir.client import FhirClient
 from cds.fhir.gather import gather_record
-from cds.hooks import HookRequest, _Context, draft_resources
+from cds.hooks import HookRequest, HookContext, draft_resources
 from cds.metrics import INCOMPLETE
 from cds.rulebook.model import Service
 from cds.runtime import LoadedRules
@@ -38,7 +38,7 @@ def prefetch_templates(rules: LoadedRules) -> dict[str, str]:
             for key, template in rules.rulebook.prefetch.items()}
 
 
-def run_service(rules: LoadedRules, service: Service, request: HookRequest, context: _Context,
+def run_service(rules: LoadedRules, service: Service, request: HookRequest, context: HookContext,
                 settings: Settings, started: float, now: datetime | None = None) -> Outcome:
     """Evaluate one validated request; raises DataUnavailable / BadPrefetch for 412 / 400."""
     deadline = started + settings.deadline_s

@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import durable_rules_engine
 from durable.engine import Host, MessageNotHandledException
 
 from cds.engine.compiler import ANCHOR_FACT, CompiledRule, compile_rule
@@ -58,7 +57,7 @@ def run_session(host: Host, ruleset: str, facts: list[dict[str, Any]]) -> None:
             host.delete_state(ruleset, session)
 
 
-class _SynchronousHost(Host):
+class SynchronousHost(Host):
     """A durable_rules host without its background dispatch threads.
 
     The stock Host polls every ruleset from timer threads, calling into the C engine outside
@@ -89,7 +88,7 @@ class RuleEngine:
 
     def __init__(self, rulebook: Rulebook):
         self.rulebook = rulebook
-        self._host = _SynchronousHost()
+        self._host = SynchronousHost()
         self._rulesets: dict[tuple[str, str], str] = {}
         self._findings: list[Finding] = []
         definitions: dict[str, dict[str, Any]] = {}
@@ -121,13 +120,6 @@ class RuleEngine:
                 break
             evaluation.findings.extend(self._run(ruleset, facts))
         return evaluation
-
-    def close(self) -> None:
-        """Free the C engine's rulesets (after a reload has swapped this engine out)."""
-        with ENGINE_LOCK:
-            for name in self._rulesets.values():
-                durable_rules_engine.delete_ruleset(self._host.get_ruleset(name)._handle)
-            self._rulesets.clear()
 
     def _run(self, ruleset: str, facts: list[dict[str, Any]]) -> list[Finding]:
         with ENGINE_LOCK:  # re-entrant use below: held across the run so _findings is ours

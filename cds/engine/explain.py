@@ -8,7 +8,7 @@ from typing import Any
 from cds.engine.compiler import compile_conditions, ordered_conditions
 from cds.engine.evaluator import (
     ENGINE_LOCK,
-    _SynchronousHost,
+    SynchronousHost,
     next_ruleset_name,
     run_session,
     with_anchor_rule,
@@ -34,7 +34,7 @@ def explain_rules(rules: list[tuple[Rule, dict[str, float]]],
                   facts: list[dict[str, Any]]) -> list[RuleReport]:
     """For each (rule, pack parameters): fired or not, and which condition held or failed."""
     reports = []
-    host = _SynchronousHost()
+    host = SynchronousHost()
     for rule, parameters in rules:
         conditions = ordered_conditions(rule.when)
         fired: set[int] = set()
