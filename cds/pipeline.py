@@ -13,7 +13,7 @@ from cds.engine import Evaluation
 from cds.facts.normalize import FactSet
 from cds.fhir.client import FhirClient
 from cds.fhir.gather import gather_record
-from cds.hooks import HookRequest, HookContext, draft_resources
+from cds.hooks import HookContext, HookRequest, draft_resources
 from cds.metrics import INCOMPLETE
 from cds.rulebook.model import Service
 from cds.runtime import LoadedRules
