@@ -31,12 +31,35 @@ class CompiledRule:
 def compile_rule(rule: Rule, parameters: dict[str, float]) -> list[CompiledRule]:
     """The base rule, then one more-severe variant per `escalate` entry."""
     variants = [(rule.indicator, rule.when)]
-    variants += [(e.indicator, rule.when + e.when) for e in rule.escalate]
+    variants += [(e.indicator, refine(rule.when, e.when)) for e in rule.escalate]
     return [
         CompiledRule(f"{rule.id}#{index}", rule, indicator, _aliases(conditions),
                      {"all": compile_conditions(conditions, parameters)})
         for index, (indicator, conditions) in enumerate(variants)
     ]
+
+
+def refine(base: tuple[dict[str, Any], ...], extra: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], ...]:
+    """Base conditions plus escalation conditions; a fact condition naming an alias the base
+    already binds adds its tests to that condition instead of matching a second fact."""
+    merged = [dict(condition) for condition in base]
+    bound = {_alias(c): index for index, c in enumerate(merged) if "fact" in c}
+    for condition in extra:
+        index = bound.get(_alias(condition)) if "fact" in condition else None
+        if index is None:
+            merged.append(condition)
+        else:
+            merged[index]["where"] = [*_wheres(merged[index]), *_wheres(condition)]
+    return tuple(merged)
+
+
+def _alias(condition: dict[str, Any]) -> str:
+    return condition.get("as", condition["fact"])
+
+
+def _wheres(condition: dict[str, Any]) -> list[dict[str, Any]]:
+    where = condition.get("where") or {}
+    return where if isinstance(where, list) else [where]
 
 
 def compile_conditions(conditions: tuple[dict[str, Any], ...] | list[dict[str, Any]],
@@ -46,7 +69,7 @@ def compile_conditions(conditions: tuple[dict[str, Any], ...] | list[dict[str, A
     absent = [c for c in conditions if "absent" in c]
     if absent and not any(c["fact"] == ANCHOR_FACT for c in positive):
         positive.append({"fact": ANCHOR_FACT, "as": ANCHOR_ALIAS})
-    terms = [{c.get("as", c["fact"]): _fact_test(c["fact"], c, parameters)} for c in positive]
+    terms = [{_alias(c): _fact_test(c["fact"], c, parameters)} for c in positive]
     terms += [{f"absent{index}$not": _fact_test(c["absent"], c, parameters)}
               for index, c in enumerate(absent)]
     return terms
@@ -58,11 +81,11 @@ def ordered_conditions(conditions: tuple[dict[str, Any], ...]) -> list[dict[str,
 
 
 def _aliases(conditions: tuple[dict[str, Any], ...]) -> tuple[str, ...]:
-    return tuple(c.get("as", c["fact"]) for c in conditions if "fact" in c)
+    return tuple(_alias(c) for c in conditions if "fact" in c)
 
 
 def _fact_test(fact_type: str, condition: dict[str, Any], parameters: dict[str, float]) -> dict:
-    return _all([{"type": fact_type}, *_where(condition.get("where") or {}, parameters)])
+    return _all([{"type": fact_type}, *(term for where in _wheres(condition) for term in _where(where, parameters))])
 
 
 def _where(where: dict[str, Any], parameters: dict[str, float]) -> list[dict[str, Any]]:

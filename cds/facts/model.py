@@ -12,7 +12,7 @@ class PatientFact:
 
     id: str
     hook: str
-    b12_drafts: int                      # B12 drafts under evaluation (0 on patient-view)
+    b12_drafts: int                      # B12 therapy (non-antidote) drafts under evaluation
     b12_status: str                      # low | indeterminate | normal | unknown
     b12_total: float | None = None       # ng/L, latest in the look-back window
     b12_active: float | None = None      # pmol/L, latest in the look-back window

@@ -16,6 +16,9 @@ from cds.fhir.record import PatientRecord
 
 _INACTIVE_CLINICAL = {"inactive", "remission", "resolved"}
 _VOID_VERIFICATION = {"entered-in-error", "refuted"}
+_LAB_NAMES = {"b12_total": "B12", "b12_active": "active B12", "mma": "MMA", "homocysteine": "homocysteine",
+              "hb": "Hb", "egfr": "eGFR"}
+_UNIT_TEXT = {"umol/L": "µmol/L", "mL/min/{1.73_m2}": "mL/min/1.73 m²"}
 
 
 @dataclass
@@ -54,7 +57,8 @@ class Normalizer:
         orders = [fact for request in record.medication_requests
                   if request.id not in draft_ids and request.status != "entered-in-error"
                   and (fact := self.orders.read(request, record.medications, now, False))]
-        patient = _PatientDeriver(self, record, labs, orders, hook, len(drafts)).fact
+        therapy_drafts = sum(not draft.antidote for draft in drafts)
+        patient = _PatientDeriver(self, record, labs, orders, hook, therapy_drafts).fact
         return FactSet(patient, list(labs.latest.values()), labs.problems, drafts, orders)
 
 
@@ -173,9 +177,9 @@ class _PatientDeriver:
         return False
 
     def labs_text(self) -> str | None:
-        names = {"b12_total": "B12", "b12_active": "active B12", "mma": "MMA", "hb": "Hb"}
-        parts = [f"{names[kind]} {_number(lab.value)} {lab.unit.replace('umol', 'µmol')} on {lab.date}"
-                 for kind in names if (lab := self.labs.latest.get(kind)) is not None]
+        """The patient's own latest results for card text: 'B12 95 ng/L on 12 Oct 2026; …'."""
+        parts = [f"{name} {_number(lab.value)} {_UNIT_TEXT.get(lab.unit, lab.unit)} on {lab.date}"
+                 for kind, name in _LAB_NAMES.items() if (lab := self.labs.latest.get(kind)) is not None]
         return "; ".join(parts) or None
 
 

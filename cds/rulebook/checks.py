@@ -44,19 +44,23 @@ class _RuleChecker:
         bound = dict(self.aliases)
         for index, escalation in enumerate(rule.get("escalate", [])):
             self.aliases = dict(bound)
-            self.check_conditions(escalation["when"], ("escalate", index, "when"))
+            self.check_conditions(escalation["when"], ("escalate", index, "when"), refining=bound)
         self.aliases = bound
         self.check_card(rule["card"])
         self.check_severity_overrides()
         return self.errors
 
-    def check_conditions(self, conditions: list[dict[str, Any]], pointer: tuple) -> None:
+    def check_conditions(self, conditions: list[dict[str, Any]], pointer: tuple,
+                         refining: dict[str, str] | None = None) -> None:
+        """`refining`: aliases an escalation may add tests to (same alias, same fact type)."""
         for index, condition in enumerate(conditions):
             here = (*pointer, index)
             fact_type = condition.get("fact") or condition.get("absent")
             self.check_where(condition.get("where") or {}, fact_type, (*here, "where"))
             if "fact" in condition:
                 alias = condition.get("as", fact_type)
+                if refining and refining.get(alias) == fact_type:
+                    continue  # adds tests to the base condition binding this alias
                 if alias in self.aliases:
                     self.error(here, f"alias '{alias}' is bound twice", "name the second one with 'as:'")
                 self.aliases[alias] = fact_type
