@@ -118,9 +118,10 @@ def test_new_rule_written_only_in_yaml_is_served_after_save(tmp_path):
         with live_server(Settings(data_dir=tmp_path / "data"), runtime) as base:
             time.sleep(0.5)
             before = _post(base, request, "b12-order-sign").json()["cards"]
+            count = requests.get(f"{base}/readyz", timeout=5).json()["rules"]
             pack = rules / "packs" / "route.yaml"
             pack.write_text(pack.read_text().replace("rules: []", NEW_RULE))
-            _wait_for(lambda: requests.get(f"{base}/readyz", timeout=5).json()["rules"] == 4)
+            _wait_for(lambda: requests.get(f"{base}/readyz", timeout=5).json()["rules"] == count + 1)
             after = _post(base, request, "b12-order-sign").json()["cards"]
     finally:
         stop.set()
