@@ -106,8 +106,8 @@ def explain(
         typer.echo(f"unknown service {service!r}", err=True)
         raise typer.Exit(2)
     outcome = call_fixture(rules, request, service)
-    candidates = [(rule, pack.parameters) for name in chosen.packs
-                  for pack in [rules.rulebook.packs[name]] for rule in pack.rules if chosen.hook in rule.hooks]
+    packs = [rules.rulebook.packs[name] for name in chosen.packs]
+    candidates = [(rule, pack.parameters) for pack in packs for rule in pack.rules if chosen.hook in rule.hooks]
     for report in explain_rules(candidates, outcome.facts.engine_facts()):
         typer.echo(f"{'FIRED' if report.fired else 'quiet'}  {report.rule.id}")
         for condition in report.conditions:

@@ -28,16 +28,6 @@ class Outcome:
     evaluation: Evaluation
 
 
-def prefetch_templates(rules: LoadedRules) -> dict[str, str]:
-    """The contract prefetch templates with the lab LOINC codes filled in."""
-    config = rules.rulebook.facts_config
-    codes = [code for spec in config["labs"].values() for code in spec["loinc"]]
-    codes += config["intrinsic_factor_antibody"]["loinc"]
-    joined = ",".join(dict.fromkeys(codes))
-    return {key: template.replace("{observation_codes}", joined)
-            for key, template in rules.rulebook.prefetch.items()}
-
-
 def run_service(rules: LoadedRules, service: Service, request: HookRequest, context: HookContext,
                 settings: Settings, started: float, now: datetime | None = None) -> Outcome:
     """Evaluate one validated request; raises DataUnavailable / BadPrefetch for 412 / 400."""
@@ -52,7 +42,7 @@ def run_service(rules: LoadedRules, service: Service, request: HookRequest, cont
         return FhirClient(request.fhirServer, token, budget, settings.fhir_connect_timeout_s,
                           settings.fhir_max_pages, settings.fhir_max_resources)
 
-    record = gather_record(prefetch_templates(rules), request.prefetch,
+    record = gather_record(rules.prefetch, request.prefetch,
                            context.model_dump(), drafts, client)
     facts = rules.normalizer.normalize(record, service.hook, now or datetime.now(UTC))
     evaluation = rules.engine.evaluate(facts.engine_facts(), service.packs, service.hook, deadline)

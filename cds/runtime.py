@@ -22,11 +22,21 @@ class LoadedRules:
     rulebook: Rulebook
     engine: RuleEngine
     normalizer: Normalizer
+    prefetch: dict[str, str]
 
 
 def build(rulebook: Rulebook) -> LoadedRules:
-    return LoadedRules(rulebook, RuleEngine(rulebook),
-                       Normalizer(rulebook.facts_config, rulebook.valuesets))
+    return LoadedRules(rulebook, RuleEngine(rulebook), Normalizer(rulebook.facts_config, rulebook.valuesets),
+                       prefetch_templates(rulebook))
+
+
+def prefetch_templates(rulebook: Rulebook) -> dict[str, str]:
+    """The contract prefetch templates with every lab LOINC code filled in."""
+    config = rulebook.facts_config
+    codes = [code for spec in config["labs"].values() for code in spec["loinc"]]
+    codes += config["intrinsic_factor_antibody"]["loinc"]
+    joined = ",".join(dict.fromkeys(codes))
+    return {key: template.replace("{observation_codes}", joined) for key, template in rulebook.prefetch.items()}
 
 
 class RuleRuntime:

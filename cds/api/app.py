@@ -22,7 +22,7 @@ from cds.fhir.client import DataUnavailable
 from cds.fhir.gather import BadPrefetch
 from cds.hooks import RequestProblem, parse_request
 from cds.metrics import CARDS, FEEDBACK, LATENCY, REQUESTS
-from cds.pipeline import prefetch_templates, run_service
+from cds.pipeline import run_service
 from cds.runtime import RuleRuntime
 
 log = logging.getLogger(__name__)
@@ -53,10 +53,9 @@ def create_app(settings: Settings | None = None, runtime: RuleRuntime | None = N
     @app.get("/cds-services")
     def discovery() -> dict[str, Any]:
         rules = runtime.current
-        templates = prefetch_templates(rules)
         return {"services": [
             {"hook": s.hook, "id": s.id, "title": s.title, "description": s.description,
-             "prefetch": templates, "usageRequirements": rules.rulebook.usage_requirements}
+             "prefetch": rules.prefetch, "usageRequirements": rules.rulebook.usage_requirements}
             for s in rules.rulebook.services.values()]}
 
     @app.post("/cds-services/{service_id}")

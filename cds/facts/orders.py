@@ -135,15 +135,15 @@ class OrderReader:
         for ingredient in medication.ingredient or []:
             ratio = ingredient.strength
             if ratio and ratio.numerator and ratio.denominator and ratio.numerator.value:
-                mcg = self._quantity_mcg(ratio.numerator)
-                ml = self._quantity_ml(ratio.denominator)
+                mcg = self._quantity_in(ratio.numerator, "ug")
+                ml = self._quantity_in(ratio.denominator, "mL")
                 if mcg is not None and ml:
                     concentration = mcg / ml
         container = product.container_mcg
         amount = medication.amount
         if amount and amount.numerator and amount.numerator.value is not None:
-            container = self._quantity_mcg(amount.numerator)
-            ml = self._quantity_ml(amount.numerator)
+            container = self._quantity_in(amount.numerator, "ug")
+            ml = self._quantity_in(amount.numerator, "mL")
             if container is None and ml is not None and concentration:
                 container = ml * concentration
         return Product(product.ingredient, product.name, product.cyanokit, concentration,
@@ -190,13 +190,12 @@ class OrderReader:
             return value * product.container_mcg
         return None
 
-    def _quantity_mcg(self, quantity: Any) -> float | None:
+    def _quantity_in(self, quantity: Any, target: str) -> float | None:
+        """A FHIR Quantity in `target` (UCUM), or None when it has no value or cannot convert."""
+        if quantity.value is None:
+            return None
         ucum = self._units.ucum(quantity.code, quantity.system, quantity.unit)
-        return self._units.convert(float(quantity.value), ucum, "ug") if quantity.value is not None else None
-
-    def _quantity_ml(self, quantity: Any) -> float | None:
-        ucum = self._units.ucum(quantity.code, quantity.system, quantity.unit)
-        return self._units.convert(float(quantity.value), ucum, "mL") if quantity.value is not None else None
+        return self._units.convert(float(quantity.value), ucum, target)
 
     def _dispense_mcg(self, request: Any, product: Product, medication: Any) -> float | None:
         dispense = request.dispenseRequest

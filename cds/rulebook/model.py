@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -106,8 +107,12 @@ class Rulebook:
     def rules(self) -> list[Rule]:
         return [rule for pack in self.packs.values() for rule in pack.rules]
 
+    @cached_property
+    def _rules_by_id(self) -> dict[str, Rule]:
+        return {rule.id: rule for rule in self.rules()}
+
     def rule(self, rule_id: str) -> Rule | None:
-        return next((rule for rule in self.rules() if rule.id == rule_id), None)
+        return self._rules_by_id.get(rule_id)
 
     def service_for_hook(self, hook: str) -> Service | None:
         """The first declared service for `hook` (used when a test names no service)."""
