@@ -101,6 +101,7 @@ def test_card_contract_fields(client):
         assert card["extension"]["cobalt-cds"]["packVersion"]
         if card["indicator"] in ("warning", "critical"):
             assert card["overrideReasons"]
+        assert card["links"] and all(link["url"].startswith("https://") for link in card["links"])
     ranks = {"critical": 0, "warning": 1, "info": 2}
     order = [ranks[c["indicator"]] for c in first["cards"]]
     assert order == sorted(order)

@@ -107,3 +107,17 @@ def test_service_answers_412_when_the_fhir_server_fails(client, failure):
     assert response.status_code == 412
     assert response.json()["detail"][0]["field"] == "prefetch.medications"
     assert "tok-123" not in response.text
+
+
+@responses.activate
+def test_access_token_is_never_logged(client, caplog):
+    request = fixture_request("requests/no-labs-im-draft.json")
+    del request["prefetch"]["conditions"]
+    request["fhirServer"] = BASE
+    request["fhirAuthorization"] = {"access_token": "tok-SECRET-123", "token_type": "Bearer", "scope": "x"}
+    responses.get(f"{BASE}/Condition", status=401)
+    request["prefetch"]["observations"]["entry"].append({"resource": {"resourceType": "Observation", "id": "bad"}})
+    with caplog.at_level("DEBUG"):
+        assert client.post("/cds-services/b12-order-sign", json=request).status_code == 412
+    assert caplog.records
+    assert "tok-SECRET-123" not in caplog.text
