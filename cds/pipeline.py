@@ -9,7 +9,6 @@ from typing import Any
 
 from cds.cards import TOPIC_SYSTEM, CardBuilder
 from cds.config import Settings
-from cds.engine import Evaluation
 from cds.facts.normalize import FactSet
 from cds.fhir.client import FhirClient
 from cds.fhir.gather import gather_record
@@ -21,11 +20,10 @@ from cds.runtime import LoadedRules
 
 @dataclass
 class Outcome:
-    """What a call produced; `facts` and `evaluation` serve explain and the metrics."""
+    """What a call produced: the CDS Hooks response, and the facts it was built from (for explain)."""
 
     response: dict[str, Any]
     facts: FactSet
-    evaluation: Evaluation
 
 
 def run_service(rules: LoadedRules, service: Service, request: HookRequest, context: HookContext,
@@ -51,7 +49,7 @@ def run_service(rules: LoadedRules, service: Service, request: HookRequest, cont
     if not evaluation.complete:
         INCOMPLETE.inc()
         cards.append(_incomplete_card(rules, request.hookInstance))
-    return Outcome({"cards": cards, "systemActions": []}, facts, evaluation)
+    return Outcome({"cards": cards, "systemActions": []}, facts)
 
 
 def _incomplete_card(rules: LoadedRules, hook_instance: str) -> dict[str, Any]:
