@@ -83,3 +83,16 @@ def test_service_naming_missing_pack(rules_copy):
     (rules_copy / "packs" / "label.yaml").unlink()
     errors = _errors(rules_copy)
     assert all("unknown pack 'label'" in e.message for e in errors) and errors
+
+
+def test_units_in_facts_file_must_be_ucum_and_convertible(rules_copy):
+    facts = rules_copy / "facts.yaml"
+    _edit(facts, '"g/dl": g/dL', '"g/dl": grams_per_dl')
+    _edit(facts, "units: [g/dL, g/L, mmol/L]", "units: [g/dL, g/L, mmol/L, fL]")
+    lines = facts.read_text().splitlines()
+    errors = _errors(rules_copy)
+    assert [(e.file, e.line) for e in errors] == [
+        (str(facts), next(i for i, text in enumerate(lines, 1) if "grams_per_dl" in text)),
+        (str(facts), next(i for i, text in enumerate(lines, 1) if "mmol/L, fL]" in text))]
+    assert "'grams_per_dl', which is not UCUM" in errors[0].message
+    assert "lab 'hb': 'fL' cannot be converted to 'g/L'" in errors[1].message

@@ -37,15 +37,19 @@ class Units:
 
     def ucum(self, code: str | None, system: str | None, text: str | None) -> str | None:
         """The UCUM code of a Quantity: its `code` when the system is UCUM, else its display unit."""
-        if code and (system in (None, UCUM_SYSTEM)) and _parse(code) is not None:
+        if code and (system in (None, UCUM_SYSTEM)) and self.is_ucum(code):
             return code
         for candidate in (code, text):
             if candidate:
                 stripped = candidate.strip()
                 alias = self._aliases.get(stripped.lower(), stripped)
-                if _parse(alias) is not None:
+                if self.is_ucum(alias):
                     return alias
         return None
+
+    @staticmethod
+    def is_ucum(code: str) -> bool:
+        return _parse(code) is not None
 
     @staticmethod
     def convert(value: float, ucum: str | None, target: str,

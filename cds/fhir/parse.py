@@ -13,9 +13,10 @@ from cds.metrics import SKIPPED_RESOURCES
 
 log = logging.getLogger(__name__)
 
-# The resource types the normalizer reads; other types in a bundle are ignored unparsed.
-USED_TYPES = {"Patient", "Observation", "MedicationRequest", "Medication", "Condition",
-              "Procedure", "AllergyIntolerance"}
+# The resource types the normalizer reads; other types in a bundle are ignored unparsed. Their model
+# classes are resolved at import: fhir.resources builds them lazily, which would cost the first request.
+MODELS = {name: get_fhir_model_class(name) for name in (
+    "Patient", "Observation", "MedicationRequest", "Medication", "Condition", "Procedure", "AllergyIntolerance")}
 
 
 def bundle_resources(bundle: dict[str, Any]) -> list[Any]:
@@ -34,10 +35,10 @@ def parse_resources(raw_resources: list[Any], source: str,
     """Validated models of the used resource types; invalid ones go to `skipped`."""
     models = []
     for raw in raw_resources:
-        if not isinstance(raw, dict) or raw.get("resourceType") not in USED_TYPES:
+        if not isinstance(raw, dict) or raw.get("resourceType") not in MODELS:
             continue
         try:
-            models.append(get_fhir_model_class(raw["resourceType"]).model_validate(raw))
+            models.append(MODELS[raw["resourceType"]].model_validate(raw))
         except (ValidationError, ValueError, TypeError) as error:
             reason = _first_error(error)
             resource_id = raw.get("id") if isinstance(raw.get("id"), str) else None

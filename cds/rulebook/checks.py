@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from cds.facts.model import fact_fields
+from cds.facts.units import Units
 from cds.rulebook.expressions import ExpressionError, FieldRef, Param, parse_value, references
 from cds.rulebook.model import LoadError, Pack
 from cds.rulebook.yamlsource import YamlDocument
@@ -147,6 +148,26 @@ def check_services(document: YamlDocument, pack_names: set[str], override_reason
             if reason not in override_reasons:
                 errors.append(LoadError(rule.file, rule.line, f"unknown override reason '{reason}'",
                                         rule.id, f"declared in services.yaml: {', '.join(sorted(override_reasons))}"))
+    return errors
+
+
+def check_units(document: YamlDocument) -> list[LoadError]:
+    """Every unit facts.yaml names must be UCUM, and each lab's accepted units convertible to its canonical."""
+    errors = []
+
+    def error(pointer: tuple, message: str, hint: str) -> None:
+        errors.append(LoadError(str(document.path), document.line_of(pointer), message, hint=hint))
+
+    for alias, target in document.data["unit_aliases"].items():
+        if not Units.is_ucum(target):
+            error(("unit_aliases", alias), f"unit alias '{alias}' maps to '{target}', which is not UCUM",
+                  "write a UCUM code, e.g. ug, ng/L, mL/min/{1.73_m2}")
+    for kind, spec in document.data["labs"].items():
+        for index, unit in enumerate(spec["units"]):
+            if Units.convert(1.0, unit, spec["canonical"], spec.get("molar_mass_g_per_mol")) is None:
+                error(("labs", kind, "units", index),
+                      f"lab '{kind}': '{unit}' cannot be converted to '{spec['canonical']}'",
+                      "use a UCUM unit of the same dimension, or give molar_mass_g_per_mol for mol <-> mass")
     return errors
 
 

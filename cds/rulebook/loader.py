@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 
-from cds.rulebook.checks import check_pack, check_services
+from cds.rulebook.checks import check_pack, check_services, check_units
 from cds.rulebook.model import (
     HOOKS,
     Escalation,
@@ -41,6 +41,8 @@ def load_rulebook(directory: Path | str) -> Rulebook:
     errors: list[LoadError] = []
     services_doc = _load(directory / "services.yaml", "services", errors)
     facts_doc = _load(directory / "facts.yaml", "facts", errors)
+    if facts_doc is not None:
+        errors.extend(check_units(facts_doc))
     valuesets_doc = _load(directory / "valuesets.yaml", "valuesets", errors)
     pack_files = sorted((directory / PACK_DIR).glob("*.yaml"))
     if not pack_files:
