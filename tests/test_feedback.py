@@ -1,8 +1,44 @@
-"""Feedback: stored once per card and outcome, unknown cards kept and marked."""
+"""Feedback: stored once per card and outcome, unknown cards kept and marked; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from uuid import uuid4
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from cds.api import create_app
+from cds.feedback import FeedbackRequest, FeedbackStore
 from tests.conftest import fixture_request
+from tests.postgres import postgres_server
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[str]:
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, settings) -> str:
+    """A fresh, empty database of each supported kind."""
+    if request.param == "sqlite":
+        return settings.feedback_url()
+    server = request.getfixturevalue("postgres")
+    name = f"feedback_{uuid4().hex[:12]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return server.replace("/postgres?", f"/{name}?")
+
+
+@pytest.fixture
+def client(settings, runtime, database_url) -> TestClient:
+    return TestClient(create_app(settings.model_copy(update={"database_url": database_url}), runtime))
 
 
 def _feedback(card: str, outcome: str = "overridden") -> dict:
@@ -41,3 +77,16 @@ def test_malformed_feedback_is_400(client):
         assert response.status_code == 400
         assert response.json()["detail"]
     assert client.post("/cds-services/b12-order-sign/feedback", content=b"nope").status_code == 400
+
+
+def test_concurrent_repeats_store_once(database_url):
+    store = FeedbackStore(database_url)
+    card = {"uuid": "c-1", "source": {"topic": {"code": "units.mg-mcg-confusion"}}}
+    request = FeedbackRequest.model_validate(_feedback("c-1"))
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda _: store.log_cards("b12-order-sign", [card]), range(16)))
+        results = list(pool.map(lambda _: store.store("b12-order-sign", request), range(16)))
+    assert sum(r["stored"] for r in results) == 1
+    assert sum(r["alreadyStored"] for r in results) == 15
+    [row] = store.rows()
+    assert (row["known_card"], row["rule_id"]) == ("yes", "units.mg-mcg-confusion")
