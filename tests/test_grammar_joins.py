@@ -1,0 +1,95 @@
+"""Joins between facts and arithmetic over their fields, in a pack written only in YAML, over HTTP."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from cds import BUNDLED_RULES
+from cds.api import create_app
+from cds.runtime import RuleRuntime
+from tests.conftest import fixture_request, topics
+
+PACK = """\
+pack: escalation
+version: "test"
+title: Join examples
+parameters:
+  ratio: {value: 1.25}
+rules:
+  - id: escalation.draft-above-active
+    title: Draft gives more per 28 days than the active order
+    indicator: info
+    when:
+      - fact: order
+        as: active
+        where: {status: active, parenteral: true}
+      - fact: draft_order
+        where: {parenteral: true, mcg_per_28d: {gt: "=active.mcg_per_28d * $ratio"}}
+    card:
+      summary: "{draft_order.mcg_per_28d} mcg per 28 days drafted, {active.mcg_per_28d} active"
+      detail: "{active.dose_text} {active.frequency_text} is active."
+    rationale: Test rule for the join grammar.
+  - id: escalation.hb-during-therapy
+    title: Hb measured after the active order started
+    indicator: info
+    when:
+      - fact: order
+        as: active
+        where: {status: active}
+      - fact: lab
+        as: hb
+        where: {kind: hb, days_ago: {lt: "=active.authored_days_ago - 30"}}
+    card:
+      summary: "Hb {hb.value} g/L, {hb.days_ago} days ago, on therapy for {active.authored_days_ago} days"
+      detail: Measured during therapy.
+    rationale: Test rule for the join grammar.
+"""
+
+
+def _client(tmp_path: Path, pack: str, settings) -> TestClient:
+    rules = tmp_path / "rules"
+    shutil.copytree(BUNDLED_RULES, rules)
+    (rules / "packs" / "escalation.yaml").write_text(pack)
+    return TestClient(create_app(settings, RuleRuntime(rules)))
+
+
+@pytest.fixture
+def client(tmp_path, settings) -> TestClient:
+    return _client(tmp_path, PACK, settings)
+
+
+def _cards(client: TestClient, fixture: str, service: str, rule: str) -> list[dict]:
+    response = client.post(f"/cds-services/{service}", json=fixture_request(f"requests/{fixture}.json"))
+    assert response.status_code == 200, response.text
+    return [c for c in response.json()["cards"] if c["source"]["topic"]["code"] == rule]
+
+
+def test_draft_joined_to_active_order_with_arithmetic(client):
+    [card] = _cards(client, "def-maintenance-loading-draft", "b12-order-sign", "escalation.draft-above-active")
+    # 1 mg every 2 days = 14,000 mcg per 28 days, against 1 mg every 3 months (28-day share ~307 mcg).
+    assert card["summary"].startswith("14,000 mcg per 28 days drafted, 306.")
+    assert "1 mg" in card["detail"]
+
+
+def test_join_needs_both_facts(client):
+    # No active order: the draft alone does not match.
+    assert _cards(client, "neuro-loading-draft", "b12-order-sign", "escalation.draft-above-active") == []
+
+
+def test_arithmetic_uses_the_parameter(tmp_path, settings):
+    client = _client(tmp_path, PACK.replace("ratio: {value: 1.25}", "ratio: {value: 100}"), settings)
+    assert _cards(client, "def-maintenance-loading-draft", "b12-order-sign", "escalation.draft-above-active") == []
+
+
+def test_lab_joined_to_order(client, tmp_path, settings):
+    # On maintenance since 400 days ago; Hb 200 days ago: measured during therapy.
+    [card] = _cards(client, "maintenance-patient-view", "b12-patient-view", "escalation.hb-during-therapy")
+    assert card["summary"].startswith("Hb 133 g/L, 200")
+    before = _client(tmp_path / "other", PACK.replace('{lt: "=active.authored_days_ago - 30"}',
+                                                      '{gt: "=active.authored_days_ago - 30"}'), settings)
+    assert "escalation.hb-during-therapy" not in topics(
+        before.post("/cds-services/b12-patient-view", json=fixture_request("requests/maintenance-patient-view.json")))
