@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,26 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def client(settings: Settings, runtime: RuleRuntime) -> TestClient:
     return TestClient(create_app(settings, runtime))
+
+
+@pytest.fixture
+def rules_copy(tmp_path: Path) -> Path:
+    """A private copy of the bundled rules directory, for tests that edit rule files."""
+    target = tmp_path / "rules"
+    shutil.copytree(BUNDLED_RULES, target)
+    return target
+
+
+def edit_file(path: Path, old: str, new: str) -> None:
+    """Replace the first `old` in `path` (which must contain it)."""
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def client_for(rules: Path, settings: Settings) -> TestClient:
+    """A real app serving the rules in `rules`."""
+    return TestClient(create_app(settings, RuleRuntime(rules)))
 
 
 def fixture_request(relative: str) -> dict[str, Any]:

@@ -12,13 +12,10 @@ from cds.cli import app
 runner = CliRunner()
 
 
-def test_rules_check_ok_and_error(tmp_path):
+def test_rules_check_ok_and_error(rules_copy):
     result = runner.invoke(app, ["rules", "check"])
     assert result.exit_code == 0 and "ok:" in result.output
-    broken = tmp_path / "rules"
-    import shutil
-
-    shutil.copytree(PROJECT_ROOT / "rules", broken)
+    broken = rules_copy
     pack = broken / "packs" / "units.yaml"
     pack.write_text(pack.read_text().replace("dose_kind: mass", "dose_knd: mass"))
     result = runner.invoke(app, ["rules", "check", str(broken)])

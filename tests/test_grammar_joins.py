@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from cds import BUNDLED_RULES
-from cds.api import create_app
-from cds.runtime import RuleRuntime
-from tests.conftest import fixture_request, topics
+from tests.conftest import client_for, fixture_request, topics
 
 PACK = """\
 pack: escalation
@@ -50,16 +46,14 @@ rules:
 """
 
 
-def _client(tmp_path: Path, pack: str, settings) -> TestClient:
-    rules = tmp_path / "rules"
-    shutil.copytree(BUNDLED_RULES, rules)
+def _client(rules: Path, pack: str, settings) -> TestClient:
     (rules / "packs" / "escalation.yaml").write_text(pack)
-    return TestClient(create_app(settings, RuleRuntime(rules)))
+    return client_for(rules, settings)
 
 
 @pytest.fixture
-def client(tmp_path, settings) -> TestClient:
-    return _client(tmp_path, PACK, settings)
+def client(rules_copy, settings) -> TestClient:
+    return _client(rules_copy, PACK, settings)
 
 
 def _cards(client: TestClient, fixture: str, service: str, rule: str) -> list[dict]:
@@ -80,16 +74,16 @@ def test_join_needs_both_facts(client):
     assert _cards(client, "neuro-loading-draft", "b12-order-sign", "escalation.draft-above-active") == []
 
 
-def test_arithmetic_uses_the_parameter(tmp_path, settings):
-    client = _client(tmp_path, PACK.replace("ratio: {value: 1.25}", "ratio: {value: 100}"), settings)
+def test_arithmetic_uses_the_parameter(rules_copy, settings):
+    client = _client(rules_copy, PACK.replace("ratio: {value: 1.25}", "ratio: {value: 100}"), settings)
     assert _cards(client, "def-maintenance-loading-draft", "b12-order-sign", "escalation.draft-above-active") == []
 
 
-def test_lab_joined_to_order(client, tmp_path, settings):
+def test_lab_joined_to_order(client, rules_copy, settings):
     # On maintenance since 400 days ago; Hb 200 days ago: measured during therapy.
     [card] = _cards(client, "maintenance-patient-view", "b12-patient-view", "escalation.hb-during-therapy")
     assert card["summary"].startswith("Hb 133 g/L, 200")
-    before = _client(tmp_path / "other", PACK.replace('{lt: "=active.authored_days_ago - 30"}',
+    before = _client(rules_copy, PACK.replace('{lt: "=active.authored_days_ago - 30"}',
                                                       '{gt: "=active.authored_days_ago - 30"}'), settings)
     assert "escalation.hb-during-therapy" not in topics(
         before.post("/cds-services/b12-patient-view", json=fixture_request("requests/maintenance-patient-view.json")))

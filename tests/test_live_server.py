@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -49,9 +48,8 @@ def test_concurrent_requests_get_exactly_their_own_cards(tmp_path):
         assert signature == expected[index], CASES[index]
 
 
-def test_rules_reload_while_requests_are_in_flight(tmp_path):
-    rules = tmp_path / "rules"
-    shutil.copytree(BUNDLED_RULES, rules)
+def test_rules_reload_while_requests_are_in_flight(tmp_path, rules_copy):
+    rules = rules_copy
     runtime = RuleRuntime(rules)
     stop = threading.Event()
     watcher = threading.Thread(target=watch_rules, args=(runtime, stop), daemon=True)
@@ -107,9 +105,8 @@ def _wait_for(condition, timeout: float = 15.0) -> None:
         time.sleep(0.1)
 
 
-def test_new_rule_written_only_in_yaml_is_served_after_save(tmp_path):
-    rules = tmp_path / "rules"
-    shutil.copytree(BUNDLED_RULES, rules)
+def test_new_rule_written_only_in_yaml_is_served_after_save(tmp_path, rules_copy):
+    rules = rules_copy
     runtime = RuleRuntime(rules)
     stop = threading.Event()
     threading.Thread(target=watch_rules, args=(runtime, stop), daemon=True).start()

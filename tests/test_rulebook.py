@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
+import json
 from pathlib import Path
 
 import pytest
 
 from cds import BUNDLED_RULES
+from cds.facts.model import FACT_TYPES
 from cds.rulebook import RulebookError, load_rulebook
-
-
-@pytest.fixture
-def rules_copy(tmp_path: Path) -> Path:
-    target = tmp_path / "rules"
-    shutil.copytree(BUNDLED_RULES, target)
-    return target
-
-
-def _edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text
-    path.write_text(text.replace(old, new, 1))
+from tests.conftest import edit_file
 
 
 def _errors(directory: Path) -> list:
@@ -38,7 +27,7 @@ def test_bundled_rules_load(runtime):
 
 def test_unknown_fact_field_names_file_line_rule_and_suggests(rules_copy):
     pack = rules_copy / "packs" / "units.yaml"
-    _edit(pack, "dose_mcg: {gt:", "dose_mgc: {gt:")
+    edit_file(pack, "dose_mcg: {gt:", "dose_mgc: {gt:")
     [error] = _errors(rules_copy)
     line = next(i for i, text in enumerate(pack.read_text().splitlines(), 1) if "dose_mgc" in text)
     assert (error.file, error.line, error.rule_id) == (str(pack), line, "units.mg-mcg-confusion")
@@ -47,27 +36,27 @@ def test_unknown_fact_field_names_file_line_rule_and_suggests(rules_copy):
 
 
 def test_undefined_parameter(rules_copy):
-    _edit(rules_copy / "packs" / "units.yaml", "$mg_mcg_confusion_above_mcg", "$no_such_threshold")
+    edit_file(rules_copy / "packs" / "units.yaml", "$mg_mcg_confusion_above_mcg", "$no_such_threshold")
     [error] = _errors(rules_copy)
     assert "parameter '$no_such_threshold' is not defined" in error.message
 
 
 def test_schema_error_is_located(rules_copy):
     pack = rules_copy / "packs" / "units.yaml"
-    _edit(pack, "indicator: critical", "indicator: severe")
+    edit_file(pack, "indicator: critical", "indicator: severe")
     [error] = _errors(rules_copy)
     assert error.rule_id == "units.mg-mcg-confusion"
     assert "indicator" in error.message and error.line > 1
 
 
 def test_unsafe_unit_abbreviation_in_card_text(rules_copy):
-    _edit(rules_copy / "packs" / "units.yaml", "(usual 1000 mcg = 1 mg)", "(usual 1000 µg = 1 mg)")
+    edit_file(rules_copy / "packs" / "units.yaml", "(usual 1000 mcg = 1 mg)", "(usual 1000 µg = 1 mg)")
     [error] = _errors(rules_copy)
     assert "mcg" in error.message
 
 
 def test_template_placeholder_must_be_bound(rules_copy):
-    _edit(rules_copy / "packs" / "units.yaml", "{draft_order.dose_text} =", "{active_order.dose_text} =")
+    edit_file(rules_copy / "packs" / "units.yaml", "{draft_order.dose_text} =", "{active_order.dose_text} =")
     [error] = _errors(rules_copy)
     assert "'active_order' is not bound" in error.message
 
@@ -87,8 +76,8 @@ def test_service_naming_missing_pack(rules_copy):
 
 def test_units_in_facts_file_must_be_ucum_and_convertible(rules_copy):
     facts = rules_copy / "facts.yaml"
-    _edit(facts, '"g/dl": g/dL', '"g/dl": grams_per_dl')
-    _edit(facts, "units: [g/dL, g/L, mmol/L]", "units: [g/dL, g/L, mmol/L, fL]")
+    edit_file(facts, '"g/dl": g/dL', '"g/dl": grams_per_dl')
+    edit_file(facts, "units: [g/dL, g/L, mmol/L]", "units: [g/dL, g/L, mmol/L, fL]")
     lines = facts.read_text().splitlines()
     errors = _errors(rules_copy)
     assert [(e.file, e.line) for e in errors] == [
@@ -96,3 +85,8 @@ def test_units_in_facts_file_must_be_ucum_and_convertible(rules_copy):
         (str(facts), next(i for i, text in enumerate(lines, 1) if "mmol/L, fL]" in text))]
     assert "'grams_per_dl', which is not UCUM" in errors[0].message
     assert "lab 'hb': 'fL' cannot be converted to 'g/L'" in errors[1].message
+
+
+def test_schema_fact_types_are_the_fact_catalog():
+    schema = json.loads((BUNDLED_RULES / "schema" / "rule-pack.schema.json").read_text())
+    assert set(schema["$defs"]["factType"]["enum"]) == set(FACT_TYPES)

@@ -97,12 +97,22 @@ class OrderFact:
     frequency_text: str | None = None    # "every 2 days"
 
 
+@dataclass
+class FindingFact:
+    """A value set of valuesets.yaml that the record matches (one fact per matched value set)."""
+
+    id: str
+    valueset: str                        # the value set's name, e.g. leber_disease
+    text: str                            # what matched, e.g. "leber's hereditary optic neuropathy"
+
+
 FACT_TYPES: dict[str, type] = {
     "patient": PatientFact,
     "lab": LabFact,
     "lab_unit_problem": LabUnitProblemFact,
     "draft_order": OrderFact,
     "order": OrderFact,
+    "finding": FindingFact,
 }
 
 

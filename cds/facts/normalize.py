@@ -9,7 +9,7 @@ from typing import Any
 
 from cds.facts.codes import CodeSystems, ValueSet, codings_of, texts_of
 from cds.facts.labs import LabSummary, summarize_labs
-from cds.facts.model import LabFact, LabUnitProblemFact, OrderFact, PatientFact, engine_fact
+from cds.facts.model import FindingFact, LabFact, LabUnitProblemFact, OrderFact, PatientFact, engine_fact
 from cds.facts.orders import OrderReader
 from cds.facts.units import Units
 from cds.fhir.record import PatientRecord
@@ -19,6 +19,7 @@ _VOID_VERIFICATION = {"entered-in-error", "refuted"}
 _LAB_NAMES = {"b12_total": "B12", "b12_active": "active B12", "mma": "MMA", "homocysteine": "homocysteine",
               "hb": "Hb", "egfr": "eGFR"}
 _UNIT_TEXT = {"umol/L": "µmol/L", "mL/min/{1.73_m2}": "mL/min/1.73 m²"}
+_DEFAULT_SOURCES = ("Condition", "Procedure", "Observation")
 
 
 @dataclass
@@ -28,6 +29,7 @@ class FactSet:
     problems: list[LabUnitProblemFact] = field(default_factory=list)
     drafts: list[OrderFact] = field(default_factory=list)
     orders: list[OrderFact] = field(default_factory=list)
+    findings: list[FindingFact] = field(default_factory=list)
 
     def engine_facts(self) -> list[dict[str, Any]]:
         """Every fact, the patient fact last (the engine's anchor for absence tests)."""
@@ -35,6 +37,7 @@ class FactSet:
                 + [engine_fact("lab_unit_problem", problem) for problem in self.problems]
                 + [engine_fact("order", order) for order in self.orders]
                 + [engine_fact("draft_order", order) for order in self.drafts]
+                + [engine_fact("finding", finding) for finding in self.findings]
                 + [engine_fact("patient", self.patient)])
 
 
@@ -46,6 +49,8 @@ class Normalizer:
         systems = CodeSystems(valuesets["systems"])
         self.valuesets = {name: ValueSet(systems, spec["codes"], spec.get("text", []))
                           for name, spec in valuesets["valuesets"].items()}
+        self.sources = {name: frozenset(spec.get("sources", _DEFAULT_SOURCES))
+                        for name, spec in valuesets["valuesets"].items()}
         self.units = Units(facts_config["unit_aliases"])
         self.orders = OrderReader(valuesets, facts_config["regimen"], self.units)
 
@@ -58,8 +63,10 @@ class Normalizer:
                   if request.id not in draft_ids and request.status != "entered-in-error"
                   and (fact := self.orders.read(request, record.medications, now, False))]
         therapy_drafts = sum(not draft.antidote for draft in drafts)
-        patient = _PatientDeriver(self, record, labs, orders, hook, therapy_drafts).fact
-        return FactSet(patient, list(labs.latest.values()), labs.problems, drafts, orders)
+        deriver = _PatientDeriver(self, record, labs, orders, hook, therapy_drafts)
+        findings = [FindingFact(f"finding:{name}", name, ", ".join(matched))
+                    for name, matched in deriver.matched.items() if matched]
+        return FactSet(deriver.fact, list(labs.latest.values()), labs.problems, drafts, orders, findings)
 
 
 class _PatientDeriver:
@@ -74,34 +81,35 @@ class _PatientDeriver:
         self.hook = hook
         self.draft_count = draft_count
         self.status = normalizer.config["status"]
+        self.matched = {name: self._match(name) for name in normalizer.valuesets}
 
     def recent(self, kind: str, lookback_days: float) -> LabFact | None:
         lab = self.labs.latest.get(kind)
         return lab if lab is not None and lab.days_ago <= lookback_days else None
 
-    def matched(self, valueset: str) -> list[str]:
-        """Display names of active conditions and completed procedures in `valueset`."""
-        found = []
-        for condition in self.record.conditions:
-            if _condition_active(condition) and self.n.valuesets[valueset].matches(
-                    codings_of(condition.code), texts_of(condition.code)):
-                found.append(_display(condition.code))
-        for procedure in self.record.procedures:
-            if procedure.status == "completed" and self.n.valuesets[valueset].matches(
-                    codings_of(procedure.code)):
-                found.append(_display(procedure.code))
-        for observation in self.record.observations:
-            if observation.status not in ("entered-in-error", "cancelled") and any(
-                    self.n.valuesets[valueset].matches(codings_of(concept))
-                    for concept in (observation.code, observation.valueCodeableConcept)):
-                found.append(_display(observation.valueCodeableConcept or observation.code))
+    def _match(self, name: str) -> list[str]:
+        """What in the record matches value set `name`, from the resource types it applies to."""
+        valueset, sources, found = self.n.valuesets[name], self.n.sources[name], []
+        if "Condition" in sources:
+            found += [_display(c.code) for c in self.record.conditions
+                      if _active(c) and valueset.matches(codings_of(c.code), texts_of(c.code))]
+        if "Procedure" in sources:
+            found += [_display(p.code) for p in self.record.procedures
+                      if p.status == "completed" and valueset.matches(codings_of(p.code))]
+        if "Observation" in sources:
+            found += [_display(o.valueCodeableConcept or o.code) for o in self.record.observations
+                      if o.status not in ("entered-in-error", "cancelled") and any(
+                          valueset.matches(codings_of(concept)) for concept in (o.code, o.valueCodeableConcept))]
+        if "AllergyIntolerance" in sources:
+            found += [_display(a.code or _reaction_substance(a)) for a in self.record.allergies
+                      if _active(a) and valueset.matches(codings_of(a.code), _allergy_texts(a))]
         return list(dict.fromkeys(found))
 
     @cached_property
     def renal_impairment(self) -> bool:
         egfr = self.recent("egfr", self.status["egfr_lookback_days"])
         low_egfr = egfr is not None and egfr.value < self.status["renal_impairment_egfr_below"]
-        return low_egfr or bool(self.matched("chronic_kidney_disease"))
+        return low_egfr or bool(self.matched["chronic_kidney_disease"])
 
     def b12_status(self) -> tuple[str, bool]:
         s = self.status
@@ -126,8 +134,8 @@ class _PatientDeriver:
         s = self.status
         hb = self.recent("hb", s["hb_lookback_days"])
         status, upgraded = self.b12_status()
-        neuro = self.matched("neuro_findings")
-        malabsorption = self.matched("malabsorption_cause")
+        neuro = self.matched["neuro_findings"]
+        malabsorption = list(self.matched["malabsorption_cause"])
         if self.labs.intrinsic_factor_positive:
             malabsorption.append("intrinsic factor antibody positive")
         therapy = [o for o in self.orders if not o.antidote]
@@ -149,9 +157,9 @@ class _PatientDeriver:
             renal_impairment=self.renal_impairment,
             neuro_findings=bool(neuro),
             malabsorption_cause=bool(malabsorption),
-            leber_disease=bool(self.matched("leber_disease")),
-            cyanide_poisoning=bool(self.matched("cyanide_poisoning")),
-            cobalt_allergy=self.cobalt_allergy(),
+            leber_disease=bool(self.matched["leber_disease"]),
+            cyanide_poisoning=bool(self.matched["cyanide_poisoning"]),
+            cobalt_allergy=bool(self.matched["cobalt_allergy"]),
             new_series=not any(o.parenteral for o in active),
             active_b12_order=bool(active),
             active_maintenance=any(o.parenteral and (o.interval_days or 0) >= self.n.config["regimen"][
@@ -162,20 +170,6 @@ class _PatientDeriver:
             labs_text=self.labs_text(),
         )
 
-    def cobalt_allergy(self) -> bool:
-        valueset = self.n.valuesets["cobalt_allergy"]
-        for allergy in self.record.allergies:
-            verification = {c.code for c in codings_of(allergy.verificationStatus)}
-            clinical = {c.code for c in codings_of(allergy.clinicalStatus)}
-            if verification & _VOID_VERIFICATION or clinical & _INACTIVE_CLINICAL:
-                continue
-            texts = texts_of(allergy.code)
-            for reaction in allergy.reaction or []:
-                texts += texts_of(reaction.substance)
-            if valueset.matches(codings_of(allergy.code), texts):
-                return True
-        return False
-
     def labs_text(self) -> str | None:
         """The patient's own latest results for card text: 'B12 95 ng/L on 12 Oct 2026; …'."""
         parts = [f"{name} {_number(lab.value)} {_UNIT_TEXT.get(lab.unit, lab.unit)} on {lab.date}"
@@ -183,10 +177,23 @@ class _PatientDeriver:
         return "; ".join(parts) or None
 
 
-def _condition_active(condition: Any) -> bool:
-    verification = {c.code for c in codings_of(condition.verificationStatus)}
-    clinical = {c.code for c in codings_of(condition.clinicalStatus)}
+def _active(resource: Any) -> bool:
+    """A Condition or AllergyIntolerance that is neither resolved nor entered in error / refuted."""
+    verification = {c.code for c in codings_of(resource.verificationStatus)}
+    clinical = {c.code for c in codings_of(resource.clinicalStatus)}
     return not (verification & _VOID_VERIFICATION or clinical & _INACTIVE_CLINICAL)
+
+
+def _reaction_substance(allergy: Any) -> Any:
+    return next((reaction.substance for reaction in allergy.reaction or [] if reaction.substance), None)
+
+
+def _allergy_texts(allergy: Any) -> list[str]:
+    """The allergy's own text plus the substances named in its reactions."""
+    texts = texts_of(allergy.code)
+    for reaction in allergy.reaction or []:
+        texts += texts_of(reaction.substance)
+    return texts
 
 
 def _display(concept: Any) -> str:

@@ -22,11 +22,12 @@ _FORMATTER = string.Formatter()
 class _RuleChecker:
     """Collects the errors of one rule, each located at the YAML line it concerns."""
 
-    def __init__(self, document: YamlDocument, index: int, parameters: set[str]):
+    def __init__(self, document: YamlDocument, index: int, parameters: set[str], valuesets: set[str] | None):
         self.document = document
         self.rule = document.data["rules"][index]
         self.base = ("rules", index)
         self.parameters = parameters
+        self.valuesets = valuesets
         self.errors: list[LoadError] = []
         self.aliases: dict[str, str] = {}
 
@@ -78,6 +79,14 @@ class _RuleChecker:
                            _closest(key, known))
             for value in _operands(test):
                 self.check_value(value, (*pointer, key))
+                if fact_type == "finding" and key == "valueset":
+                    self.check_valueset(value, (*pointer, key))
+
+    def check_valueset(self, name: Any, pointer: tuple) -> None:
+        """`valueset` of a finding must name a value set of valuesets.yaml (None: that file failed to load)."""
+        if self.valuesets is not None and name not in self.valuesets:
+            self.error(pointer, f"no value set '{name}' in valuesets.yaml",
+                       _closest(str(name), self.valuesets) or "add it to valuesets.yaml")
 
     def check_value(self, raw: Any, pointer: tuple) -> None:
         try:
@@ -123,13 +132,13 @@ class _RuleChecker:
                        "e.g. override_reasons: [symptoms-reviewed]")
 
 
-def check_pack(document: YamlDocument) -> list[LoadError]:
-    """Semantic errors of one schema-valid pack file."""
+def check_pack(document: YamlDocument, valuesets: set[str] | None) -> list[LoadError]:
+    """Semantic errors of one schema-valid pack file; `valuesets`: the names findings may use."""
     data = document.data
     parameters = set(data.get("parameters") or {})
     errors: list[LoadError] = []
     for index in range(len(data["rules"])):
-        errors.extend(_RuleChecker(document, index, parameters).check(data["pack"]))
+        errors.extend(_RuleChecker(document, index, parameters, valuesets).check(data["pack"]))
     return errors
 
 

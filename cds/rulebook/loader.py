@@ -54,7 +54,7 @@ def load_rulebook(directory: Path | str) -> Rulebook:
         if document is None:
             broken.add(path.stem)
             continue
-        pack_errors = check_pack(document)
+        pack_errors = check_pack(document, set(valuesets_doc.data["valuesets"]) if valuesets_doc else None)
         errors.extend(pack_errors)
         if pack_errors:
             broken.add(document.data["pack"])

@@ -1,0 +1,87 @@
+"""Value-set membership in rules: `finding` facts, one per value set the record matches."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from fhir.resources.R4B.allergyintolerance import AllergyIntolerance
+from fhir.resources.R4B.condition import Condition
+
+from cds.fhir.record import PatientRecord
+from cds.rulebook import RulebookError, load_rulebook
+from tests.conftest import client_for, edit_file, fixture_request, topics
+
+PACK = """\
+pack: label
+version: "test"
+title: Finding examples
+rules:
+  - id: label.finding-noted
+    title: Finding noted
+    indicator: info
+    when:
+      - fact: finding
+        where: {{valueset: {valueset}}}
+      - fact: draft_order
+    card:
+      summary: "Noted: {{finding.text}}"
+      detail: "{{finding.valueset}}"
+    rationale: Test rule for value-set membership.
+"""
+RHINITIS = """\
+  allergic_rhinitis:
+    description: Seasonal allergic rhinitis (a value set added in YAML only).
+    codes: {snomed: ["367498001"]}
+"""
+
+
+def _serve(rules, settings, valueset: str):
+    (rules / "packs" / "label.yaml").write_text(PACK.format(valueset=valueset))
+    return client_for(rules, settings)
+
+
+def _post(client, fixture: str):
+    return client.post("/cds-services/b12-order-sign", json=fixture_request(f"requests/{fixture}.json"))
+
+
+def test_rule_on_a_bundled_value_set(rules_copy, settings):
+    client = _serve(rules_copy, settings, "neuro_findings")
+    [card] = [c for c in _post(client, "neuro-oral-draft").json()["cards"]
+              if c["source"]["topic"]["code"] == "label.finding-noted"]
+    assert card["summary"] == "Noted: paraesthesia, peripheral neuropathy"
+    assert "label.finding-noted" not in topics(_post(client, "dietary-im-draft"))
+
+
+def test_value_set_added_in_yaml_only(rules_copy, settings):
+    edit_file(rules_copy / "valuesets.yaml", "  cobalt_allergy:\n", RHINITIS + "  cobalt_allergy:\n")
+    client = _serve(rules_copy, settings, "allergic_rhinitis")
+    assert "label.finding-noted" in topics(_post(client, "dietary-im-draft"))
+    assert "label.finding-noted" not in topics(_post(client, "neuro-oral-draft"))
+
+
+def test_unknown_value_set_is_a_load_error(rules_copy):
+    pack = PACK.format(valueset="leber_diseas")
+    (rules_copy / "packs" / "label.yaml").write_text(pack)
+    with pytest.raises(RulebookError) as raised:
+        load_rulebook(rules_copy)
+    [error] = raised.value.errors
+    line = next(i for i, text in enumerate(pack.splitlines(), 1) if "leber_diseas" in text)
+    assert (error.line, error.rule_id) == (line, "label.finding-noted")
+    assert "no value set 'leber_diseas'" in error.message and "leber_disease" in error.hint
+
+
+def _findings(runtime, **resources) -> dict[str, str]:
+    facts = runtime.current.normalizer.normalize(PatientRecord(**resources), "patient-view", datetime.now(UTC))
+    return {finding.valueset: finding.text for finding in facts.findings}
+
+
+def test_value_sets_match_only_their_sources(runtime):
+    deficiency = Condition.model_validate({
+        "resourceType": "Condition", "id": "c", "subject": {"reference": "Patient/p"},
+        "code": {"text": "Cobalamin deficiency"}})
+    allergy = AllergyIntolerance.model_validate({
+        "resourceType": "AllergyIntolerance", "id": "a", "patient": {"reference": "Patient/p"},
+        "reaction": [{"substance": {"text": "Cobalt"}, "manifestation": [{"text": "rash"}]}]})
+    assert _findings(runtime, conditions=[deficiency]) == {}
+    assert _findings(runtime, allergies=[allergy]) == {"cobalt_allergy": "cobalt"}
