@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import shutil
 from pathlib import Path
 from typing import Any
@@ -60,3 +61,19 @@ def fixture_request(relative: str) -> dict[str, Any]:
 
 def topics(response: Any) -> list[str]:
     return [card["source"]["topic"]["code"] for card in response.json()["cards"]]
+
+
+def as_hook(request: dict, hook: str) -> dict:
+    """The same clinical request sent on another order hook."""
+    request = copy.deepcopy(request)
+    context = request["context"]
+    drafts = context.pop("draftOrders", None) or context.pop("medications")
+    context.pop("selections", None)
+    if hook == "medication-prescribe":
+        context["medications"] = drafts
+    else:
+        context["draftOrders"] = drafts
+    if hook == "order-select":
+        context["selections"] = [f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in drafts["entry"]]
+    request["hook"] = hook
+    return request

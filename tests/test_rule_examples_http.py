@@ -7,32 +7,15 @@ the rule and whose hook the rule runs on.
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 
 from cds import BUNDLED_RULES, PROJECT_ROOT
 from cds.fixtures import render_fixture
 from cds.rulebook import load_rulebook
+from tests.conftest import as_hook
 
 RULEBOOK = load_rulebook(BUNDLED_RULES)
 ORDER_HOOKS = ("order-select", "order-sign", "medication-prescribe")
-
-
-def as_hook(request: dict, hook: str) -> dict:
-    """The same clinical request sent on another order hook."""
-    request = copy.deepcopy(request)
-    context = request["context"]
-    drafts = context.pop("draftOrders", None) or context.pop("medications")
-    context.pop("selections", None)
-    if hook == "medication-prescribe":
-        context["medications"] = drafts
-    else:
-        context["draftOrders"] = drafts
-    if hook == "order-select":
-        context["selections"] = [f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in drafts["entry"]]
-    request["hook"] = hook
-    return request
 
 
 def cases() -> list:
