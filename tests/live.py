@@ -1,8 +1,11 @@
-"""A real uvicorn server on 127.0.0.1 in a background thread, for tests that need one."""
+"""Real servers on 127.0.0.1 for tests: uvicorn in a thread, or `cds serve` as its own process."""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,12 +19,16 @@ from cds.config import Settings
 from cds.runtime import RuleRuntime
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 @contextmanager
 def live_server(settings: Settings, runtime: RuleRuntime) -> Iterator[str]:
     """Serve `runtime` until the block ends; yields the base URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(settings, runtime), host="127.0.0.1", port=port,
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -38,3 +45,27 @@ def live_server(settings: Settings, runtime: RuleRuntime) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextmanager
+def cds_serve(*args: str, data_dir: str) -> Iterator[str]:
+    """`cds serve ARGS` as its own process on a free port until the block ends; yields the base URL."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "cds.cli", "serve", "--port", str(port), *args],
+                               env={**os.environ, "CDS_DATA_DIR": data_dir},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, "cds serve exited"
+            assert time.monotonic() < deadline, "cds serve did not become ready"
+            try:
+                if requests.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -12,7 +12,7 @@ from cds import BUNDLED_RULES
 from cds.config import Settings
 from cds.runtime import RuleRuntime, watch_rules
 from tests.conftest import fixture_request
-from tests.live import live_server
+from tests.live import cds_serve, live_server
 
 CASES = [  # (fixture, service); what each answers alone is the expectation under load
     ("requests/neuro-oral-draft.json", "b12-order-sign"),
@@ -106,22 +106,16 @@ def _wait_for(condition, timeout: float = 15.0) -> None:
 
 
 def test_new_rule_written_only_in_yaml_is_served_after_save(tmp_path, rules_copy):
-    rules = rules_copy
-    runtime = RuleRuntime(rules)
-    stop = threading.Event()
-    threading.Thread(target=watch_rules, args=(runtime, stop), daemon=True).start()
+    """`cds serve --reload-rules`: a rule added by saving a YAML file is served without a restart."""
     request = fixture_request("requests/neuro-oral-draft.json")
-    try:
-        with live_server(Settings(data_dir=tmp_path / "data"), runtime) as base:
-            time.sleep(0.5)
-            before = _post(base, request, "b12-order-sign").json()["cards"]
-            count = requests.get(f"{base}/readyz", timeout=5).json()["rules"]
-            pack = rules / "packs" / "route.yaml"
-            pack.write_text(pack.read_text().replace("rules: []", NEW_RULE))
-            _wait_for(lambda: requests.get(f"{base}/readyz", timeout=5).json()["rules"] == count + 1)
-            after = _post(base, request, "b12-order-sign").json()["cards"]
-    finally:
-        stop.set()
+    with cds_serve("--reload-rules", "--rules", str(rules_copy), data_dir=str(tmp_path)) as base:
+        before = _post(base, request, "b12-order-sign").json()["cards"]
+        count = requests.get(f"{base}/readyz", timeout=5).json()["rules"]
+        time.sleep(0.5)  # let the watcher settle before the save
+        pack = rules_copy / "packs" / "route.yaml"
+        pack.write_text(pack.read_text().replace("rules: []", NEW_RULE))
+        _wait_for(lambda: requests.get(f"{base}/readyz", timeout=5).json()["rules"] == count + 1)
+        after = _post(base, request, "b12-order-sign").json()["cards"]
     assert "route.oral-in-neuropathy-demo" not in [c["source"]["topic"]["code"] for c in before]
     card = next(c for c in after if c["source"]["topic"]["code"] == "route.oral-in-neuropathy-demo")
     assert card["indicator"] == "info" and card["summary"] == "Oral B12 drafted: 50 mcg daily"
