@@ -32,6 +32,8 @@ def serve(
 ) -> None:
     """Start the CDS Hooks service."""
     import uvicorn
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
 
     from cds.api import create_app
     from cds.config import Settings
@@ -48,7 +50,14 @@ def serve(
         raise typer.Exit(2) from None
     if settings.reload_rules:
         threading.Thread(target=watch_rules, args=(runtime,), daemon=True, name="rule-watcher").start()
-    uvicorn.run(create_app(settings, runtime), host=settings.host, port=settings.port, log_level="info")
+    try:
+        service = create_app(settings, runtime)
+    except SQLAlchemyError as error:
+        url = make_url(settings.feedback_url()).render_as_string(hide_password=True)
+        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
+        typer.echo(f"feedback store {url} is unusable: {reason}", err=True)
+        raise typer.Exit(2) from None
+    uvicorn.run(service, host=settings.host, port=settings.port, log_level="info")
 
 
 @rules_app.command("check")

@@ -16,11 +16,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     create_engine,
-    insert,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 
 metadata = MetaData()
 
@@ -92,26 +90,23 @@ class FeedbackStore:
             connection.execute(statement, rows)
 
     def store(self, service_id: str, request: FeedbackRequest) -> dict[str, int]:
-        """Store each item once per (card, outcome); returns counts of stored and repeated items."""
-        stored = repeated = 0
-        for item in request.feedback:
-            with self.engine.connect() as connection:
-                card = connection.execute(select(issued_cards).where(
-                    issued_cards.c.card_uuid == item.card)).mappings().first()
-                row = {"card_uuid": item.card, "outcome": item.outcome, "service_id": service_id,
-                       "rule_id": card["rule_id"] if card else None,
-                       "pack_version": card["pack_version"] if card else None,
-                       "known_card": "yes" if card else "no",
-                       "payload": json.dumps(item.model_dump(exclude_none=True)),
-                       "received_at": datetime.now(UTC)}
-                try:
-                    connection.execute(insert(feedback), row)
-                    connection.commit()
-                    stored += 1
-                except IntegrityError:
-                    connection.rollback()
-                    repeated += 1
-        return {"stored": stored, "alreadyStored": repeated}
+        """Store each item once per (card, outcome), all items or none; returns stored and repeated counts."""
+        statement = _insert_ignoring_duplicates(self.engine.dialect.name, feedback).returning(feedback.c.card_uuid)
+        stored = 0
+        with self.engine.begin() as connection:
+            uuids = {item.card for item in request.feedback}
+            issued = {row["card_uuid"]: row for row in connection.execute(
+                select(issued_cards).where(issued_cards.c.card_uuid.in_(uuids))).mappings()}
+            for item in request.feedback:
+                card = issued.get(item.card)
+                stored += connection.execute(statement, {
+                    "card_uuid": item.card, "outcome": item.outcome, "service_id": service_id,
+                    "rule_id": card["rule_id"] if card else None,
+                    "pack_version": card["pack_version"] if card else None,
+                    "known_card": "yes" if card else "no",
+                    "payload": json.dumps(item.model_dump(exclude_none=True)),
+                    "received_at": datetime.now(UTC)}).first() is not None
+        return {"stored": stored, "alreadyStored": len(request.feedback) - stored}
 
     def rows(self) -> list[dict[str, Any]]:
         with self.engine.connect() as connection:

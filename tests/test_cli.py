@@ -58,3 +58,11 @@ def test_fixtures_render_merges_patient_and_shifts_dates():
     assert "x-cobalt-fixture" not in request
     assert set(request["prefetch"]) == {"patient", "observations", "medications", "conditions", "procedures",
                                         "allergies"}
+
+
+def test_serve_with_unusable_feedback_store_exits_with_a_clear_error(tmp_path):
+    url = f"postgresql+psycopg://cds:secret@/cds?host={tmp_path / 'no-server'}"
+    result = runner.invoke(app, ["serve", "--port", "0"], env={"CDS_DATABASE_URL": url})
+    assert result.exit_code == 2
+    assert "feedback store postgresql+psycopg://cds:***@" in result.output and "is unusable" in result.output
+    assert "secret" not in result.output

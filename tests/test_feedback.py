@@ -90,3 +90,31 @@ def test_concurrent_repeats_store_once(database_url):
     assert sum(r["alreadyStored"] for r in results) == 15
     [row] = store.rows()
     assert (row["known_card"], row["rule_id"]) == ("yes", "units.mg-mcg-confusion")
+
+
+FAILING_INSERT = {
+    "sqlite": ["CREATE TRIGGER poison BEFORE INSERT ON feedback WHEN NEW.card_uuid = 'poison' "
+               "BEGIN SELECT RAISE(ABORT, 'injected failure'); END"],
+    "postgresql": ["CREATE FUNCTION poison() RETURNS trigger AS $$ BEGIN IF NEW.card_uuid = 'poison' THEN "
+                   "RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql",
+                   "CREATE TRIGGER poison BEFORE INSERT ON feedback FOR EACH ROW EXECUTE FUNCTION poison()"],
+}
+
+
+def test_store_failure_is_503_and_stores_none_of_the_request(client):
+    store = client.app.state.feedback
+    with store.engine.begin() as connection:
+        for statement in FAILING_INSERT[store.engine.dialect.name]:
+            connection.execute(text(statement))
+    body = {"feedback": _feedback("good")["feedback"] + _feedback("poison")["feedback"]}
+    response = client.post("/cds-services/b12-order-sign/feedback", json=body)
+    assert response.status_code == 503
+    assert "nothing was stored" in response.json()["error"]
+    assert store.rows() == []
+    retry = client.post("/cds-services/b12-order-sign/feedback", json=_feedback("good"))
+    assert retry.json() == {"stored": 1, "alreadyStored": 0}
+
+
+def test_repeat_within_one_request_is_counted_once(client):
+    body = {"feedback": _feedback("same")["feedback"] * 2}
+    assert client.post("/cds-services/b12-order-sign/feedback", json=body).json() == {"stored": 1, "alreadyStored": 1}

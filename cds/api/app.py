@@ -106,7 +106,11 @@ def create_app(settings: Settings | None = None, runtime: RuleRuntime | None = N
         except ValidationError as error:
             return problem(400, "invalid feedback", [
                 {"field": ".".join(map(str, e["loc"])) or "(body)", "message": e["msg"]} for e in error.errors()])
-        counts = await run_in_threadpool(store.store, service_id, parsed)
+        try:
+            counts = await run_in_threadpool(store.store, service_id, parsed)
+        except SQLAlchemyError:
+            log.exception("could not store feedback for %s", service_id)
+            return problem(503, "feedback store unavailable: nothing was stored, please retry")
         FEEDBACK.labels("stored").inc(counts["stored"])
         FEEDBACK.labels("repeat").inc(counts["alreadyStored"])
         return JSONResponse(counts)
