@@ -132,7 +132,7 @@ class CardBuilder:
             if "rxnorm" in template:
                 concept["coding"] = [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
                                       "code": template["rxnorm"], "display": template["text"]}]
-            resource.pop("medicationReference", None)
+            _drop_product(resource)
             resource["medicationCodeableConcept"] = concept
         dosage = copy.deepcopy((resource.get("dosageInstruction") or [{}])[0])
         if "timing" in template:
@@ -162,6 +162,17 @@ class CardBuilder:
                      "text": lab["display"]},
             "subject": {"reference": f"Patient/{self.patient_id}"},
         }
+
+
+def _drop_product(resource: dict[str, Any]) -> None:
+    """Remove what belongs to the replaced product: its reference, contained Medication and supply."""
+    resource.pop("medicationReference", None)
+    resource.pop("dispenseRequest", None)
+    contained = [r for r in resource.get("contained", []) if r.get("resourceType") != "Medication"]
+    if contained:
+        resource["contained"] = contained
+    else:
+        resource.pop("contained", None)
 
 
 def _order_key(finding: Finding) -> str:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from fhir.resources.R4B import get_fhir_model_class
+from fhir.resources.R4B.medicationrequest import MedicationRequest
 
-from tests.conftest import as_hook, fixture_request, topics
+from tests.conftest import FIXTURES, as_hook, fixture_request, topics
 
 
 @pytest.mark.parametrize(("fixture", "service", "rule", "indicator"), [
@@ -36,6 +38,20 @@ def test_rule_quiet_on_correct_order(client, fixture, rule):
     assert response.status_code == 200
     assert rule not in topics(response)
 
+
+
+def test_replacing_the_product_drops_the_old_products_medication_and_supply(client):
+    request = fixture_request("requests/neuro-oral-draft.json")
+    draft = request["context"]["draftOrders"]["entry"][0]["resource"]
+    draft["contained"] = [{"resourceType": "Medication", "id": "tab", "code": draft.pop("medicationCodeableConcept")}]
+    draft["medicationReference"] = {"reference": "#tab"}
+    draft["dispenseRequest"] = {"quantity": {"value": 30, "unit": "tablet"}}
+    cards = client.post("/cds-services/b12-order-sign", json=request).json()["cards"]
+    card = next(c for c in cards if c["source"]["topic"]["code"] == "deficiency.neuro-or-anaemia-needs-loading")
+    resource = card["suggestions"][0]["actions"][0]["resource"]
+    assert {"contained", "medicationReference", "dispenseRequest"}.isdisjoint(resource)
+    assert resource["medicationCodeableConcept"]["coding"][0]["code"] == "317106"
+    assert MedicationRequest.model_validate(resource).id == "draft-oral-50"
 
 # Regimens that fit the patient's scenario: alert fatigue is a defect, so no warning or critical card.
 WELL_FORMED = [
@@ -137,3 +153,14 @@ def test_malformed_observation_beside_good_data_keeps_the_critical_card(client):
     assert "deficiency.neuro-or-anaemia-needs-loading" in topics(response)
     metrics = client.get("/metrics").text
     assert 'cds_fhir_resources_skipped_total{resource_type="Observation",source="prefetch.observations"}' in metrics
+
+
+@pytest.mark.parametrize("fixture", sorted(p.name for p in (FIXTURES / "requests").glob("*.json")))
+def test_every_suggested_resource_is_valid_fhir(client, runtime, fixture):
+    request = fixture_request(f"requests/{fixture}")
+    service = next(s.id for s in runtime.current.rulebook.services.values() if s.hook == request["hook"])
+    cards = client.post(f"/cds-services/{service}", json=request).json()["cards"]
+    for action in (a for card in cards for s in card.get("suggestions", []) for a in s["actions"]):
+        resource = action["resource"]
+        get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+        assert resource["subject"]["reference"] == f"Patient/{request['context']['patientId']}"
