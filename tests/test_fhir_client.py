@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import pytest
 import requests
 import responses
@@ -67,6 +73,53 @@ def test_non_json_and_timeout_raise_data_unavailable():
     with pytest.raises(DataUnavailable, match="timed out"):
         _client().fetch("procedures", "Procedure")
 
+
+
+@pytest.mark.parametrize(("next_url", "reason"), [
+    (5, "not a URL"), ({"url": "x"}, "not a URL"),
+    ("https://collector.example.net/steal", "another server"), ("http://fhir.example.org/r4/page2", "another server"),
+])
+@responses.activate
+def test_next_links_must_stay_on_the_fhir_server(next_url, reason):
+    first = _bundle("a")
+    first["link"] = [{"relation": "next", "url": next_url}]
+    responses.get(f"{BASE}/Condition", json=first)
+    with pytest.raises(DataUnavailable, match=reason):
+        _client().fetch("conditions", "Condition")
+    assert len(responses.calls) == 1  # the token was not sent anywhere else
+
+
+def test_a_drip_fed_response_is_cut_off_at_the_budget():
+    """Headers at once, then one byte every 50 ms: the total budget, not the read timeout, ends it."""
+    class Drip(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps(_bundle(*map(str, range(20)))).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/fhir+json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            with contextlib.suppress(OSError):  # the client hangs up, as it should
+                for byte in body:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(0.05)
+
+        def log_message(self, *args) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Drip)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = FhirClient(f"http://127.0.0.1:{server.server_port}/", None, 0.5, 0.5, 3, 1000)
+    started = time.monotonic()
+    try:
+        with pytest.raises(DataUnavailable, match="budget|timed out"):
+            client.fetch("conditions", "Condition")
+        elapsed = time.monotonic() - started
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert elapsed < 0.8
 
 def test_exhausted_budget_raises_without_calling():
     with pytest.raises(DataUnavailable, match="budget"):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
 
 from cds.metrics import FHIR_FETCHES
 
@@ -52,7 +54,7 @@ class FhirClient:
             next_url = _next_link(document)
             if not next_url or len(entries) >= self.max_resources:
                 break
-            document = self._get(key, urljoin(self.base_url, next_url))
+            document = self._get(key, self._page_url(key, next_url))
             if document.get("resourceType") != "Bundle":
                 raise self._fail(key, "a result page is not a Bundle")
             entries.extend(self._entries(key, document))
@@ -62,26 +64,58 @@ class FhirClient:
         FHIR_FETCHES.labels(key, "ok").inc()
         return {"resourceType": "Bundle", "type": "searchset", "entry": entries[: self.max_resources]}
 
-    def _get(self, key: str, url: str) -> dict[str, Any]:
+    def _page_url(self, key: str, link: Any) -> str:
+        """A next-page link, only on the FHIR server itself: the bearer token goes nowhere else."""
+        if not isinstance(link, str):
+            raise self._fail(key, "FHIR server sent a next link that is not a URL")
+        url = urljoin(self.base_url, link)
+        if urlsplit(url)[:2] != urlsplit(self.base_url)[:2]:
+            raise self._fail(key, "FHIR server sent a next link to another server")
+        return url
+
+    def _remaining(self, key: str) -> float:
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             raise self._fail(key, "FHIR time budget exhausted")
+        return remaining
+
+    def _get(self, key: str, url: str) -> dict[str, Any]:
+        remaining = self._remaining(key)
         try:
-            response = self.session.get(url, headers=self.headers,
-                                        timeout=(min(self.connect_timeout_s, remaining), remaining))
+            with self.session.get(url, headers=self.headers, stream=True,
+                                  timeout=(min(self.connect_timeout_s, remaining), remaining)) as response:
+                if not 200 <= response.status_code < 300:
+                    raise self._fail(key, f"FHIR server answered HTTP {response.status_code}")
+                body = self._read_body(key, response)
         except requests.Timeout:
             raise self._fail(key, "FHIR server timed out") from None
-        except requests.RequestException as error:
+        except (requests.RequestException, OSError) as error:
             raise self._fail(key, f"FHIR server unreachable ({type(error).__name__})") from None
-        if not 200 <= response.status_code < 300:
-            raise self._fail(key, f"FHIR server answered HTTP {response.status_code}")
         try:
-            document = response.json()
-        except ValueError:
+            document = json.loads(body)
+        except (ValueError, RecursionError):
             raise self._fail(key, "FHIR server sent something that is not JSON") from None
         if not isinstance(document, dict):
             raise self._fail(key, "FHIR server sent something that is not a FHIR resource")
         return document
+
+    def _read_body(self, key: str, response: requests.Response) -> bytes:
+        """The body, read as it arrives and given up when the budget runs out (however slow the drip)."""
+        chunks = []
+        sock = getattr(getattr(response.raw, "connection", None), "sock", None)
+        while True:
+            remaining = self._remaining(key)
+            if sock is not None:
+                sock.settimeout(remaining)
+            try:
+                chunk = response.raw.read1(65536, decode_content=True)
+            except urllib3.exceptions.ReadTimeoutError:
+                raise self._fail(key, "FHIR server timed out") from None
+            except urllib3.exceptions.HTTPError as error:
+                raise self._fail(key, f"FHIR server sent a broken response ({type(error).__name__})") from None
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
 
     def _entries(self, key: str, bundle: dict[str, Any]) -> list[Any]:
         entries = bundle.get("entry") or []
@@ -95,8 +129,9 @@ class FhirClient:
         return DataUnavailable(key, reason)
 
 
-def _next_link(bundle: dict[str, Any]) -> str | None:
-    for link in bundle.get("link") or []:
+def _next_link(bundle: dict[str, Any]) -> Any:
+    links = bundle.get("link")
+    for link in links if isinstance(links, list) else []:
         if isinstance(link, dict) and link.get("relation") == "next" and link.get("url"):
             return link["url"]
     return None
