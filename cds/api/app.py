@@ -141,3 +141,5 @@ async def _json_body(request: Request) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         return problem(400, "request body is not JSON", [{"field": "(body)", "message": "invalid JSON"}])
+    except RecursionError:
+        return problem(400, "request body is nested too deeply", [{"field": "(body)", "message": "too deep"}])

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,11 +52,41 @@ def run_session(host: Host, ruleset: str, facts: list[dict[str, Any]]) -> None:
     session = uuid.uuid4().hex
     with ENGINE_LOCK:
         try:
-            for fact in facts:
+            for fact in engine_safe(facts):
                 with contextlib.suppress(MessageNotHandledException):  # no rule looks at this fact
                     host.assert_fact(ruleset, {**fact, "sid": session})
         finally:
             host.delete_state(ruleset, session)
+
+
+# The C engine's JSON reader rejects numbers written with an exponent, which Python writes for
+# magnitudes of 1e16 and above or below 1e-4. Such values are absurd for a dose, a rate or a lab,
+# so they are clamped: the clamped value is on the same side of every clinical threshold.
+_LARGEST = 1e15
+_SMALLEST = 1e-4
+
+
+def _engine_number(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    if abs(value) >= _LARGEST:
+        return math.copysign(_LARGEST, value)
+    if abs(value) < _SMALLEST:
+        return 0.0
+    return value
+
+
+def engine_safe(facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Facts the C engine accepts: readable numbers, and unique ids (it refuses a repeated fact)."""
+    seen: Counter[str] = Counter()
+    safe = []
+    for fact in facts:
+        fact = {key: _engine_number(value) for key, value in fact.items()}
+        seen[fact["id"]] += 1
+        if seen[fact["id"]] > 1:
+            fact["id"] = f"{fact['id']}#{seen[fact['id']]}"
+        safe.append(fact)
+    return safe
 
 
 class SynchronousHost(Host):

@@ -47,7 +47,7 @@ def gather_record(templates: dict[str, str], prefetch: dict[str, Any] | None,
             fetched = True
         if value is None:
             continue
-        if not isinstance(value, dict) or "resourceType" not in value:
+        if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
             raise BadPrefetch(key, "must be a FHIR resource, a Bundle or null")
         try:
             raw = bundle_resources(value) if value["resourceType"] == "Bundle" else [value]
@@ -61,7 +61,7 @@ def gather_record(templates: dict[str, str], prefetch: dict[str, Any] | None,
             record.drafts.append(model)
         elif model.get_resource_type() == "Medication" and model.id:
             record.medications[f"Medication/{model.id}"] = model
-    record.draft_json = {raw.get("id"): raw for raw in drafts if isinstance(raw, dict)}
+    record.draft_json = {raw["id"]: raw for raw in drafts if isinstance(raw, dict) and isinstance(raw.get("id"), str)}
     return record
 
 

@@ -35,17 +35,24 @@ def parse_resources(raw_resources: list[Any], source: str,
     """Validated models of the used resource types; invalid ones go to `skipped`."""
     models = []
     for raw in raw_resources:
-        if not isinstance(raw, dict) or raw.get("resourceType") not in MODELS:
+        kind = raw.get("resourceType") if isinstance(raw, dict) else None
+        if not isinstance(kind, str):
+            _skip(skipped, source, "(no resourceType)", raw, "resourceType is missing or not a string")
             continue
+        if kind not in MODELS:
+            continue  # a resource type the rules never read
         try:
-            models.append(MODELS[raw["resourceType"]].model_validate(raw))
+            models.append(MODELS[kind].model_validate(raw))
         except (ValidationError, ValueError, TypeError) as error:
-            reason = _first_error(error)
-            resource_id = raw.get("id") if isinstance(raw.get("id"), str) else None
-            log.warning("skipped invalid %s/%s from %s: %s", raw["resourceType"], resource_id, source, reason)
-            SKIPPED_RESOURCES.labels(source, raw["resourceType"]).inc()
-            skipped.append(SkippedResource(source, raw["resourceType"], resource_id, reason))
+            _skip(skipped, source, kind, raw, _first_error(error))
     return models
+
+
+def _skip(skipped: list[SkippedResource], source: str, kind: str, raw: Any, reason: str) -> None:
+    resource_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
+    log.warning("skipped invalid %s/%s from %s: %s", kind, resource_id, source, reason)
+    SKIPPED_RESOURCES.labels(source, kind).inc()
+    skipped.append(SkippedResource(source, kind, resource_id, reason))
 
 
 def _first_error(error: Exception) -> str:
