@@ -100,3 +100,17 @@ def test_twice_daily(runtime):
     fact = _order(runtime, {"text": "cyanocobalamin"}, dose=_ucum(1000, "ug"), route=IM,
                   repeat={"frequency": 2, "period": 1, "periodUnit": "d"})
     assert fact.per_day == 2 and fact.interval_days == 0.5
+
+
+@pytest.mark.parametrize(("unit", "mcg"), [
+    ("MG", 1_000_000), ("mg", 1_000_000), ("milligrams", 1_000_000), ("Milligram", 1_000_000),
+    ("microgram", 1000), ("UG", 1000), ("mcg", 1000), ("G", 1_000_000_000)])
+def test_written_dose_units_are_read_ignoring_case(runtime, unit, mcg):
+    order = _order(runtime, {"coding": [{"system": RX, "code": "309594"}]}, {"value": 1000, "unit": unit}, IM, MONTHLY)
+    assert order.dose_mcg == mcg
+
+
+def test_ucum_code_is_taken_as_ucum(runtime):
+    """With the UCUM system, "Mg" is megagrams: an absurd dose, flagged as such, not silently 1 mg."""
+    order = _order(runtime, {"coding": [{"system": RX, "code": "309594"}]}, _ucum(1, "Mg"), IM, MONTHLY)
+    assert order.dose_mcg == 1e12

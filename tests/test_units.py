@@ -47,7 +47,8 @@ def test_conversions(config, loinc, value, unit, kind, expected):
     assert not summary.problems
 
 
-@pytest.mark.parametrize(("unit_text", "expected"), [("pg/ml", 150), ("mcg/L", None), ("ng/l", 150)])
+@pytest.mark.parametrize(("unit_text", "expected"), [("pg/ml", 150), ("mcg/L", None), ("ng/l", 150),
+                                                     ("PG/ML", 150)])
 def test_display_unit_fallback(config, unit_text, expected):
     summary = _lab(config, "2132-9", 150, unit=unit_text)
     assert (summary.latest["b12_total"].value if "b12_total" in summary.latest else None) == expected
@@ -71,3 +72,16 @@ def test_entered_in_error_is_ignored(config):
         "code": {"coding": [{"system": "http://loinc.org", "code": "2132-9"}]},
         "valueQuantity": {"value": 90, "code": "ng/L", "system": "http://unitsofmeasure.org"}})
     assert summarize_labs([observation], config, Units(config["unit_aliases"]), NOW).latest == {}
+
+
+@pytest.mark.parametrize(("loinc", "value", "code", "kind", "expected"), [
+    ("2132-9", 120, "pg/ml", "b12_total", 120),      # UCUM allows l for litre
+    ("718-7", 7.5, "g/dl", "hb", 75),
+    ("13964-2", 450, "nmol/l", "mma", 0.45),
+])
+def test_ucum_codes_equal_to_an_accepted_unit_are_accepted(config, loinc, value, code, kind, expected):
+    assert _lab(config, loinc, value, code=code).latest[kind].value == pytest.approx(expected)
+
+
+def test_egfr_display_unit_with_superscript(config):
+    assert _lab(config, "33914-3", 45, unit="mL/min/1.73m²").latest["egfr"].value == 45

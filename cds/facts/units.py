@@ -36,16 +36,31 @@ class Units:
         self._aliases = {key.lower(): value for key, value in aliases.items()}
 
     def ucum(self, code: str | None, system: str | None, text: str | None) -> str | None:
-        """The UCUM code of a Quantity: its `code` when the system is UCUM, else its display unit."""
-        if code and (system in (None, UCUM_SYSTEM)) and self.is_ucum(code):
+        """The UCUM code of a Quantity: its `code` when the system is UCUM, else what was written.
+
+        Written units (a code without the UCUM system, or the display `unit`) are looked up in
+        the alias table first, ignoring case: "MG" is milligrams, not UCUM's megagauss.
+        """
+        if code and system == UCUM_SYSTEM and self.is_ucum(code):
             return code
         for candidate in (code, text):
             if candidate:
-                stripped = candidate.strip()
-                alias = self._aliases.get(stripped.lower(), stripped)
-                if self.is_ucum(alias):
+                written = candidate.strip()
+                alias = self._aliases.get(written.lower())
+                if alias is not None:
                     return alias
+                if self.is_ucum(written):
+                    return written
         return None
+
+    @staticmethod
+    def same(first: str, second: str) -> bool:
+        """Whether two UCUM codes are the same unit (pg/ml and pg/mL are)."""
+        a, b = _parse(first), _parse(second)
+        try:
+            return a is not None and b is not None and bool(a == b)
+        except pint.errors.PintError:
+            return False
 
     @staticmethod
     def is_ucum(code: str) -> bool:
