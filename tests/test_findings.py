@@ -85,3 +85,27 @@ def test_value_sets_match_only_their_sources(runtime):
         "reaction": [{"substance": {"text": "Cobalt"}, "manifestation": [{"text": "rash"}]}]})
     assert _findings(runtime, conditions=[deficiency]) == {}
     assert _findings(runtime, allergies=[allergy]) == {"cobalt_allergy": "cobalt"}
+
+
+def _condition(system: str, code: str) -> Condition:
+    return Condition.model_validate({"resourceType": "Condition", "id": "c", "subject": {"reference": "Patient/p"},
+                                     "code": {"coding": [{"system": system, "code": code}]}})
+
+
+ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
+
+
+@pytest.mark.parametrize(("code", "valueset"), [
+    ("K50.0", "malabsorption_cause"), ("K500", "malabsorption_cause"), ("K50", "malabsorption_cause"),
+    ("k50.0", "malabsorption_cause"), ("K294", "malabsorption_cause"), ("D510", "malabsorption_cause"),
+    ("d51.0", "malabsorption_cause"), ("Z9884", "malabsorption_cause"), ("N184", "chronic_kidney_disease"),
+    ("N18", "chronic_kidney_disease"), ("T650", "cyanide_poisoning"), ("T65.0X1A", "cyanide_poisoning"),
+    ("R202", "neuro_findings"),
+])
+def test_icd10_codes_match_with_or_without_dots_and_in_any_case(runtime, code, valueset):
+    assert valueset in _findings(runtime, conditions=[_condition(ICD10, code)])
+
+
+@pytest.mark.parametrize("code", ["K29", "K29.7", "D51", "D51.3", "N17.9", "K5", "T65.1"])
+def test_icd10_neighbours_do_not_match(runtime, code):
+    assert _findings(runtime, conditions=[_condition(ICD10, code)]) == {}

@@ -43,25 +43,34 @@ class CodeSystems:
 
 
 class ValueSet:
-    """Codes per system alias; a trailing '*' is a prefix match (ICD-10 K50.*)."""
+    """Codes per system alias; a trailing '*' is a prefix match (ICD-10 K50.*).
+
+    ICD-10 codes are compared without dots and ignoring case, as EHRs write them either way:
+    K50.0, K500 and k50.0 are one code, and K50 (the category) matches K50.*.
+    """
 
     def __init__(self, systems: CodeSystems, codes: dict[str, list[str]], text: Iterable[str] = ()):
         self._systems = systems
-        self._exact = {(alias, code) for alias, values in codes.items()
+        self._exact = {(alias, _comparable(alias, code)) for alias, values in codes.items()
                        for code in values if not code.endswith("*")}
-        self._prefixes = [(alias, code[:-1]) for alias, values in codes.items()
+        self._prefixes = [(alias, _comparable(alias, code[:-1])) for alias, values in codes.items()
                           for code in values if code.endswith("*")]
         self._words = [re.compile(rf"\b{re.escape(word.lower())}\b") for word in text]
 
     def matches(self, codings: Iterable[Coding], texts: Iterable[str] = ()) -> bool:
         for coding in codings:
             alias = self._systems.alias(coding.system)
-            code = (coding.code or "").strip()
+            code = _comparable(alias, coding.code or "")
             if (alias, code) in self._exact:
                 return True
-            if any(alias == a and code.startswith(prefix) for a, prefix in self._prefixes):
+            if code and any(alias == a and code.startswith(prefix) for a, prefix in self._prefixes):
                 return True
         return any(word.search(text) for text in texts for word in self._words)
+
+
+def _comparable(alias: str | None, code: str) -> str:
+    code = code.strip()
+    return code.replace(".", "").upper() if alias == "icd10" else code
 
 
 def ndc_candidates(code: str) -> set[str]:
