@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from fhir.resources.R4B.allergyintolerance import AllergyIntolerance
 from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.observation import Observation
 
 from cds.fhir.record import PatientRecord
 from cds.rulebook import RulebookError, load_rulebook
@@ -109,3 +110,51 @@ def test_icd10_codes_match_with_or_without_dots_and_in_any_case(runtime, code, v
 @pytest.mark.parametrize("code", ["K29", "K29.7", "D51", "D51.3", "N17.9", "K5", "T65.1"])
 def test_icd10_neighbours_do_not_match(runtime, code):
     assert _findings(runtime, conditions=[_condition(ICD10, code)]) == {}
+
+
+def _observation(code: dict, **value) -> Observation:
+    return Observation.model_validate({"resourceType": "Observation", "id": "o", "status": "final",
+                                       "effectiveDateTime": "2026-11-20", "code": code, **value})
+
+
+PARAESTHESIA = {"coding": [{"system": "http://snomed.info/sct", "code": "91019004"}]}
+SNOMED = "http://snomed.info/sct"
+INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+
+
+@pytest.mark.parametrize(("value", "present"), [
+    ({}, True),
+    ({"valueBoolean": True}, True),
+    ({"valueBoolean": False}, False),
+    ({"valueCodeableConcept": {"coding": [{"system": SNOMED, "code": "2667000", "display": "Absent"}]}}, False),
+    ({"valueCodeableConcept": {"coding": [{"system": SNOMED, "code": "52101004", "display": "Present"}]}}, True),
+    ({"valueString": "not present"}, False),
+    ({"valueString": "mild, both feet"}, True),
+])
+def test_coded_finding_observations_respect_their_value(runtime, value, present):
+    found = "neuro_findings" in _findings(runtime, observations=[_observation(PARAESTHESIA, **value)])
+    assert found is present
+
+
+IF_ANTIBODY = {"coding": [{"system": "http://loinc.org", "code": "31444-3"}]}
+
+
+@pytest.mark.parametrize(("value", "positive"), [
+    ({"valueString": "Positive"}, True),
+    ({"valueString": "Detected"}, True),
+    ({"valueString": "None detected"}, False),
+    ({"valueString": "No antibodies detected"}, False),
+    ({"valueString": "Non reactive"}, False),
+    ({"valueString": "Not positive"}, False),
+    ({"valueString": "Equivocal"}, False),
+    ({"valueCodeableConcept": {"coding": [{"system": SNOMED, "code": "10828004"}]}}, True),
+    ({"valueCodeableConcept": {"coding": [{"system": SNOMED, "code": "260385009"}]},
+      "interpretation": [{"coding": [{"system": INTERPRETATION, "code": "H"}]}]}, False),
+    ({"interpretation": [{"coding": [{"system": INTERPRETATION, "code": "POS"}]}]}, True),
+    ({"interpretation": [{"coding": [{"system": "urn:local", "code": "POS"}]}]}, False),
+    ({"interpretation": [{"text": "Positive"}]}, True),
+])
+def test_intrinsic_factor_antibody_reading(runtime, value, positive):
+    record = PatientRecord(observations=[_observation(IF_ANTIBODY, **value)])
+    patient = runtime.current.normalizer.normalize(record, "patient-view", datetime.now(UTC)).patient
+    assert patient.malabsorption_cause is positive

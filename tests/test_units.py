@@ -8,17 +8,17 @@ import pytest
 from fhir.resources.R4B.observation import Observation
 
 from cds.facts.labs import summarize_labs
-from cds.facts.units import Units
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
-def config(runtime):
-    return runtime.current.rulebook.facts_config
+def normalizer(runtime):
+    """The bundled rules' normalizer: facts config, units and answers."""
+    return runtime.current.normalizer
 
 
-def _lab(config, loinc, value, code=None, unit=None, system="http://unitsofmeasure.org"):
+def _lab(normalizer, loinc, value, code=None, unit=None, system="http://unitsofmeasure.org"):
     quantity = {"value": value}
     if code:
         quantity.update(code=code, system=system)
@@ -27,7 +27,7 @@ def _lab(config, loinc, value, code=None, unit=None, system="http://unitsofmeasu
     observation = Observation.model_validate({
         "resourceType": "Observation", "id": "o1", "status": "final", "effectiveDateTime": "2026-11-20",
         "code": {"coding": [{"system": "http://loinc.org", "code": loinc}]}, "valueQuantity": quantity})
-    return summarize_labs([observation], config, Units(config["unit_aliases"]), NOW)
+    return summarize_labs([observation], normalizer.config, normalizer.units, normalizer.answers, NOW)
 
 
 @pytest.mark.parametrize(("loinc", "value", "unit", "kind", "expected"), [
@@ -41,16 +41,16 @@ def _lab(config, loinc, value, code=None, unit=None, system="http://unitsofmeasu
     ("98979-8", 45, "mL/min/{1.73_m2}", "egfr", 45), ("2823-3", 3.9, "mmol/L", "potassium", 3.9),
     ("6298-4", 3.9, "meq/L", "potassium", 3.9),
 ])
-def test_conversions(config, loinc, value, unit, kind, expected):
-    summary = _lab(config, loinc, value, code=unit)
+def test_conversions(normalizer, loinc, value, unit, kind, expected):
+    summary = _lab(normalizer, loinc, value, code=unit)
     assert summary.latest[kind].value == pytest.approx(expected, rel=1e-3)
     assert not summary.problems
 
 
 @pytest.mark.parametrize(("unit_text", "expected"), [("pg/ml", 150), ("mcg/L", None), ("ng/l", 150),
                                                      ("PG/ML", 150)])
-def test_display_unit_fallback(config, unit_text, expected):
-    summary = _lab(config, "2132-9", 150, unit=unit_text)
+def test_display_unit_fallback(normalizer, unit_text, expected):
+    summary = _lab(normalizer, "2132-9", 150, unit=unit_text)
     assert (summary.latest["b12_total"].value if "b12_total" in summary.latest else None) == expected
 
 
@@ -60,18 +60,18 @@ def test_display_unit_fallback(config, unit_text, expected):
     ("13964-2", 60, "umol/L", "mma"),              # nmol/L written as umol/L
     ("718-7", 130, "g/dL", "hb"),                  # g/L written as g/dL
 ])
-def test_unknown_or_implausible_units_become_problems_not_values(config, loinc, value, code, kind):
-    summary = _lab(config, loinc, value, code=code)
+def test_unknown_or_implausible_units_become_problems_not_values(normalizer, loinc, value, code, kind):
+    summary = _lab(normalizer, loinc, value, code=code)
     assert kind not in summary.latest
     assert [p.kind for p in summary.problems] == [kind]
 
 
-def test_entered_in_error_is_ignored(config):
+def test_entered_in_error_is_ignored(normalizer):
     observation = Observation.model_validate({
         "resourceType": "Observation", "id": "o1", "status": "entered-in-error", "effectiveDateTime": "2026-11-20",
         "code": {"coding": [{"system": "http://loinc.org", "code": "2132-9"}]},
         "valueQuantity": {"value": 90, "code": "ng/L", "system": "http://unitsofmeasure.org"}})
-    assert summarize_labs([observation], config, Units(config["unit_aliases"]), NOW).latest == {}
+    assert summarize_labs([observation], normalizer.config, normalizer.units, normalizer.answers, NOW).latest == {}
 
 
 @pytest.mark.parametrize(("loinc", "value", "code", "kind", "expected"), [
@@ -79,9 +79,9 @@ def test_entered_in_error_is_ignored(config):
     ("718-7", 7.5, "g/dl", "hb", 75),
     ("13964-2", 450, "nmol/l", "mma", 0.45),
 ])
-def test_ucum_codes_equal_to_an_accepted_unit_are_accepted(config, loinc, value, code, kind, expected):
-    assert _lab(config, loinc, value, code=code).latest[kind].value == pytest.approx(expected)
+def test_ucum_codes_equal_to_an_accepted_unit_are_accepted(normalizer, loinc, value, code, kind, expected):
+    assert _lab(normalizer, loinc, value, code=code).latest[kind].value == pytest.approx(expected)
 
 
-def test_egfr_display_unit_with_superscript(config):
-    assert _lab(config, "33914-3", 45, unit="mL/min/1.73m²").latest["egfr"].value == 45
+def test_egfr_display_unit_with_superscript(normalizer):
+    assert _lab(normalizer, "33914-3", 45, unit="mL/min/1.73m²").latest["egfr"].value == 45

@@ -68,6 +68,21 @@ class ValueSet:
         return any(word.search(text) for text in texts for word in self._words)
 
 
+class Answers:
+    """Reads a result as yes (True), no (False) or unknown (None); negative is checked first."""
+
+    def __init__(self, systems: CodeSystems, answers: dict[str, Any]):
+        self.negative = ValueSet(systems, answers["negative"]["codes"], answers["negative"]["text"])
+        self.positive = ValueSet(systems, answers["positive"]["codes"], answers["positive"]["text"])
+
+    def read(self, codings: list[Coding], texts: list[str]) -> bool | None:
+        if self.negative.matches(codings, texts):
+            return False
+        if self.positive.matches(codings, texts):
+            return True
+        return None
+
+
 def _comparable(alias: str | None, code: str) -> str:
     code = code.strip()
     return code.replace(".", "").upper() if alias == "icd10" else code

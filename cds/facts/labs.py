@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cds.facts.codes import codings_of, texts_of
+from cds.facts.codes import Answers, codings_of, texts_of
 from cds.facts.model import LabFact, LabUnitProblemFact
 from cds.facts.units import Units
 from cds.fhir.record import as_datetime
@@ -26,7 +26,7 @@ def day_text(when: datetime) -> str:
     return f"{when.day} {when:%b %Y}"
 
 
-def summarize_labs(observations: list[Any], config: dict[str, Any], units: Units,
+def summarize_labs(observations: list[Any], config: dict[str, Any], units: Units, answers: Answers,
                    now: datetime) -> LabSummary:
     """Latest usable result per lab kind; unconvertible or implausible ones become problems."""
     kind_by_loinc = {code: kind for kind, spec in config["labs"].items() for code in spec["loinc"]}
@@ -40,7 +40,7 @@ def summarize_labs(observations: list[Any], config: dict[str, Any], units: Units
         codes = {c.code for c in codings_of(observation.code) if c.system == LOINC}
         when = _effective(observation)
         if codes & set(antibody["loinc"]):
-            verdict = _antibody_verdict(observation, antibody)
+            verdict = observation_answer(observation, answers)
             if verdict is not None and when is not None:
                 antibody_results.append((when, verdict))
             continue
@@ -84,17 +84,15 @@ def _canonical_value(quantity: Any, spec: dict[str, Any], units: Units) -> float
     return units.convert(float(quantity.value), ucum, spec["canonical"], spec.get("molar_mass_g_per_mol"))
 
 
-def _antibody_verdict(observation: Any, antibody: dict[str, Any]) -> bool | None:
-    """True positive, False negative, None when the result says neither."""
-    concept_codes = {c.code for c in codings_of(observation.valueCodeableConcept)}
-    for interpretation in observation.interpretation or []:
-        concept_codes |= {c.code for c in codings_of(interpretation)}
-    if concept_codes & set(antibody["positive_codes"]):
-        return True
-    texts = texts_of(observation.valueCodeableConcept) + [(observation.valueString or "").lower()]
-    text = " ".join(texts)
-    if any(word in text for word in antibody["negative_words"]):
-        return False
-    if any(word in text for word in antibody["positive_words"]):
-        return True
-    return False if concept_codes else None
+def observation_answer(observation: Any, answers: Answers) -> bool | None:
+    """What a qualitative result says: its value (boolean, coded or text), else its interpretation."""
+    if observation.valueBoolean is not None:
+        return bool(observation.valueBoolean)
+    value = observation.valueCodeableConcept
+    texts = texts_of(value) + ([observation.valueString.lower()] if observation.valueString else [])
+    said = answers.read(codings_of(value), texts)
+    if said is not None:
+        return said
+    interpretations = observation.interpretation or []
+    return answers.read([c for i in interpretations for c in codings_of(i)],
+                        [t for i in interpretations for t in texts_of(i)])

@@ -7,8 +7,8 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from cds.facts.codes import CodeSystems, ValueSet, codings_of, texts_of
-from cds.facts.labs import LabSummary, summarize_labs
+from cds.facts.codes import Answers, CodeSystems, ValueSet, codings_of, texts_of
+from cds.facts.labs import IGNORED_STATUSES, LabSummary, observation_answer, summarize_labs
 from cds.facts.model import FindingFact, LabFact, LabUnitProblemFact, OrderFact, PatientFact, engine_fact
 from cds.facts.orders import OrderReader
 from cds.facts.units import Units
@@ -51,11 +51,12 @@ class Normalizer:
                           for name, spec in valuesets["valuesets"].items()}
         self.sources = {name: frozenset(spec.get("sources", _DEFAULT_SOURCES))
                         for name, spec in valuesets["valuesets"].items()}
+        self.answers = Answers(systems, valuesets["answers"])
         self.units = Units(facts_config["unit_aliases"])
         self.orders = OrderReader(valuesets, facts_config["regimen"], self.units)
 
     def normalize(self, record: PatientRecord, hook: str, now: datetime) -> FactSet:
-        labs = summarize_labs(record.observations, self.config, self.units, now)
+        labs = summarize_labs(record.observations, self.config, self.units, self.answers, now)
         draft_ids = {draft.id for draft in record.drafts}
         drafts = [fact for draft in record.drafts
                   if (fact := self.orders.read(draft, record.medications, now, True))]
@@ -98,12 +99,19 @@ class _PatientDeriver:
                       if p.status == "completed" and valueset.matches(codings_of(p.code))]
         if "Observation" in sources:
             found += [_display(o.valueCodeableConcept or o.code) for o in self.record.observations
-                      if o.status not in ("entered-in-error", "cancelled") and any(
-                          valueset.matches(codings_of(concept)) for concept in (o.code, o.valueCodeableConcept))]
+                      if o.status not in IGNORED_STATUSES and self._observed(valueset, o)]
         if "AllergyIntolerance" in sources:
             found += [_display(a.code or _reaction_substance(a)) for a in self.record.allergies
                       if _active(a) and valueset.matches(codings_of(a.code), _allergy_texts(a))]
         return list(dict.fromkeys(found))
+
+    def _observed(self, valueset: ValueSet, observation: Any) -> bool:
+        """A finding recorded as an Observation: its value is in the set, or its code is and the
+        value does not say no (a paraesthesia Observation valued "Absent" is not a finding)."""
+        if valueset.matches(codings_of(observation.valueCodeableConcept)):
+            return True
+        return valueset.matches(codings_of(observation.code)) and observation_answer(
+            observation, self.n.answers) is not False
 
     @cached_property
     def renal_impairment(self) -> bool:
