@@ -80,7 +80,9 @@ def test_unconvertible_dose_units_are_problems(runtime, dose):
 
 @pytest.mark.parametrize(("route", "expected"), [
     ({"text": "intramuscular"}, "im"), ({"text": "deep SC"}, "sc"), ({"text": "by mouth"}, "oral"),
-    ({"coding": [{"system": "http://snomed.info/sct", "code": "47625008"}]}, "iv"), (None, "unknown")])
+    ({"coding": [{"system": "http://snomed.info/sct", "code": "47625008"}]}, "iv"), (None, "unknown"),
+    ({"text": "Inject intramuscularly"}, "im"), ({"text": "subcutaneously"}, "sc"), ({"text": "intravenously"}, "iv"),
+    ({"text": "take orally"}, "oral"), ({"text": "1 tab p.o."}, "oral"), ({"text": "IMMEDIATELY"}, "unknown")])
 def test_routes(runtime, route, expected):
     assert _order(runtime, {"text": "hydroxocobalamin"}, dose=_ucum(1, "mg"), route=route).route == expected
 
