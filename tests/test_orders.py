@@ -116,3 +116,19 @@ def test_ucum_code_is_taken_as_ucum(runtime):
     """With the UCUM system, "Mg" is megagrams: an absurd dose, flagged as such, not silently 1 mg."""
     order = _order(runtime, {"coding": [{"system": RX, "code": "309594"}]}, _ucum(1, "Mg"), IM, MONTHLY)
     assert order.dose_mcg == 1e12
+
+
+@pytest.mark.parametrize("medication", [
+    {"reference": "#m", "display": "Cyanocobalamin 1 mg/mL injection"},
+    {"reference": "#m"},
+])
+def test_product_named_by_reference_display_or_medication_ingredient(runtime, medication):
+    local_code = {"coding": [{"system": "urn:oid:1.2.3", "code": "L1"}]}
+    contained = {"resourceType": "Medication", "id": "m", "code": local_code}
+    if "display" not in medication:
+        contained["ingredient"] = [{"itemCodeableConcept": {"text": "Cyanocobalamin"}}]
+    raw = {"resourceType": "MedicationRequest", "id": "m1", "status": "draft", "intent": "order",
+           "subject": {"reference": "Patient/p"}, "contained": [contained], "medicationReference": medication,
+           "dosageInstruction": [{"doseAndRate": [{"doseQuantity": _ucum(1000, "mg")}], "route": IM}]}
+    order = runtime.current.normalizer.orders.read(MedicationRequest.model_validate(raw), {}, NOW, True)
+    assert (order.ingredient, order.dose_mcg) == ("cyano", 1_000_000)

@@ -42,8 +42,8 @@ class OrderReader:
     def read(self, request: Any, medications: dict[str, Any], now: datetime,
              is_draft: bool) -> OrderFact | None:
         """The order fact, or None when the request is not for a B12 product."""
-        concept, medication = self._medication(request, medications)
-        product = self._product(concept)
+        concepts, medication = self._medication(request, medications)
+        product = self._product(concepts)
         if product is None:
             return None
         product = self._with_medication_strength(product, medication)
@@ -59,7 +59,7 @@ class OrderReader:
         return OrderFact(
             id=request.id or "unidentified",
             ingredient=product.ingredient,
-            product=(concept.text if concept and concept.text else product.name),
+            product=next((c.text for c in concepts if c.text), product.name),
             antidote=antidote,
             cyanokit=product.cyanokit,
             route=route,
@@ -91,10 +91,11 @@ class OrderReader:
             frequency_text=_frequency_text(dosage),
         )
 
-    def _medication(self, request: Any, medications: dict[str, Any]) -> tuple[Any, Any]:
-        """(CodeableConcept, Medication or None) from a concept, contained or referenced Medication."""
+    def _medication(self, request: Any, medications: dict[str, Any]) -> tuple[list[Any], Any]:
+        """(concepts naming the product, Medication or None): the request's concept, or the contained
+        or referenced Medication's code and ingredients, and the reference's display."""
         if request.medicationCodeableConcept is not None:
-            return request.medicationCodeableConcept, None
+            return [request.medicationCodeableConcept], None
         reference = request.medicationReference
         target = (reference.reference or "") if reference else ""
         medication = None
@@ -103,13 +104,16 @@ class OrderReader:
                                if r.get_resource_type() == "Medication" and r.id == target[1:]), None)
         elif target:
             medication = medications.get("/".join(target.split("/")[-2:]))
-        concept = medication.code if medication is not None else None
-        if concept is None and reference is not None and reference.display:
-            return _TextConcept(reference.display), medication
-        return concept, medication
+        concepts = []
+        if medication is not None:
+            concepts.append(medication.code)
+            concepts += [i.itemCodeableConcept for i in medication.ingredient or [] if i.itemCodeableConcept]
+        if reference is not None and reference.display:
+            concepts.append(_TextConcept(reference.display))
+        return [c for c in concepts if c is not None], medication
 
-    def _product(self, concept: Any) -> Product | None:
-        for coding in codings_of(concept):
+    def _product(self, concepts: list[Any]) -> Product | None:
+        for coding in (coding for concept in concepts for coding in codings_of(concept)):
             system = self._systems.alias(coding.system)
             for entry in self._products:
                 (code_system, code), = entry["code"].items()
@@ -121,7 +125,7 @@ class OrderReader:
                     return Product(entry["ingredient"], entry["name"], entry.get("cyanokit", False),
                                    entry["concentration_mcg_per_ml"], entry.get("container_mcg"),
                                    entry.get("multi_dose_vial"))
-        text = " ".join(texts_of(concept))
+        text = " ".join(text for concept in concepts for text in texts_of(concept))
         for entry in self._product_text:
             if entry["contains"] in text:
                 return Product(entry["ingredient"], entry["contains"], entry.get("cyanokit", False))
