@@ -85,3 +85,31 @@ def test_ucum_codes_equal_to_an_accepted_unit_are_accepted(normalizer, loinc, va
 
 def test_egfr_display_unit_with_superscript(normalizer):
     assert _lab(normalizer, "33914-3", 45, unit="mL/min/1.73m²").latest["egfr"].value == 45
+
+
+def _b12(day: str, value: float, code: str = "ng/L", comparator: str | None = None) -> Observation:
+    quantity = {"value": value, "code": code, "system": "http://unitsofmeasure.org"}
+    if comparator:
+        quantity["comparator"] = comparator
+    return Observation.model_validate({
+        "resourceType": "Observation", "id": f"b12-{day}", "status": "final", "effectiveDateTime": day,
+        "code": {"coding": [{"system": "http://loinc.org", "code": "2132-9"}]}, "valueQuantity": quantity})
+
+
+@pytest.mark.parametrize(("newest", "cause"), [
+    (_b12("2026-11-20", 0.1, code="ug/L"), "unit"),            # a unit not in the accepted list
+    (_b12("2026-11-20", 400, comparator="<"), "comparator"),   # "<400" may be anything below 400
+    (_b12("2026-12-20", 120), "future"),                       # dated after today
+])
+def test_an_unusable_newest_result_leaves_the_kind_unknown(normalizer, newest, cause):
+    """An older usable result does not stand in for a newer unusable one (unknown, never normal)."""
+    older = _b12("2026-05-01", 400)
+    summary = summarize_labs([older, newest], normalizer.config, normalizer.units, normalizer.answers, NOW)
+    assert "b12_total" not in summary.latest
+    assert [problem.cause for problem in summary.problems] == [cause]
+
+
+def test_an_unusable_older_result_does_not_hide_a_newer_usable_one(normalizer):
+    observations = [_b12("2026-05-01", 0.1, code="ug/L"), _b12("2026-11-20", 150)]
+    summary = summarize_labs(observations, normalizer.config, normalizer.units, normalizer.answers, NOW)
+    assert summary.latest["b12_total"].value == 150

@@ -28,10 +28,13 @@ def day_text(when: datetime) -> str:
 
 def summarize_labs(observations: list[Any], config: dict[str, Any], units: Units, answers: Answers,
                    now: datetime) -> LabSummary:
-    """Latest usable result per lab kind; unconvertible or implausible ones become problems."""
+    """The newest result per lab kind, when it is usable; unusable results become problems.
+
+    A kind whose newest result is unusable is unknown: an older result does not stand in for it.
+    """
     kind_by_loinc = {code: kind for kind, spec in config["labs"].items() for code in spec["loinc"]}
     antibody = config["intrinsic_factor_antibody"]
-    latest: dict[str, LabFact] = {}
+    newest: dict[str, LabFact | LabUnitProblemFact] = {}
     problems: list[LabUnitProblemFact] = []
     antibody_results: list[tuple[datetime, bool]] = []
     for observation in observations:
@@ -48,27 +51,36 @@ def summarize_labs(observations: list[Any], config: dict[str, Any], units: Units
         quantity = observation.valueQuantity
         if kind is None or when is None or quantity is None or quantity.value is None:
             continue
-        days_ago = round((now - when).total_seconds() / 86400, 2)
-        spec = config["labs"][kind]
-        value = _canonical_value(quantity, spec, units)
-        unit_text = quantity.code or quantity.unit or "(none)"
-        reason = None
-        if value is None:
-            reason = f"unit '{unit_text}' is not one of {', '.join(spec['units'])}"
-        elif value >= spec.get("implausible_at_or_above", float("inf")):
-            reason = f"{float(quantity.value):g} {unit_text} is implausible for {kind}"
-        if reason:
-            problems.append(LabUnitProblemFact(
-                id=f"problem:{observation.id or len(problems)}", kind=kind,
-                value=float(quantity.value), unit=unit_text, reason=reason,
-                days_ago=days_ago, date=day_text(when)))
-            continue
-        current = latest.get(kind)
-        if current is None or days_ago < current.days_ago:
-            latest[kind] = LabFact(id=f"lab:{kind}", kind=kind, value=value,
-                                   unit=spec["canonical"], days_ago=days_ago, date=day_text(when))
+        result = _result(observation.id or str(len(problems)), kind, quantity, config["labs"][kind], units,
+                         round((now - when).total_seconds() / 86400, 2), day_text(when))
+        if isinstance(result, LabUnitProblemFact):
+            problems.append(result)
+        current = newest.get(kind)
+        if current is None or result.days_ago < current.days_ago:
+            newest[kind] = result
     antibody_results.sort()
+    latest = {kind: result for kind, result in newest.items() if isinstance(result, LabFact)}
     return LabSummary(latest, problems, bool(antibody_results and antibody_results[-1][1]))
+
+
+def _result(observation_id: str, kind: str, quantity: Any, spec: dict[str, Any], units: Units,
+            days_ago: float, date: str) -> LabFact | LabUnitProblemFact:
+    """One numeric result in canonical units, or the problem that keeps it from any threshold."""
+    value = _canonical_value(quantity, spec, units)
+    unit_text = quantity.code or quantity.unit or "(none)"
+    written = f"{quantity.comparator or ''}{float(quantity.value):g} {unit_text}"
+    if value is None:
+        cause, reason = "unit", f"unit '{unit_text}' is not one of {', '.join(spec['units'])}"
+    elif value >= spec.get("implausible_at_or_above", float("inf")):
+        cause, reason = "implausible", f"{written} is implausible for {kind}"
+    elif quantity.comparator:
+        cause, reason = "comparator", f"{written} is a bound, not a value"
+    elif days_ago < -1:
+        cause, reason = "future", f"{written} is dated {date}, in the future"
+    else:
+        return LabFact(id=f"lab:{kind}", kind=kind, value=value, unit=spec["canonical"], days_ago=days_ago, date=date)
+    return LabUnitProblemFact(id=f"problem:{observation_id}", kind=kind, value=float(quantity.value),
+                              unit=unit_text, cause=cause, reason=reason, days_ago=days_ago, date=date)
 
 
 def _effective(observation: Any) -> datetime | None:

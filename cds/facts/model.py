@@ -49,12 +49,13 @@ class LabFact:
 
 @dataclass
 class LabUnitProblemFact:
-    """A lab result excluded from thresholds because its unit is unknown or implausible."""
+    """A lab result excluded from every threshold: its kind is unknown if it is the newest."""
 
     id: str
     kind: str
     value: float | None
     unit: str
+    cause: str                           # unit | implausible | comparator | future
     reason: str
     days_ago: float | None
     date: str | None
