@@ -132,3 +132,29 @@ def test_product_named_by_reference_display_or_medication_ingredient(runtime, me
            "dosageInstruction": [{"doseAndRate": [{"doseQuantity": _ucum(1000, "mg")}], "route": IM}]}
     order = runtime.current.normalizer.orders.read(MedicationRequest.model_validate(raw), {}, NOW, True)
     assert (order.ingredient, order.dose_mcg) == ("cyano", 1_000_000)
+
+
+ORAL = {"coding": [{"system": "http://snomed.info/sct", "code": "26643006"}]}
+
+
+@pytest.mark.parametrize(("dose", "repeat", "per_day", "mcg_per_day"), [
+    (_ucum(7, "mg"), {"frequency": 1, "period": 1, "periodUnit": "wk"}, 0.142857, 1000),
+    (_ucum(1, "mg"), {"frequency": 1, "frequencyMax": 3, "period": 1, "periodUnit": "d"}, 3, 3000),
+    (_ucum(1, "mg"), {"timeOfDay": ["08:00:00", "20:00:00"]}, 2, 2000),
+    (_ucum(1, "mg"), {"dayOfWeek": ["mon", "thu"]}, 0.285714, 285.714),
+])
+def test_schedule_reads_the_most_frequent_it_allows_without_rounding_drift(runtime, dose, repeat, per_day,
+                                                                              mcg_per_day):
+    order = _order(runtime, {"text": "cyanocobalamin tablet"}, dose, ORAL, repeat)
+    assert (order.per_day, order.mcg_per_day) == (per_day, mcg_per_day)
+
+
+def test_first_dosage_instruction_with_a_dose_is_read(runtime):
+    raw = {"resourceType": "MedicationRequest", "id": "m1", "status": "draft", "intent": "order",
+           "subject": {"reference": "Patient/p"}, "medicationCodeableConcept": {"coding": [{"system": RX,
+                                                                                           "code": "317106"}]},
+           "dosageInstruction": [{"sequence": 1, "text": "loading as discussed"},
+                                 {"sequence": 2, "doseAndRate": [{"doseQuantity": _ucum(1, "mg")}], "route": IM,
+                                  "timing": {"repeat": {"frequency": 1, "period": 2, "periodUnit": "d"}}}]}
+    order = runtime.current.normalizer.orders.read(MedicationRequest.model_validate(raw), {}, NOW, True)
+    assert (order.dose_mcg, order.interval_days, order.route) == (1000, 2, "im")

@@ -47,7 +47,7 @@ class OrderReader:
         if product is None:
             return None
         product = self._with_medication_strength(product, medication)
-        dosage = (request.dosageInstruction or [None])[0]
+        dosage = _dosage(request)
         route = self._route(dosage)
         dose_value, dose_unit, dose_kind, dose_mcg = self._dose(dosage, product, medication)
         interval, per_day, bounded = _schedule(dosage, self._regimen["days_per_month"])
@@ -79,13 +79,13 @@ class OrderReader:
             dose_unit=dose_unit,
             dose_mcg=dose_mcg,
             usual_dose_mcg=dose_mcg / 1000 if dose_mcg is not None else None,
-            interval_days=interval,
-            per_day=per_day,
-            mcg_per_day=round(dose_mcg * per_day, 3) if dose_mcg is not None and per_day else None,
-            mcg_per_28d=round(dose_mcg * per_day * 28, 3) if dose_mcg is not None and per_day else None,
+            interval_days=_rounded(interval, 4),
+            per_day=_rounded(per_day, 6),
+            mcg_per_day=_rounded(dose_mcg * per_day, 3) if dose_mcg is not None and per_day else None,
+            mcg_per_28d=_rounded(dose_mcg * per_day * 28, 3) if dose_mcg is not None and per_day else None,
             authored_days_ago=round((now - authored).total_seconds() / 86400, 2) if authored else None,
             dispense_mcg=dispense_mcg,
-            supply_days=(round(dispense_mcg / dose_mcg * interval, 2)
+            supply_days=(_rounded(dispense_mcg / dose_mcg * interval, 2)
                          if dispense_mcg and dose_mcg and interval else None),
             dose_text=_dose_text(dose_value, dose_unit),
             frequency_text=_frequency_text(dosage),
@@ -211,6 +211,14 @@ class OrderReader:
         return self._amount_mcg(float(quantity.value), ucum, kind, product)
 
 
+def _dosage(request: Any) -> Any:
+    """The first dosage instruction that states a dose (a loading-then-maintenance order may begin
+    with text only), else the first."""
+    dosages = request.dosageInstruction or []
+    return next((d for d in dosages if any(r.doseQuantity or r.doseRange for r in d.doseAndRate or [])),
+                dosages[0] if dosages else None)
+
+
 class _TextConcept:
     """A CodeableConcept stand-in for a Reference that only carries a display."""
 
@@ -220,20 +228,27 @@ class _TextConcept:
 
 
 def _schedule(dosage: Any, days_per_month: float) -> tuple[float | None, float | None, bool]:
-    """(interval_days, per_day, bounded) from timing.repeat."""
+    """(interval_days, per_day, bounded) from timing.repeat, reading it as the most frequent it
+    allows: frequencyMax over frequency, one dose per timeOfDay or dayOfWeek when no frequency."""
     repeat = dosage.timing.repeat if dosage and dosage.timing else None
     if repeat is None:
         return None, None, False
     bounded = bool(repeat.count or repeat.boundsDuration
                    or (repeat.boundsPeriod and repeat.boundsPeriod.end))
-    unit_days = days_per_month if repeat.periodUnit == "mo" else _PERIOD_DAYS.get(repeat.periodUnit or "")
-    if repeat.period is None or unit_days is None:
+    period, unit = repeat.period, repeat.periodUnit
+    frequency = max(repeat.frequency or 0, repeat.frequencyMax or 0)
+    if not frequency and repeat.timeOfDay:
+        frequency, period, unit = len(repeat.timeOfDay), period or 1, unit or "d"
+    elif not frequency and repeat.dayOfWeek:
+        frequency, period, unit = len(repeat.dayOfWeek), period or 1, unit or "wk"
+    unit_days = days_per_month if unit == "mo" else _PERIOD_DAYS.get(unit or "")
+    if period is None or unit_days is None or float(period) <= 0:
         return None, None, bounded
-    frequency = float(repeat.frequency or 1)
-    period_days = float(repeat.period) * unit_days
-    if period_days <= 0:
-        return None, None, bounded
-    return round(period_days / frequency, 4), round(frequency / period_days, 6), bounded
+    period_days = float(period) * unit_days
+    return period_days / (frequency or 1), (frequency or 1) / period_days, bounded
+def _rounded(value: float | None, digits: int) -> float | None:
+    """Rounded for facts and card text; arithmetic is done on the unrounded values."""
+    return round(value, digits) if value is not None else None
 
 
 def _reported_by_patient(request: Any) -> bool:
@@ -260,6 +275,8 @@ def _frequency_text(dosage: Any) -> str | None:
     period = float(repeat.period)
     frequency = int(repeat.frequency or 1)
     every = f"every {unit}" if period == 1 else f"every {period:g} {unit}s"
+    if repeat.frequencyMax and repeat.frequencyMax > frequency:
+        return f"{frequency} to {repeat.frequencyMax} times {every}"
     if frequency == 1:
         return {"every day": "daily", "every week": "weekly", "every month": "monthly"}.get(every, every)
     return f"{frequency} times {every}"
