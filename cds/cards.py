@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 from cds.engine import Finding
+from cds.facts.display import format_number
 from cds.rulebook.model import INDICATOR_RANK, Rule, Rulebook
 
 TOPIC_SYSTEM = "urn:cobalt-cds:rule"
@@ -19,10 +20,11 @@ _DOSE_UNITS = {"mcg": ("ug", "mcg"), "mg": ("mg", "mg")}
 
 
 class _FactFormatter(string.Formatter):
-    """`{alias.field}` → the matched fact's value, 'unknown' when the fact does not know it."""
+    """`{alias.field}` → the matched fact's value, `unknown` when the fact does not know it."""
 
-    def __init__(self, facts: dict[str, dict[str, Any]]):
+    def __init__(self, facts: dict[str, dict[str, Any]], unknown: str = "unknown"):
         self.facts = facts
+        self.unknown = unknown
 
     def get_field(self, field_name: str, args: Any, kwargs: Any) -> tuple[Any, str]:
         alias, _, name = field_name.partition(".")
@@ -30,19 +32,12 @@ class _FactFormatter(string.Formatter):
 
     def format_field(self, value: Any, format_spec: str) -> str:
         if value is None:
-            return "unknown"
+            return self.unknown
         if isinstance(value, bool):
             return "yes" if value else "no"
         if isinstance(value, int | float) and not format_spec:
             return format_number(value)
         return super().format_field(value, format_spec)
-
-
-def format_number(value: float) -> str:
-    """1000000 → '1,000,000'; 0.62 → '0.62'; no trailing zeros."""
-    if float(value).is_integer():
-        return f"{int(value):,}"
-    return f"{value:,.3f}".rstrip("0").rstrip(".")
 
 
 class CardBuilder:
@@ -147,8 +142,9 @@ class CardBuilder:
             dosage["route"] = {"coding": [{"system": "http://snomed.info/sct",
                                            "code": self.routes[route]["snomed"][0],
                                            "display": _ROUTE_DISPLAY[route]}]}
-        if "instructions" in template:
-            dosage["text"] = formatter.format(template["instructions"])
+        if "instructions" in template:  # order text leaves out what is unknown rather than say so
+            text = _FactFormatter(formatter.facts, unknown="").format(template["instructions"])
+            dosage["text"] = " ".join(text.split())
         code, shown = _DOSE_UNITS[template["dose"]["unit"]]
         dosage["doseAndRate"] = [{"doseQuantity": {"value": template["dose"]["value"], "unit": shown,
                                                    "system": "http://unitsofmeasure.org", "code": code}}]

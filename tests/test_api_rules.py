@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.medicationrequest import MedicationRequest
@@ -78,7 +80,7 @@ def test_mg_mcg_card_states_doses_and_offers_corrected_update(client):
     request = fixture_request("requests/unit-error-1000mg.json")
     card = client.post("/cds-services/b12-order-sign", json=request).json()["cards"][0]
     assert card["source"]["topic"]["code"] == "units.mg-mcg-confusion"
-    assert "1000 mg" in card["summary"] and "1,000,000 mcg" in card["summary"]
+    assert "1,000 mg" in card["summary"] and "1,000,000 mcg" in card["summary"]  # ISMP: commas from 1,000
     assert "µg" not in card["detail"] and " ug" not in card["detail"]
     assert card["selectionBehavior"] == "at-most-one"
     action = card["suggestions"][0]["actions"][0]
@@ -164,3 +166,22 @@ def test_every_suggested_resource_is_valid_fhir(client, runtime, fixture):
         resource = action["resource"]
         get_fhir_model_class(resource["resourceType"]).model_validate(resource)
         assert resource["subject"]["reference"] == f"Patient/{request['context']['patientId']}"
+
+
+def test_suggested_order_text_leaves_out_what_is_unknown(client):
+    request = fixture_request("requests/unit-error-1000mg.json")
+    del request["context"]["draftOrders"]["entry"][0]["resource"]["dosageInstruction"][0]["timing"]
+    card = next(c for c in client.post("/cds-services/b12-order-sign", json=request).json()["cards"]
+                if c["source"]["topic"]["code"] == "units.mg-mcg-confusion")
+    assert card["suggestions"][0]["actions"][0]["resource"]["dosageInstruction"][0]["text"] == "1000 mcg IM"
+
+
+def test_card_text_never_abbreviates_micrograms(client):
+    request = fixture_request("requests/unit-error-1000mg.json")
+    draft = request["context"]["draftOrders"]["entry"][0]["resource"]
+    draft["medicationCodeableConcept"]["text"] = "Cyanocobalamin 1000 µg/mL injection"
+    draft["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"] = {"value": 6000, "unit": "ug "}
+    cards = client.post("/cds-services/b12-order-sign", json=request).json()["cards"]
+    text = json.dumps([(c["summary"], c["detail"]) for c in cards], ensure_ascii=False)
+    assert "6,000 mcg" in text and "1000 mcg/mL" in text
+    assert "µg" not in text and " ug" not in text

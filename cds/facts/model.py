@@ -33,6 +33,7 @@ class PatientFact:
     neuro_text: str | None = None        # e.g. "paraesthesia, peripheral neuropathy"
     malabsorption_text: str | None = None
     labs_text: str | None = None         # e.g. "B12 95 ng/L on 12 Oct 2026; Hb 98 g/L on 12 Oct 2026"
+    b12_text: str | None = None          # the results b12_status rests on, e.g. "active B12 82 pmol/L"
 
 
 @dataclass

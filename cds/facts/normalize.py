@@ -8,6 +8,7 @@ from functools import cached_property
 from typing import Any
 
 from cds.facts.codes import Answers, CodeSystems, ValueSet, codings_of, texts_of
+from cds.facts.display import concept_text, format_number
 from cds.facts.labs import IGNORED_STATUSES, LabSummary, observation_answer, summarize_labs
 from cds.facts.model import FindingFact, LabFact, LabUnitProblemFact, OrderFact, PatientFact, engine_fact
 from cds.facts.orders import OrderReader
@@ -92,16 +93,16 @@ class _PatientDeriver:
         """What in the record matches value set `name`, from the resource types it applies to."""
         valueset, sources, found = self.n.valuesets[name], self.n.sources[name], []
         if "Condition" in sources:
-            found += [_display(c.code) for c in self.record.conditions
+            found += [concept_text(c.code) for c in self.record.conditions
                       if _active(c) and valueset.matches(codings_of(c.code), texts_of(c.code))]
         if "Procedure" in sources:
-            found += [_display(p.code) for p in self.record.procedures
+            found += [concept_text(p.code) for p in self.record.procedures
                       if p.status == "completed" and valueset.matches(codings_of(p.code))]
         if "Observation" in sources:
-            found += [_display(o.valueCodeableConcept or o.code) for o in self.record.observations
+            found += [concept_text(o.valueCodeableConcept or o.code) for o in self.record.observations
                       if o.status not in IGNORED_STATUSES and self._observed(valueset, o)]
         if "AllergyIntolerance" in sources:
-            found += [_display(a.code or _reaction_substance(a)) for a in self.record.allergies
+            found += [concept_text(a.code or _reaction_substance(a)) for a in self.record.allergies
                       if _active(a) and valueset.matches(codings_of(a.code), _allergy_texts(a))]
         return list(dict.fromkeys(found))
 
@@ -173,14 +174,16 @@ class _PatientDeriver:
             active_maintenance=any(o.parenteral and (o.interval_days or 0) >= self.n.config["regimen"][
                 "maintenance_min_interval_days"] for o in active),
             earliest_injection_days_ago=max((o.authored_days_ago for o in injections), default=None),
-            neuro_text=", ".join(neuro) or None,
+            neuro_text=", ".join(neuro) or "none recorded",
             malabsorption_text=", ".join(malabsorption) or None,
             labs_text=self.labs_text(),
+            b12_text=", ".join(f"{name} {format_number(lab.value)} {lab.unit}" for name, lab in
+                               (("B12", total), ("active B12", active_b12)) if lab is not None) or None,
         )
 
     def labs_text(self) -> str | None:
         """The patient's own latest results for card text: 'B12 95 ng/L on 12 Oct 2026; …'."""
-        parts = [f"{name} {_number(lab.value)} {_UNIT_TEXT.get(lab.unit, lab.unit)} on {lab.date}"
+        parts = [f"{name} {format_number(lab.value)} {_UNIT_TEXT.get(lab.unit, lab.unit)} on {lab.date}"
                  for kind, name in _LAB_NAMES.items() if (lab := self.labs.latest.get(kind)) is not None]
         return "; ".join(parts) or None
 
@@ -202,12 +205,3 @@ def _allergy_texts(allergy: Any) -> list[str]:
     for reaction in allergy.reaction or []:
         texts += texts_of(reaction.substance)
     return texts
-
-
-def _display(concept: Any) -> str:
-    texts = [concept.text] + [c.display for c in concept.coding or []] if concept else []
-    return next((text for text in texts if text), "coded finding").lower()
-
-
-def _number(value: float) -> str:
-    return f"{value:,.2f}".rstrip("0").rstrip(".") if value != int(value) else f"{int(value):,}"

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from cds.facts.codes import CodeSystems, codings_of, ndc_candidates, ndc_product_prefix, texts_of
+from cds.facts.display import quantity_text, safe_units
 from cds.facts.model import OrderFact
 from cds.facts.units import Units
 from cds.fhir.record import as_datetime
@@ -49,7 +50,7 @@ class OrderReader:
         product = self._with_medication_strength(product, medication)
         dosage = _dosage(request)
         route = self._route(dosage)
-        dose_value, dose_unit, dose_kind, dose_mcg = self._dose(dosage, product, medication)
+        dose_value, dose_unit, dose_ucum, dose_kind, dose_mcg = self._dose(dosage, product)
         interval, per_day, bounded = _schedule(dosage, self._regimen["days_per_month"])
         authored = as_datetime(request.authoredOn)
         dispense_mcg = self._dispense_mcg(request, product, medication)
@@ -59,7 +60,7 @@ class OrderReader:
         return OrderFact(
             id=request.id or "unidentified",
             ingredient=product.ingredient,
-            product=next((c.text for c in concepts if c.text), product.name),
+            product=safe_units(next((c.text for c in concepts if c.text), product.name)),
             antidote=antidote,
             cyanokit=product.cyanokit,
             route=route,
@@ -87,7 +88,7 @@ class OrderReader:
             dispense_mcg=dispense_mcg,
             supply_days=(_rounded(dispense_mcg / dose_mcg * interval, 2)
                          if dispense_mcg and dose_mcg and interval else None),
-            dose_text=_dose_text(dose_value, dose_unit),
+            dose_text=quantity_text(dose_value, dose_ucum, dose_unit),
             frequency_text=_frequency_text(dosage),
         )
 
@@ -167,9 +168,9 @@ class OrderReader:
                     return route
         return "unknown"
 
-    def _dose(self, dosage: Any, product: Product, medication: Any
-              ) -> tuple[float | None, str | None, str, float | None]:
-        """(value, unit as written, kind, mcg or None)."""
+    def _dose(self, dosage: Any, product: Product
+              ) -> tuple[float | None, str | None, str | None, str, float | None]:
+        """(value, unit as written, UCUM unit, kind, mcg or None)."""
         quantity = None
         for dose_and_rate in (dosage.doseAndRate or []) if dosage else []:
             quantity = dose_and_rate.doseQuantity or (dose_and_rate.doseRange.high
@@ -177,12 +178,12 @@ class OrderReader:
             if quantity is not None:
                 break
         if quantity is None or quantity.value is None:
-            return None, None, "none", None
+            return None, None, None, "none", None
         value = float(quantity.value)
         unit = quantity.unit or quantity.code
         ucum = self._units.ucum(quantity.code, quantity.system, quantity.unit)
         kind = self._units.dose_kind(ucum, unit)
-        return value, unit, kind, self._amount_mcg(value, ucum, kind, product)
+        return value, unit, ucum, kind, self._amount_mcg(value, ucum, kind, product)
 
     def _amount_mcg(self, value: float, ucum: str | None, kind: str, product: Product) -> float | None:
         if kind == "mass":
@@ -257,13 +258,6 @@ def _reported_by_patient(request: Any) -> bool:
     reference = request.reportedReference.reference if request.reportedReference else None
     resource_type = (reference or "").split("/")[-2:-1]
     return resource_type in (["Patient"], ["RelatedPerson"])
-
-
-def _dose_text(value: float | None, unit: str | None) -> str | None:
-    if value is None:
-        return None
-    shown = {"ug": "mcg", "µg": "mcg", "μg": "mcg"}.get(unit or "", unit or "(no unit)")
-    return f"{value:g} {shown}"
 
 
 def _frequency_text(dosage: Any) -> str | None:

@@ -1,0 +1,41 @@
+"""Text for people: numbers, units and codes as card text shows them (ISMP-safe: "mcg", never "µg")."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_MICROGRAM = re.compile(r"µg|μg|\bug\b|\bmcgs\b", re.IGNORECASE)
+_UCUM_SHOWN = {"ug": "mcg", "mg": "mg", "g": "g", "mL": "mL", "L": "L"}
+
+
+def format_number(value: float) -> str:
+    """1000000 → '1,000,000'; 0.453 → '0.453'; never an exponent, no trailing zeros."""
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:,.3f}".rstrip("0").rstrip(".")
+
+
+def safe_units(text: str) -> str:
+    """Text with every microgram abbreviation written as 'mcg'."""
+    return _MICROGRAM.sub("mcg", text)
+
+
+def quantity_text(value: float | None, ucum: str | None, written: str | None) -> str | None:
+    """'1000 mg', from the unit the value was read in (its UCUM code), else as written."""
+    if value is None:
+        return None
+    unit = _UCUM_SHOWN.get(ucum or "") or safe_units((written or "").strip()) or "(no unit)"
+    return f"{format_number(value)} {unit}"
+
+
+def concept_text(concept: Any) -> str:
+    """A CodeableConcept for card text: its text or a display, else its code."""
+    if concept is None:
+        return "unnamed finding"
+    texts = [concept.text] + [c.display for c in concept.coding or []]
+    text = next((t for t in texts if t), None)
+    if text is None:
+        code = next((c.code for c in concept.coding or [] if c.code), None)
+        return f"code {code}" if code else "unnamed finding"
+    return text.lower()
