@@ -60,6 +60,7 @@ WELL_FORMED = [
     "neuro-loading-draft",            # neuropathy: hydroxocobalamin 1 mg IM alternate days
     "def-maintenance-loading-draft",  # pernicious anaemia on maintenance, loading course drafted
     "def-pernicious-loading-draft",   # pernicious anaemia: IM loading (info: plan maintenance)
+    "def-pernicious-loading-and-maintenance",  # ... with the maintenance order drafted too
     "def-bariatric-oral-1mg",         # bariatric surgery: oral 1 mg daily
     "dietary-im-draft",               # dietary deficiency: monthly IM (info: oral may serve)
     "unit-error-correct-dose",        # 1000 mcg IM monthly, written correctly

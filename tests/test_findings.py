@@ -158,3 +158,8 @@ def test_intrinsic_factor_antibody_reading(runtime, value, positive):
     record = PatientRecord(observations=[_observation(IF_ANTIBODY, **value)])
     patient = runtime.current.normalizer.normalize(record, "patient-view", datetime.now(UTC)).patient
     assert patient.malabsorption_cause is positive
+
+
+def test_condition_with_an_abatement_and_no_clinical_status_has_resolved(runtime):
+    crohns = _condition(ICD10, "K50.0").model_dump(exclude_none=True) | {"abatementDateTime": "2020-01-01"}
+    assert _findings(runtime, conditions=[Condition.model_validate(crohns)]) == {}

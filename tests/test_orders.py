@@ -158,3 +158,14 @@ def test_first_dosage_instruction_with_a_dose_is_read(runtime):
                                   "timing": {"repeat": {"frequency": 1, "period": 2, "periodUnit": "d"}}}]}
     order = runtime.current.normalizer.orders.read(MedicationRequest.model_validate(raw), {}, NOW, True)
     assert (order.dose_mcg, order.interval_days, order.route) == (1000, 2, "im")
+
+
+@pytest.mark.parametrize(("reported", "by_patient"), [
+    ({"reportedBoolean": True}, True), ({"reportedReference": {"reference": "Patient/p"}}, True),
+    ({"reportedReference": {"reference": "Patient/p/_history/2"}}, True),
+    ({"reportedReference": {"reference": "https://ehr.example/fhir/RelatedPerson/r1"}}, True),
+    ({"reportedReference": {"type": "Patient", "display": "the patient"}}, True),
+    ({"reportedReference": {"reference": "Practitioner/d1"}}, False), ({}, False)])
+def test_reported_by_patient(runtime, reported, by_patient):
+    order = _order(runtime, {"coding": [{"system": RX, "code": "309594"}]}, _ucum(1, "mg"), IM, MONTHLY, **reported)
+    assert order.reported_by_patient is by_patient

@@ -21,6 +21,7 @@ _LAB_NAMES = {"b12_total": "B12", "b12_active": "active B12", "mma": "MMA", "hom
               "hb": "Hb", "egfr": "eGFR"}
 _UNIT_TEXT = {"umol/L": "µmol/L", "mL/min/{1.73_m2}": "mL/min/1.73 m²"}
 _DEFAULT_SOURCES = ("Condition", "Procedure", "Observation")
+_ABATEMENT = ("abatementDateTime", "abatementAge", "abatementPeriod", "abatementRange", "abatementString")
 
 
 @dataclass
@@ -189,10 +190,12 @@ class _PatientDeriver:
 
 
 def _active(resource: Any) -> bool:
-    """A Condition or AllergyIntolerance that is neither resolved nor entered in error / refuted."""
+    """A Condition or AllergyIntolerance that is neither resolved nor entered in error / refuted.
+    Without a clinical status, a Condition with an abatement has resolved."""
     verification = {c.code for c in codings_of(resource.verificationStatus)}
     clinical = {c.code for c in codings_of(resource.clinicalStatus)}
-    return not (verification & _VOID_VERIFICATION or clinical & _INACTIVE_CLINICAL)
+    abated = not clinical and any(getattr(resource, name, None) for name in _ABATEMENT)
+    return not (verification & _VOID_VERIFICATION or clinical & _INACTIVE_CLINICAL or abated)
 
 
 def _reaction_substance(allergy: Any) -> Any:

@@ -252,12 +252,17 @@ def _rounded(value: float | None, digits: int) -> float | None:
     return round(value, digits) if value is not None else None
 
 
+_REPORTER = re.compile(r"(?:^|/)(Patient|RelatedPerson)/[^/]+(?:/_history/[^/]+)?$")
+
+
 def _reported_by_patient(request: Any) -> bool:
+    """R4: reportedBoolean, or reportedReference to a Patient or RelatedPerson (also versioned or typed)."""
     if request.reportedBoolean:
         return True
-    reference = request.reportedReference.reference if request.reportedReference else None
-    resource_type = (reference or "").split("/")[-2:-1]
-    return resource_type in (["Patient"], ["RelatedPerson"])
+    reference = request.reportedReference
+    if reference is None:
+        return False
+    return reference.type in ("Patient", "RelatedPerson") or bool(_REPORTER.search(reference.reference or ""))
 
 
 def _frequency_text(dosage: Any) -> str | None:
