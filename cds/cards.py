@@ -43,9 +43,10 @@ class _FactFormatter(string.Formatter):
 class CardBuilder:
     """Turns one request's findings into cards, using the rulebook's templates and catalogs."""
 
-    def __init__(self, rulebook: Rulebook, hook_instance: str, patient_id: str,
+    def __init__(self, rulebook: Rulebook, service_id: str, hook_instance: str, patient_id: str,
                  drafts: dict[str, dict[str, Any]]):
         self.rulebook = rulebook
+        self.service_id = service_id
         self.hook_instance = hook_instance
         self.patient_id = patient_id
         self.drafts = drafts
@@ -63,8 +64,10 @@ class CardBuilder:
         return [self.card(rule, finding, order) for rule, finding, order in cards]
 
     def card_uuid(self, rule_id: str, order: str) -> str:
-        """Stable per hookInstance + rule + order: a repeated call gives the same uuid."""
-        return str(uuid.uuid5(_NAMESPACE, f"{self.hook_instance}|{rule_id}|{order}"))
+        """Stable per hookInstance + rule + order: a repeated call gives the same uuid. The service is
+        part of it too: an EHR calls several services with one hookInstance, and feedback to each
+        must find its own card."""
+        return str(uuid.uuid5(_NAMESPACE, f"{self.service_id}|{self.hook_instance}|{rule_id}|{order}"))
 
     def card(self, rule: Rule, finding: Finding, order: str) -> dict[str, Any]:
         formatter = _FactFormatter(finding.facts)

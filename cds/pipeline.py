@@ -44,22 +44,22 @@ def run_service(rules: LoadedRules, service: Service, request: HookRequest, cont
                            context.model_dump(), drafts, client)
     facts = rules.normalizer.normalize(record, service.hook, now or datetime.now(UTC))
     evaluation = rules.engine.evaluate(facts.engine_facts(), service.packs, service.hook, deadline)
-    builder = CardBuilder(rules.rulebook, request.hookInstance, context.patientId, record.draft_json)
+    builder = CardBuilder(rules.rulebook, service.id, request.hookInstance, context.patientId, record.draft_json)
     cards = builder.build(evaluation.findings)
     if not evaluation.complete:
         INCOMPLETE.inc()
-        cards.append(_incomplete_card(rules, request.hookInstance))
+        cards.append(_incomplete_card(builder))
     return Outcome({"cards": cards, "systemActions": []}, facts)
 
 
-def _incomplete_card(rules: LoadedRules, hook_instance: str) -> dict[str, Any]:
+def _incomplete_card(builder: CardBuilder) -> dict[str, Any]:
     return {
-        "uuid": CardBuilder(rules.rulebook, hook_instance, "", {}).card_uuid("service.incomplete", "patient"),
+        "uuid": builder.card_uuid("service.incomplete", "patient"),
         "summary": "B12 checks incomplete: the time limit was reached",
         "indicator": "info",
         "detail": "Not every rule pack could run within the service's time limit. "
                   "The cards shown are those found so far; absence of a card is not reassurance.",
-        "source": {"label": rules.rulebook.card_source_label,
+        "source": {"label": builder.rulebook.card_source_label,
                    "topic": {"system": TOPIC_SYSTEM, "code": "service.incomplete",
                              "display": "Checks incomplete"}},
     }

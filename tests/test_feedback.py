@@ -118,3 +118,19 @@ def test_store_failure_is_503_and_stores_none_of_the_request(client):
 def test_repeat_within_one_request_is_counted_once(client):
     body = {"feedback": _feedback("same")["feedback"] * 2}
     assert client.post("/cds-services/b12-order-sign/feedback", json=body).json() == {"stored": 1, "alreadyStored": 1}
+
+
+def test_feedback_finds_each_services_own_card_for_one_hook_instance(client):
+    """An EHR calls order-sign and label-check with one hookInstance; the pharmacist's override
+    on label-check is stored for label-check's card, not taken as a repeat of order-sign's."""
+    request = fixture_request("requests/unit-error-1000mg.json")
+    uuids = {}
+    for service in ("b12-order-sign", "b12-label-check"):
+        cards = client.post(f"/cds-services/{service}", json=request).json()["cards"]
+        uuids[service] = next(c["uuid"] for c in cards if c["source"]["topic"]["code"] == "units.mg-mcg-confusion")
+    assert uuids["b12-order-sign"] != uuids["b12-label-check"]
+    for service, card in uuids.items():
+        response = client.post(f"/cds-services/{service}/feedback", json=_feedback(card))
+        assert response.json() == {"stored": 1, "alreadyStored": 0}
+    assert {(r["service_id"], r["known_card"]) for r in client.app.state.feedback.rows()} == {
+        ("b12-order-sign", "yes"), ("b12-label-check", "yes")}
