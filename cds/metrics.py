@@ -8,6 +8,8 @@ LATENCY = Histogram("cds_request_seconds", "Service call latency", ["service"],
 CARDS = Counter("cds_cards_total", "Cards returned by rule and indicator", ["rule", "indicator"])
 SKIPPED_RESOURCES = Counter("cds_fhir_resources_skipped_total",
                             "FHIR resources skipped because they failed validation", ["source", "resource_type"])
+PREFETCH_CAPPED = Counter("cds_prefetch_capped_total",
+                          "Prefetch searches cut to the newest resources at the per-search cap", ["key"])
 FHIR_FETCHES = Counter("cds_fhir_fetch_total", "FHIR server searches by prefetch key and outcome",
                        ["key", "outcome"])
 INCOMPLETE = Counter("cds_evaluations_incomplete_total", "Evaluations cut short by the deadline")

@@ -40,8 +40,8 @@ def run_service(rules: LoadedRules, service: Service, request: HookRequest, cont
         return FhirClient(request.fhirServer, token, budget, settings.fhir_connect_timeout_s,
                           settings.fhir_max_pages, settings.fhir_max_resources)
 
-    record = gather_record(rules.prefetch, request.prefetch,
-                           context.model_dump(), drafts, client)
+    record = gather_record(rules.prefetch, request.prefetch, context.model_dump(), drafts, client,
+                           settings.fhir_max_resources)
     facts = rules.normalizer.normalize(record, service.hook, now or datetime.now(UTC))
     evaluation = rules.engine.evaluate(facts.engine_facts(), service.packs, service.hook, deadline)
     builder = CardBuilder(rules.rulebook, service.id, request.hookInstance, context.patientId, record.draft_json)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -98,3 +99,23 @@ def test_deeply_nested_body_is_400(client, path):
     response = client.post(path, content=b"[" * 5000 + b"]" * 5000, headers={"Content-Type": "application/json"})
     assert response.status_code == 400
     assert "nested too deeply" in response.json()["error"]
+
+
+def _observation(index: int, loinc: str, value: float, unit: str, day: str) -> dict[str, Any]:
+    return {"resource": {
+        "resourceType": "Observation", "id": f"o{index}", "status": "final", "effectiveDateTime": day,
+        "code": {"coding": [{"system": "http://loinc.org", "code": loinc}]},
+        "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}}}
+
+
+def test_oversized_prefetch_is_cut_to_its_newest_results(client, caplog):
+    """1200 old Hb results before this week's B12: the cap keeps the newest, so the B12 is read."""
+    request = fixture_request("requests/no-labs-im-draft.json")
+    old = [_observation(i, "718-7", 130, "g/L", "2023-01-01") for i in range(1200)]
+    recent = _observation(9999, "2132-9", 150, "ng/L", datetime.now(UTC).date().isoformat())
+    request["prefetch"]["observations"] = {"resourceType": "Bundle", "type": "searchset", "entry": [*old, recent]}
+    response = client.post("/cds-services/b12-order-sign", json=request)
+    assert response.status_code == 200
+    assert "deficiency.not-confirmed" not in topics(response)
+    assert "service.incomplete" not in topics(response)
+    assert "prefetch observations holds 1201 resources: reading the newest 1000" in caplog.text

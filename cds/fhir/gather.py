@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -9,6 +10,9 @@ from urllib.parse import quote
 from cds.fhir.client import DataUnavailable, FhirClient
 from cds.fhir.parse import bundle_resources, parse_resources
 from cds.fhir.record import PatientRecord
+from cds.metrics import PREFETCH_CAPPED
+
+log = logging.getLogger(__name__)
 
 
 class BadPrefetch(ValueError):
@@ -30,8 +34,12 @@ def render_query(template: str, context: dict[str, Any]) -> str:
 
 def gather_record(templates: dict[str, str], prefetch: dict[str, Any] | None,
                   context: dict[str, Any], drafts: list[dict[str, Any]],
-                  client_factory: Callable[[], FhirClient | None]) -> PatientRecord:
-    """Every prefetch key from prefetch or the FHIR server, parsed; raises DataUnavailable/BadPrefetch."""
+                  client_factory: Callable[[], FhirClient | None], max_resources: int) -> PatientRecord:
+    """Every prefetch key from prefetch or the FHIR server, parsed; raises DataUnavailable/BadPrefetch.
+
+    A search holding more than `max_resources` is cut to its newest (as the FHIR client caps its
+    own searches), so an oversized prefetch cannot use up the deadline before any rule runs.
+    """
     record = PatientRecord()
     client: FhirClient | None = None
     for key, template in templates.items():
@@ -55,6 +63,10 @@ def gather_record(templates: dict[str, str], prefetch: dict[str, Any] | None,
             if fetched:
                 raise DataUnavailable(key, f"FHIR server sent a malformed Bundle: {error}") from None
             raise BadPrefetch(key, str(error)) from None
+        if len(raw) > max_resources:
+            log.warning("prefetch %s holds %d resources: reading the newest %d", key, len(raw), max_resources)
+            PREFETCH_CAPPED.labels(key).inc()
+            raw = sorted(raw, key=_recorded, reverse=True)[:max_resources]
         _file(record, parse_resources(raw, f"prefetch.{key}", record.skipped))
     for model in parse_resources(drafts, "draftOrders", record.skipped):
         if model.get_resource_type() == "MedicationRequest":
@@ -66,6 +78,15 @@ def gather_record(templates: dict[str, str], prefetch: dict[str, Any] | None,
 
 
 _ABSENT = object()
+_DATES = ("effectiveDateTime", "effectiveInstant", "issued", "authoredOn", "recordedDate", "performedDateTime",
+          "onsetDateTime")
+
+
+def _recorded(raw: Any) -> str:
+    """A resource's clinical date as written (ISO 8601 sorts as text), '' when it has none."""
+    if not isinstance(raw, dict):
+        return ""
+    return next((value for name in _DATES if isinstance(value := raw.get(name), str)), "")
 
 
 def _file(record: PatientRecord, models: list[Any]) -> None:
