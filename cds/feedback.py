@@ -55,7 +55,7 @@ class FeedbackItem(BaseModel):
     model_config = ConfigDict(extra="allow")
     card: str = Field(min_length=1, max_length=64)
     outcome: Literal["accepted", "overridden"]
-    outcomeTimestamp: str
+    outcomeTimestamp: datetime
     acceptedSuggestions: list[dict[str, Any]] | None = None
     overrideReason: OverrideReason | None = None
 
@@ -104,7 +104,7 @@ class FeedbackStore:
                     "rule_id": card["rule_id"] if card else None,
                     "pack_version": card["pack_version"] if card else None,
                     "known_card": "yes" if card else "no",
-                    "payload": json.dumps(item.model_dump(exclude_none=True)),
+                    "payload": json.dumps(item.model_dump(mode="json", exclude_none=True)),
                     "received_at": datetime.now(UTC)}).first() is not None
         return {"stored": stored, "alreadyStored": len(request.feedback) - stored}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 
 class RequestProblem(ValueError):
@@ -59,7 +59,16 @@ class OrderSelectContext(OrderContext):
 
 
 class MedicationPrescribeContext(HookContext):
-    medications: DraftBundle | list[dict[str, Any]]
+    """The deprecated hook: `medications` is a Bundle, or (in older drafts of the spec) a list."""
+
+    medications: DraftBundle
+
+    @field_validator("medications", mode="before")
+    @classmethod
+    def _list_as_bundle(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return {"resourceType": "Bundle", "entry": [{"resource": item} for item in value]}
+        return value
 
 
 CONTEXTS: dict[str, type[HookContext]] = {
@@ -102,8 +111,8 @@ def parse_request(body: Any, expected_hook: str) -> tuple[HookRequest, HookConte
 
 def draft_resources(context: HookContext) -> list[dict[str, Any]]:
     """The raw resources under evaluation: draftOrders (or medications), filtered by selections."""
-    container = getattr(context, "draftOrders", None) or getattr(context, "medications", None) or []
-    resources = container.resources() if isinstance(container, DraftBundle) else list(container)
+    container = getattr(context, "draftOrders", None) or getattr(context, "medications", None)
+    resources = container.resources() if container is not None else []
     selections = getattr(context, "selections", None)
     if selections is None:
         return resources

@@ -184,3 +184,17 @@ def test_prefetch_bundle_with_malformed_entries_is_400(client):
     request["prefetch"]["observations"]["entry"] = [1, 2]
     body = _error(client.post("/cds-services/b12-order-sign", json=request), 400)
     assert body["detail"][0]["field"] == "prefetch.observations"
+
+
+def test_unknown_service_calls_are_counted_without_their_names(client):
+    client.post("/cds-services/made-up-service-42", json={})
+    metrics = client.get("/metrics").text
+    assert 'cds_requests_total{service="(unknown)",status="404"}' in metrics
+    assert "made-up-service-42" not in metrics
+
+
+def test_medication_prescribe_errors_name_the_field_plainly(client):
+    request = {"hook": "medication-prescribe", "hookInstance": "h", "context": {
+        "userId": "Practitioner/1", "patientId": "p", "medications": "not a bundle"}}
+    body = _error(client.post("/cds-services/b12-medication-prescribe", json=request), 400)
+    assert [d["field"] for d in body["detail"]] == ["context.medications"]

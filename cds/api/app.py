@@ -64,8 +64,13 @@ def create_app(settings: Settings | None = None, runtime: RuleRuntime | None = N
         rules = runtime.current
         service = rules.rulebook.services.get(service_id)
         if service is None:
+            REQUESTS.labels("(unknown)", "404").inc()
             return problem(404, f"unknown service '{service_id}'")
-        response = await _serve(rules, service, request, started)
+        try:
+            response = await _serve(rules, service, request, started)
+        except Exception:
+            REQUESTS.labels(service_id, "500").inc()
+            raise
         REQUESTS.labels(service_id, str(response.status_code)).inc()
         LATENCY.labels(service_id).observe(time.monotonic() - started)
         return response
