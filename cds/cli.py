@@ -63,8 +63,10 @@ def serve(
 @rules_app.command("check")
 def check(directory: RulesDir = BUNDLED_RULES) -> None:
     """Validate rule files; exit 1 listing every error (file:line [rule] message)."""
+    from cds.runtime import load
+
     try:
-        rulebook = load_rulebook(directory)
+        rulebook = load(directory).rulebook  # compiled too: what the engine refuses fails here
     except RulebookError as error:
         for item in error.errors:
             typer.echo(str(item), err=True)

@@ -6,11 +6,13 @@ import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cds.engine import RuleEngine
 from cds.facts.normalize import Normalizer
 from cds.metrics import RELOADS, RULES_LOADED
 from cds.rulebook import Rulebook, RulebookError, load_rulebook
+from cds.rulebook.model import LoadError
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +28,19 @@ class LoadedRules:
 
 
 def build(rulebook: Rulebook) -> LoadedRules:
-    return LoadedRules(rulebook, RuleEngine(rulebook), Normalizer(rulebook.facts_config, rulebook.valuesets),
+    """Compile a validated rulebook; raises RulebookError if the engine refuses it all the same."""
+    try:
+        engine = RuleEngine(rulebook)
+    except Exception as error:  # durable_rules reports a ruleset it cannot read with a bare Exception
+        raise RulebookError([LoadError(str(rulebook.directory), 1, f"the rule engine refused the rules: {error}",
+                                       hint="please report this: the checks should have caught it")]) from None
+    return LoadedRules(rulebook, engine, Normalizer(rulebook.facts_config, rulebook.valuesets),
                        prefetch_templates(rulebook))
+
+
+def load(directory: Path) -> LoadedRules:
+    """Read, validate and compile a rules directory."""
+    return build(load_rulebook(directory))
 
 
 def prefetch_templates(rulebook: Rulebook) -> dict[str, str]:
@@ -44,7 +57,7 @@ class RuleRuntime:
 
     def __init__(self, directory: Path):
         self.directory = directory
-        self.current = build(load_rulebook(directory))
+        self.current = load(directory)
         self.last_error: RulebookError | None = None
         self._reload_lock = threading.Lock()
         RULES_LOADED.set(len(self.current.rulebook.rules()))
@@ -53,8 +66,11 @@ class RuleRuntime:
         """Load the directory again; on any error keep the current rules and remember why."""
         with self._reload_lock:
             try:
-                fresh = build(load_rulebook(self.directory))
-            except RulebookError as error:
+                fresh = load(self.directory)
+            except Exception as error:  # whatever went wrong, the current rules keep serving
+                if not isinstance(error, RulebookError):
+                    log.exception("unexpected error loading %s", self.directory)
+                    error = RulebookError([LoadError(str(self.directory), 1, f"could not load the rules: {error!r}")])
                 self.last_error = error
                 RELOADS.labels("rejected").inc()
                 log.error("rule reload rejected, still serving rules %s:\n%s",
@@ -72,5 +88,11 @@ def watch_rules(runtime: RuleRuntime, stop: threading.Event | None = None) -> No
     """Reload whenever a file under the rules directory changes (blocking; run in a thread)."""
     from watchfiles import watch
 
-    for _changes in watch(runtime.directory, stop_event=stop, debounce=300):
+    for _changes in watch(runtime.directory, stop_event=stop, debounce=300, watch_filter=_rule_file):
         runtime.reload()
+
+
+def _rule_file(change: Any, path: str) -> bool:
+    """Editors' lock and backup files (.#units.yaml, units.yaml~) are not rule changes."""
+    name = Path(path).name
+    return not name.startswith(".") and not name.endswith("~")

@@ -42,7 +42,7 @@ def test_rules_explain_shows_held_and_failed_conditions():
     lines = result.output.splitlines()
     start = lines.index("quiet  deficiency.neuro-or-anaemia-needs-loading")
     block = "\n".join(lines[start:start + 8])
-    assert "held" in block and "failed" in block and '"interval_days": 2.0' in block
+    assert "held" in block and "failed" in block and '"regimen": "loading"' in block
 
 
 def test_rules_explain_marks_fired_rule():

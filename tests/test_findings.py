@@ -69,7 +69,7 @@ def test_unknown_value_set_is_a_load_error(rules_copy):
     [error] = raised.value.errors
     line = next(i for i, text in enumerate(pack.splitlines(), 1) if "leber_diseas" in text)
     assert (error.line, error.rule_id) == (line, "label.finding-noted")
-    assert "no value set 'leber_diseas'" in error.message and "leber_disease" in error.hint
+    assert "'finding.valueset' is never 'leber_diseas'" in error.message and "leber_disease" in error.hint
 
 
 def _findings(runtime, **resources) -> dict[str, str]:

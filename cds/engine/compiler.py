@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cds.rulebook.expressions import BinaryOp, FieldRef, Literal, Param, Value, parse_value
+from cds.rulebook.expressions import BinaryOp, FieldRef, Literal, Param, Value, constant, parse_value, references
 from cds.rulebook.model import Rule
 
 _COMPARISONS = {"lt": "$lt", "le": "$lte", "gt": "$gt", "ge": "$gte"}
@@ -69,10 +69,38 @@ def compile_conditions(conditions: tuple[dict[str, Any], ...] | list[dict[str, A
     absent = [c for c in conditions if "absent" in c]
     if absent and not any(c["fact"] == ANCHOR_FACT for c in positive):
         positive.append({"fact": ANCHOR_FACT, "as": ANCHOR_ALIAS})
-    terms = [{_alias(c): _fact_test(c["fact"], c, parameters)} for c in positive]
+    # A field another condition computes with must be known: the engine fails on an unknown
+    # operand, and a comparison with an unknown value is not true (unknown is unknown).
+    used = _referenced_fields(conditions)
+    terms = [{_alias(c): _all([_fact_test(c["fact"], c, parameters),
+                               *({"$ex": {name: 1}} for name in sorted(used.get(_alias(c), ())))])}
+             for c in positive]
     terms += [{f"absent{index}$not": _fact_test(c["absent"], c, parameters)}
               for index, c in enumerate(absent)]
     return terms
+
+
+def _referenced_fields(conditions: tuple[dict[str, Any], ...] | list[dict[str, Any]]) -> dict[str, set[str]]:
+    """alias → the fields of it that =expressions elsewhere in the rule use."""
+    used: dict[str, set[str]] = {}
+    for condition in conditions:
+        for where in _wheres(condition):
+            for raw in _raw_values(where):
+                for ref in references(parse_value(raw)):
+                    if isinstance(ref, FieldRef):
+                        used.setdefault(ref.alias, set()).add(ref.field)
+    return used
+
+
+def _raw_values(where: dict[str, Any]) -> list[Any]:
+    values = []
+    for field, test in where.items():
+        if field == "any":
+            values += [value for branch in test for value in _raw_values(branch)]
+        else:
+            for operand in (test.values() if isinstance(test, dict) else [test]):
+                values += operand if isinstance(operand, list) else [operand]
+    return values
 
 
 def ordered_conditions(conditions: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:
@@ -128,6 +156,9 @@ def _emit(value: Value, parameters: dict[str, float]) -> Any:
     if isinstance(value, FieldRef):
         return {value.alias: value.field}
     if isinstance(value, BinaryOp):
+        folded = constant(value, parameters)  # the engine cannot evaluate an expression without a fact
+        if folded is not None:
+            return folded
         return {value.op: {"$l": _emit(value.left, parameters), "$r": _emit(value.right, parameters)}}
     raise TypeError(f"unexpected value {value!r}")
 

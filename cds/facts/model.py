@@ -3,7 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, Literal, get_args, get_origin, get_type_hints
+
+# Fields with a fixed set of values: a rule testing any other value is a load error.
+Hook = Literal["patient-view", "order-select", "order-sign", "medication-prescribe"]
+B12Status = Literal["low", "indeterminate", "normal", "unknown"]
+Ingredient = Literal["cyano", "hydroxo", "methyl", "unknown"]
+Route = Literal["im", "sc", "iv", "oral", "nasal", "unknown"]
+DoseKind = Literal["mass", "volume", "container", "none", "unknown"]
+OrderStatus = Literal["active", "on-hold", "cancelled", "completed", "entered-in-error", "stopped", "draft",
+                      "unknown"]
+OrderIntent = Literal["proposal", "plan", "order", "original-order", "reflex-order", "filler-order",
+                      "instance-order", "option"]
+ProblemCause = Literal["unit", "implausible", "comparator", "future"]
+Regimen = Literal["loading", "maintenance", "other"]
 
 
 @dataclass
@@ -11,9 +24,9 @@ class PatientFact:
     """One per request: derived status of the patient plus request context. None = unknown."""
 
     id: str
-    hook: str
+    hook: Hook
     b12_drafts: int                      # B12 therapy (non-antidote) drafts under evaluation
-    b12_status: str                      # low | indeterminate | normal | unknown
+    b12_status: B12Status
     b12_total: float | None = None       # ng/L, latest in the look-back window
     b12_active: float | None = None      # pmol/L, latest in the look-back window
     mma_upgraded: bool = False           # indeterminate upgraded to low by MMA
@@ -56,7 +69,7 @@ class LabUnitProblemFact:
     kind: str
     value: float | None
     unit: str
-    cause: str                           # unit | implausible | comparator | future
+    cause: ProblemCause
     reason: str
     days_ago: float | None
     date: str | None
@@ -67,17 +80,17 @@ class OrderFact:
     """A B12 MedicationRequest: `draft_order` when under evaluation, else `order`."""
 
     id: str
-    ingredient: str                      # cyano | hydroxo | methyl | unknown
+    ingredient: Ingredient
     product: str                         # display text of the product
     antidote: bool                       # CYANOKIT or IV hydroxocobalamin in grams
     cyanokit: bool
-    route: str                           # im | sc | iv | oral | nasal | unknown
+    route: Route
     route_text: str                      # IM | SC | IV | oral | nasal | unknown route (for card text)
     parenteral: bool
-    dose_kind: str                       # mass | volume | container | none | unknown
+    dose_kind: DoseKind
     dose_unit_problem: bool
-    status: str
-    intent: str
+    status: OrderStatus
+    intent: OrderIntent
     has_reason: bool
     reported_by_patient: bool
     bounded: bool
@@ -89,6 +102,7 @@ class OrderFact:
     dose_mcg: float | None = None
     usual_dose_mcg: float | None = None  # dose_mcg / 1000: the dose if mg was meant as mcg
     interval_days: float | None = None
+    regimen: Regimen | None = None       # loading (<= 7 d), maintenance (>= 28 d), other; facts.yaml
     per_day: float | None = None
     mcg_per_day: float | None = None     # dose_mcg * per_day
     mcg_per_28d: float | None = None
@@ -121,6 +135,18 @@ FACT_TYPES: dict[str, type] = {
 def fact_fields(fact_type: str) -> set[str]:
     """Field names a rule may use on `fact_type`."""
     return {f.name for f in fields(FACT_TYPES[fact_type])}
+
+
+def numeric_fields(fact_type: str) -> set[str]:
+    """Fields holding numbers: the only ones comparisons and arithmetic may use."""
+    return {name for name, hint in get_type_hints(FACT_TYPES[fact_type]).items()
+            if {int, float} & set(get_args(hint) or (hint,)) and bool not in set(get_args(hint) or (hint,))}
+
+
+def field_values(fact_type: str, field: str) -> tuple[str, ...] | None:
+    """The fixed values of a field, or None when it has no fixed set."""
+    hint = get_type_hints(FACT_TYPES[fact_type]).get(field)
+    return get_args(hint) if get_origin(hint) is Literal else None
 
 
 def engine_fact(fact_type: str, fact: Any) -> dict[str, Any]:

@@ -172,8 +172,7 @@ class _PatientDeriver:
             cobalt_allergy=bool(self.matched["cobalt_allergy"]),
             new_series=not any(o.parenteral for o in active),
             active_b12_order=bool(active),
-            active_maintenance=any(o.parenteral and (o.interval_days or 0) >= self.n.config["regimen"][
-                "maintenance_min_interval_days"] for o in active),
+            active_maintenance=any(o.parenteral and o.regimen == "maintenance" for o in active),
             earliest_injection_days_ago=max((o.authored_days_ago for o in injections), default=None),
             neuro_text=", ".join(neuro) or "none recorded",
             malabsorption_text=", ".join(malabsorption) or None,

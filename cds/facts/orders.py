@@ -81,6 +81,7 @@ class OrderReader:
             dose_mcg=dose_mcg,
             usual_dose_mcg=dose_mcg / 1000 if dose_mcg is not None else None,
             interval_days=_rounded(interval, 4),
+            regimen=self._regimen_of(interval),
             per_day=_rounded(per_day, 6),
             mcg_per_day=_rounded(dose_mcg * per_day, 3) if dose_mcg is not None and per_day else None,
             mcg_per_28d=_rounded(dose_mcg * per_day * 28, 3) if dose_mcg is not None and per_day else None,
@@ -91,6 +92,13 @@ class OrderReader:
             dose_text=quantity_text(dose_value, dose_ucum, dose_unit),
             frequency_text=_frequency_text(dosage),
         )
+
+    def _regimen_of(self, interval_days: float | None) -> str | None:
+        if interval_days is None:
+            return None
+        if interval_days <= self._regimen["loading_max_interval_days"]:
+            return "loading"
+        return "maintenance" if interval_days >= self._regimen["maintenance_min_interval_days"] else "other"
 
     def _medication(self, request: Any, medications: dict[str, Any]) -> tuple[list[Any], Any]:
         """(concepts naming the product, Medication or None): the request's concept, or the contained

@@ -8,26 +8,39 @@ import string
 from collections.abc import Iterator
 from typing import Any
 
-from cds.facts.model import fact_fields
+from cds.facts.model import fact_fields, field_values, numeric_fields
 from cds.facts.units import Units
-from cds.rulebook.expressions import ExpressionError, FieldRef, Param, parse_value, references
+from cds.rulebook.expressions import (
+    BinaryOp,
+    ExpressionError,
+    FieldRef,
+    Param,
+    Value,
+    constant,
+    parse_value,
+    references,
+)
 from cds.rulebook.model import LoadError, Pack
 from cds.rulebook.yamlsource import YamlDocument
 
 # ISMP error-prone abbreviations: card text says "mcg".
 _UNSAFE_UNITS = re.compile(r"µg|μg|\bug\b")
 _FORMATTER = string.Formatter()
+_ORDERING = {"lt", "le", "gt", "ge"}
+# durable_rules reads numbers only in plain notation: Python writes others with an exponent.
+_ENGINE_NUMBERS = (1e-4, 1e15)
 
 
 class _RuleChecker:
     """Collects the errors of one rule, each located at the YAML line it concerns."""
 
-    def __init__(self, document: YamlDocument, index: int, parameters: set[str], valuesets: set[str] | None):
+    def __init__(self, document: YamlDocument, index: int, parameters: dict[str, float],
+                 values: dict[tuple[str, str], set[str]]):
         self.document = document
         self.rule = document.data["rules"][index]
         self.base = ("rules", index)
         self.parameters = parameters
-        self.valuesets = valuesets
+        self.values = values
         self.errors: list[LoadError] = []
         self.aliases: dict[str, str] = {}
 
@@ -70,25 +83,49 @@ class _RuleChecker:
     def check_where(self, where: dict[str, Any], fact_type: str, pointer: tuple) -> None:
         known = fact_fields(fact_type)
         for key, test in where.items():
+            here = (*pointer, key)
             if key == "any":
                 for index, branch in enumerate(test):
-                    self.check_where(branch, fact_type, (*pointer, "any", index))
+                    self.check_where(branch, fact_type, (*here, index))
                 continue
             if key not in known:
-                self.error((*pointer, key), f"'{fact_type}' facts have no field '{key}'",
-                           _closest(key, known))
-            for value in _operands(test):
-                self.check_value(value, (*pointer, key))
-                if fact_type == "finding" and key == "valueset":
-                    self.check_valueset(value, (*pointer, key))
+                self.error(here, f"'{fact_type}' facts have no field '{key}'", _closest(key, known))
+                continue
+            tests = test.items() if isinstance(test, dict) else [("eq", test)]
+            for op, operand in tests:
+                if op in _ORDERING:
+                    if key not in numeric_fields(fact_type):
+                        self.error(here, f"'{op}' compares numbers, and '{fact_type}.{key}' is not a number")
+                    self.check_number(operand, here)
+                elif op != "known":
+                    for value in operand if isinstance(operand, list) else [operand]:
+                        self.check_value(value, here)
+                        self.check_allowed(fact_type, key, value, here)
 
-    def check_valueset(self, name: Any, pointer: tuple) -> None:
-        """`valueset` of a finding must name a value set of valuesets.yaml (None: that file failed to load)."""
-        if self.valuesets is not None and name not in self.valuesets:
-            self.error(pointer, f"no value set '{name}' in valuesets.yaml",
-                       _closest(str(name), self.valuesets) or "add it to valuesets.yaml")
+    def check_allowed(self, fact_type: str, key: str, value: Any, pointer: tuple) -> None:
+        """A field with a fixed set of values (route, b12_status, lab kind, value set…) must name one."""
+        allowed = self.values.get((fact_type, key))
+        if allowed is None:
+            fixed = field_values(fact_type, key)
+            allowed = set(fixed) if fixed else None
+        if allowed is not None and isinstance(value, str) and not value.startswith(("$", "=")) \
+                and value not in allowed:
+            self.error(pointer, f"'{fact_type}.{key}' is never '{value}'",
+                       _closest(value, allowed) or f"one of: {', '.join(sorted(allowed))}")
+
+    def check_number(self, raw: Any, pointer: tuple) -> None:
+        """An operand of lt/le/gt/ge: a number, a $parameter or an =expression."""
+        plain = isinstance(raw, int | float) and not isinstance(raw, bool)
+        if not plain and not (isinstance(raw, str) and raw[:1] in ("$", "=")):
+            self.error(pointer, f"{raw!r} is not a number, a $parameter or an =expression",
+                       'write e.g. 5000, $threshold or "=active.mcg_per_28d * $ratio"')
+            return
+        self.check_value(raw, pointer)
 
     def check_value(self, raw: Any, pointer: tuple) -> None:
+        if isinstance(raw, str) and raw.startswith("$") and not isinstance(parse_value(raw), Param):
+            self.error(pointer, f"'{raw}' is not a parameter name", "parameters are written $lower_case_name")
+            return
         try:
             value = parse_value(raw)
         except ExpressionError as error:
@@ -97,13 +134,34 @@ class _RuleChecker:
         for ref in references(value):
             if isinstance(ref, Param) and ref.name not in self.parameters:
                 self.error(pointer, f"parameter '${ref.name}' is not defined",
-                           "declare it under the pack's 'parameters:'")
+                           _closest(ref.name, set(self.parameters)) or "declare it under the pack's 'parameters:'")
             elif isinstance(ref, FieldRef):
-                self.check_field_ref(ref.alias, ref.field, pointer, "earlier condition")
+                self.check_field_ref(ref.alias, ref.field, pointer, "an earlier condition")
+                if isinstance(value, BinaryOp) and ref.alias in self.aliases \
+                        and ref.field not in numeric_fields(self.aliases[ref.alias]):
+                    self.error(pointer, f"'{ref.alias}.{ref.field}' is not a number: it cannot be used in arithmetic")
+        self.check_divisions(value, pointer)
+
+    def check_divisions(self, value: Value, pointer: tuple) -> None:
+        """A divisor must be a constant other than zero: the engine cannot survive a division by zero."""
+        if not isinstance(value, BinaryOp):
+            return
+        self.check_divisions(value.left, pointer)
+        self.check_divisions(value.right, pointer)
+        if value.op == "$div":
+            try:
+                divisor = constant(value.right, self.parameters)
+            except ZeroDivisionError:
+                divisor = 0
+            if divisor is None:
+                self.error(pointer, "divide only by a number or a $parameter, not by a fact field",
+                           "multiply the other side instead: a > b / c is a * c > b")
+            elif divisor == 0:
+                self.error(pointer, "division by zero")
 
     def check_field_ref(self, alias: str, field: str, pointer: tuple, where: str) -> None:
         if alias not in self.aliases:
-            self.error(pointer, f"'{alias}' is not bound by an {where}",
+            self.error(pointer, f"'{alias}' is not bound by {where}",
                        f"bound aliases: {', '.join(sorted(self.aliases)) or 'none'}")
         elif field not in fact_fields(self.aliases[alias]):
             self.error(pointer, f"'{alias}' ({self.aliases[alias]}) has no field '{field}'",
@@ -123,7 +181,7 @@ class _RuleChecker:
                 if not field:
                     self.error(("card", *pointer), f"placeholder '{{{name}}}' must be alias.field")
                 else:
-                    self.check_field_ref(alias, field, ("card", *pointer), "condition of this rule")
+                    self.check_field_ref(alias, field, ("card", *pointer), "a condition of this rule")
 
     def check_severity_overrides(self) -> None:
         severities = {self.rule["indicator"], *(e["indicator"] for e in self.rule.get("escalate", []))}
@@ -132,13 +190,18 @@ class _RuleChecker:
                        "e.g. override_reasons: [symptoms-reviewed]")
 
 
-def check_pack(document: YamlDocument, valuesets: set[str] | None) -> list[LoadError]:
-    """Semantic errors of one schema-valid pack file; `valuesets`: the names findings may use."""
+def check_pack(document: YamlDocument, values: dict[tuple[str, str], set[str]]) -> list[LoadError]:
+    """Semantic errors of one schema-valid pack file; `values`: the names lab kinds and findings may take."""
     data = document.data
-    parameters = set(data.get("parameters") or {})
+    parameters = {name: spec["value"] for name, spec in (data.get("parameters") or {}).items()}
     errors: list[LoadError] = []
+    for name, value in parameters.items():
+        if value and not _ENGINE_NUMBERS[0] <= abs(value) < _ENGINE_NUMBERS[1]:
+            errors.append(LoadError(str(document.path), document.line_of(("parameters", name)),
+                                    f"parameter '{name}' = {value} is too small or too large for the engine",
+                                    hint="express it in another unit (e.g. mcg rather than g)"))
     for index in range(len(data["rules"])):
-        errors.extend(_RuleChecker(document, index, parameters, valuesets).check(data["pack"]))
+        errors.extend(_RuleChecker(document, index, parameters, values).check(data["pack"]))
     return errors
 
 

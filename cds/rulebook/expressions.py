@@ -7,6 +7,7 @@ small tree the engine compiler and the checks both read.
 from __future__ import annotations
 
 import ast
+import operator
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 _PARAM = re.compile(r"\$([a-z][a-z0-9_]*)")
 _PARAM_PREFIX = "__param__"
 _OPERATORS = {ast.Add: "$add", ast.Sub: "$sub", ast.Mult: "$mul", ast.Div: "$div"}
+_ARITHMETIC = {"$add": operator.add, "$sub": operator.sub, "$mul": operator.mul, "$div": operator.truediv}
 
 
 class ExpressionError(ValueError):
@@ -60,6 +62,23 @@ def references(value: Value) -> list[Param | FieldRef]:
     if isinstance(value, BinaryOp):
         return references(value.left) + references(value.right)
     return [value] if isinstance(value, Param | FieldRef) else []
+
+
+def constant(value: Value, parameters: dict[str, float]) -> float | None:
+    """The number a value stands for when it uses no fact field (None when it does).
+
+    Raises ZeroDivisionError for a constant division by zero.
+    """
+    if isinstance(value, Literal):
+        return value.value if isinstance(value.value, int | float) and not isinstance(value.value, bool) else None
+    if isinstance(value, Param):
+        return parameters.get(value.name)
+    if isinstance(value, BinaryOp):
+        left, right = constant(value.left, parameters), constant(value.right, parameters)
+        if left is None or right is None:
+            return None
+        return _ARITHMETIC[value.op](left, right)
+    return None
 
 
 def _parse_expression(text: str) -> Value:

@@ -44,7 +44,8 @@ def load_rulebook(directory: Path | str) -> Rulebook:
     if facts_doc is not None:
         errors.extend(check_units(facts_doc))
     valuesets_doc = _load(directory / "valuesets.yaml", "valuesets", errors)
-    pack_files = sorted((directory / PACK_DIR).glob("*.yaml"))
+    values = _data_values(facts_doc, valuesets_doc)
+    pack_files = sorted(path for path in (directory / PACK_DIR).glob("*.yaml") if not path.name.startswith("."))
     if not pack_files:
         errors.append(LoadError(str(directory / PACK_DIR), 1, "no rule packs (*.yaml) found"))
     packs: dict[str, Pack] = {}
@@ -54,7 +55,7 @@ def load_rulebook(directory: Path | str) -> Rulebook:
         if document is None:
             broken.add(path.stem)
             continue
-        pack_errors = check_pack(document, set(valuesets_doc.data["valuesets"]) if valuesets_doc else None)
+        pack_errors = check_pack(document, values)
         errors.extend(pack_errors)
         if pack_errors:
             broken.add(document.data["pack"])
@@ -83,6 +84,16 @@ def load_rulebook(directory: Path | str) -> Rulebook:
         digest=_digest([directory / "services.yaml", directory / "facts.yaml",
                         directory / "valuesets.yaml", *pack_files]),
     )
+
+
+def _data_values(facts: YamlDocument | None, valuesets: YamlDocument | None) -> dict[tuple[str, str], set[str]]:
+    """The values fact fields defined by the data files may take (lab kinds, value set names)."""
+    values = {}
+    if facts is not None:
+        values[("lab", "kind")] = values[("lab_unit_problem", "kind")] = set(facts.data["labs"])
+    if valuesets is not None:
+        values[("finding", "valueset")] = set(valuesets.data["valuesets"])
+    return values
 
 
 def _load(path: Path, schema_name: str, errors: list[LoadError]) -> YamlDocument | None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
+
+from cds.facts.model import Hook
 
 INDICATOR_RANK = {"critical": 0, "warning": 1, "info": 2}
-HOOKS = ("patient-view", "order-select", "order-sign", "medication-prescribe")
+HOOKS: tuple[str, ...] = get_args(Hook)
 
 
 @dataclass(frozen=True)
