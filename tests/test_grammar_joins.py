@@ -87,3 +87,14 @@ def test_lab_joined_to_order(client, rules_copy, settings):
                                                       '{gt: "=active.authored_days_ago - 30"}'), settings)
     assert "escalation.hb-during-therapy" not in topics(
         before.post("/cds-services/b12-patient-view", json=fixture_request("requests/maintenance-patient-view.json")))
+
+
+def test_arithmetic_on_an_unknown_field_does_not_hold(client):
+    """The active order has no dose: its mcg_per_28d is unknown, so the comparison is not true."""
+    request = fixture_request("requests/def-maintenance-loading-draft.json")
+    for entry in request["prefetch"]["medications"]["entry"]:
+        for dosage in entry["resource"].get("dosageInstruction", []):
+            dosage.pop("doseAndRate", None)
+    response = client.post("/cds-services/b12-order-sign", json=request)
+    assert response.status_code == 200, response.text
+    assert "escalation.draft-above-active" not in topics(response)

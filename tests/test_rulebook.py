@@ -10,7 +10,7 @@ import pytest
 from cds import BUNDLED_RULES
 from cds.facts.model import FACT_TYPES
 from cds.rulebook import RulebookError, load_rulebook
-from tests.conftest import edit_file
+from tests.conftest import client_for, edit_file, fixture_request, topics
 
 
 def _errors(directory: Path) -> list:
@@ -90,3 +90,55 @@ def test_units_in_facts_file_must_be_ucum_and_convertible(rules_copy):
 def test_schema_fact_types_are_the_fact_catalog():
     schema = json.loads((BUNDLED_RULES / "schema" / "rule-pack.schema.json").read_text())
     assert set(schema["$defs"]["factType"]["enum"]) == set(FACT_TYPES)
+
+
+UNITS_TEST = "dose_mcg: {gt: $mg_mcg_confusion_above_mcg}"
+
+
+@pytest.mark.parametrize(("test", "message"), [
+    ("dose_mcg: {gt: $Mg_mcg_confusion_above_mcg}", "'$Mg_mcg_confusion_above_mcg' is not a parameter name"),
+    ('dose_mcg: {gt: "5000"}', "'5000' is not a number"),
+    ("route_text: {gt: 5}", "'draft_order.route_text' is not a number"),
+    ('dose_mcg: {gt: "=$mg_mcg_confusion_above_mcg / 0"}', "division by zero"),
+    ('dose_mcg: {gt: "=$mg_mcg_confusion_above_mcg / $zero"}', "division by zero"),
+    ('dose_mcg: {gt: "=5000 / draft_order.per_day"}', "divide only by a number or a $parameter"),
+    ("route: IM", "'draft_order.route' is never 'IM'"),
+    ("dose_kind: [mass, weight]", "'draft_order.dose_kind' is never 'weight'"),
+    ("any: [{}]", "where/any/0: {} should be non-empty"),
+    ("dose_mcg: {gte: 5000}", "('gte' was unexpected)"),
+])
+def test_where_tests_the_engine_would_misread_are_load_errors(rules_copy, test, message):
+    pack = rules_copy / "packs" / "units.yaml"
+    edit_file(pack, "  mg_mcg_confusion_above_mcg: {value: 5000",
+              "  zero: {value: 0}\n  mg_mcg_confusion_above_mcg: {value: 5000")
+    edit_file(pack, UNITS_TEST, test)
+    errors = _errors(rules_copy)
+    assert any(message in error.message for error in errors), [str(e) for e in errors]
+    assert all(error.line > 1 for error in errors)
+
+
+def test_arithmetic_on_text_is_a_load_error(rules_copy):
+    joined = '\n      - fact: patient\n        where: {b12_drafts: {gt: "=draft_order.route_text * 2"}}'
+    edit_file(rules_copy / "packs" / "units.yaml", UNITS_TEST, "dose_mcg: {gt: 1}" + joined)
+    [error] = _errors(rules_copy)
+    assert "'draft_order.route_text' is not a number" in error.message
+
+
+def test_parameter_the_engine_cannot_read_is_a_load_error(rules_copy):
+    edit_file(rules_copy / "packs" / "units.yaml", "mg_mcg_confusion_above_mcg: {value: 5000",
+              "mg_mcg_confusion_above_mcg: {value: 0.00001")
+    [error] = _errors(rules_copy)
+    assert "too small or too large for the engine" in error.message
+
+
+def test_editor_lock_files_are_not_packs(rules_copy):
+    (rules_copy / "packs" / ".#units.yaml").symlink_to("/nonexistent/lock")
+    (rules_copy / "packs" / ".units.yaml.swp.yaml").write_text("not: a pack")
+    assert load_rulebook(rules_copy).packs.keys() == load_rulebook(BUNDLED_RULES).packs.keys()
+
+
+def test_constant_expressions_are_evaluated(rules_copy, settings):
+    edit_file(rules_copy / "packs" / "units.yaml", UNITS_TEST, 'dose_mcg: {gt: "=$mg_mcg_confusion_above_mcg * 1"}')
+    client = client_for(rules_copy, settings)
+    response = client.post("/cds-services/b12-order-sign", json=fixture_request("requests/unit-error-1000mg.json"))
+    assert "units.mg-mcg-confusion" in topics(response)

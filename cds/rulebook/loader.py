@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,8 @@ def _load(path: Path, schema_name: str, errors: list[LoadError]) -> YamlDocument
 
 
 def _schema_error(document: YamlDocument, error: Any) -> LoadError:
+    while error.context:  # oneOf/anyOf: the deepest error is the one about what was written
+        error = max(error.context, key=lambda e: (len(e.absolute_path), e.validator == "additionalProperties"))
     pointer = tuple(error.absolute_path)
     rule_id = None
     if len(pointer) >= 2 and pointer[0] == "rules" and isinstance(document.data, dict):
@@ -128,6 +131,8 @@ def _schema_error(document: YamlDocument, error: Any) -> LoadError:
         hint = "check the spelling against rules/schema/*.schema.json"
     elif error.validator == "oneOf" and pointer and "when" in pointer:
         hint = "a condition is either {fact: TYPE, where: ...} or {absent: TYPE, where: ...}"
+    elif error.validator == "type" and isinstance(error.instance, date):
+        hint = 'quote dates written as text, e.g. version: "2026-11-25"'
     return LoadError(str(document.path), document.line_of(pointer),
                      f"{location}: {_short(error.message)}", rule_id, hint)
 
