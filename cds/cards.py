@@ -9,10 +9,9 @@ from typing import Any
 
 from cds.engine import Finding
 from cds.facts.display import format_number
-from cds.rulebook.model import INDICATOR_RANK, Rule, Rulebook
+from cds.rulebook.model import INDICATOR_RANK, SUMMARY_LIMIT, Rule, Rulebook
 
 TOPIC_SYSTEM = "urn:cobalt-cds:rule"
-SUMMARY_LIMIT = 140
 _NAMESPACE = uuid.UUID("5f0c1a52-8d0e-4c61-9a57-b12c0ba17000")
 _ROUTE_DISPLAY = {"im": "Intramuscular route", "sc": "Subcutaneous route", "iv": "Intravenous route",
                   "oral": "Oral route", "nasal": "Nasal route"}

@@ -103,7 +103,7 @@ UNITS_TEST = "dose_mcg: {gt: $mg_mcg_confusion_above_mcg}"
     ('dose_mcg: {gt: "=$mg_mcg_confusion_above_mcg / $zero"}', "division by zero"),
     ('dose_mcg: {gt: "=5000 / draft_order.per_day"}', "divide only by a number or a $parameter"),
     ("route: IM", "'draft_order.route' is never 'IM'"),
-    ("dose_kind: [mass, weight]", "'draft_order.dose_kind' is never 'weight'"),
+    ("ingredient: [cyano, cyanocobalamin]", "'draft_order.ingredient' is never 'cyanocobalamin'"),
     ("any: [{}]", "where/any/0: {} should be non-empty"),
     ("dose_mcg: {gte: 5000}", "('gte' was unexpected)"),
 ])
@@ -142,3 +142,60 @@ def test_constant_expressions_are_evaluated(rules_copy, settings):
     client = client_for(rules_copy, settings)
     response = client.post("/cds-services/b12-order-sign", json=fixture_request("requests/unit-error-1000mg.json"))
     assert "units.mg-mcg-confusion" in topics(response)
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ("          dose_kind: mass\n", "          dose_kind: mass\n          dose_kind: volume\n",
+     "key 'dose_kind' is written twice (first on line"),
+    ("{draft_order.dose_mcg} mcg: likely", "{draft_order.dose_mcg:.1f} mcg: likely", "has a format option"),
+    ("(usual 1000 mcg = 1 mg)", "(usual 1000 mcg = 1 mg) " + "and more words " * 8, "cards allow 140"),
+    ("    indicator: critical\n", "    indicator: critical\n    hooks: [patient-view]\n",
+     "a rule on patient-view alone can never match a draft_order"),
+])
+def test_card_and_file_mistakes_are_load_errors(rules_copy, old, new, message):
+    edit_file(rules_copy / "packs" / "units.yaml", old, new)
+    errors = _errors(rules_copy)
+    assert any(message in error.message for error in errors), [str(e) for e in errors]
+
+
+def test_replace_draft_needs_a_draft_order(rules_copy):
+    pack = rules_copy / "packs" / "deficiency.yaml"
+    # deficiency.low-untreated binds only the patient
+    edit_file(pack, "      override_reasons: [symptoms-reviewed, deficiency-confirmed-elsewhere, not-applicable]",
+              "      suggestions:\n        - label: Replace\n          replace_draft: {dose: {value: 1, unit: mg}}\n"
+              "      override_reasons: [symptoms-reviewed, deficiency-confirmed-elsewhere, not-applicable]")
+    [error] = _errors(rules_copy)
+    assert (error.rule_id, error.message) == (
+        "deficiency.low-untreated", "'replace_draft' needs a draft_order condition to replace")
+
+
+def test_service_id_declared_twice(rules_copy):
+    edit_file(rules_copy / "services.yaml", "id: b12-label-check", "id: b12-order-sign")
+    [error] = _errors(rules_copy)
+    assert "service id 'b12-order-sign' is declared twice" in error.message
+
+
+def test_escalation_may_use_only_aliases_bound_before_the_condition_it_refines(rules_copy):
+    pack = """\
+pack: escalation
+version: "t"
+title: t
+rules:
+  - id: escalation.order-test
+    title: t
+    indicator: info
+    when:
+      - fact: draft_order
+      - fact: order
+        as: active
+    escalate:
+      - indicator: warning
+        when:
+          - fact: draft_order
+            where: {mcg_per_28d: {lt: "=active.mcg_per_28d"}}
+    card: {summary: s, detail: d, override_reasons: [not-applicable]}
+    rationale: t
+"""
+    (rules_copy / "packs" / "escalation.yaml").write_text(pack)
+    [error] = _errors(rules_copy)
+    assert (error.line, error.message) == (16, "'active' is not bound by an earlier condition")

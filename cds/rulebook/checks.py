@@ -20,7 +20,7 @@ from cds.rulebook.expressions import (
     parse_value,
     references,
 )
-from cds.rulebook.model import LoadError, Pack
+from cds.rulebook.model import SUMMARY_LIMIT, LoadError, Pack
 from cds.rulebook.yamlsource import YamlDocument
 
 # ISMP error-prone abbreviations: card text says "mcg".
@@ -71,11 +71,17 @@ class _RuleChecker:
         for index, condition in enumerate(conditions):
             here = (*pointer, index)
             fact_type = condition.get("fact") or condition.get("absent")
+            alias = condition.get("as", fact_type)
+            if "fact" in condition and refining and refining.get(alias) == fact_type:
+                # adds tests to the base condition binding this alias: they may use only the
+                # aliases bound before it, as that condition itself may
+                names = list(refining)
+                visible, self.aliases = self.aliases, {a: refining[a] for a in names[:names.index(alias)]}
+                self.check_where(condition.get("where") or {}, fact_type, (*here, "where"))
+                self.aliases = visible
+                continue
             self.check_where(condition.get("where") or {}, fact_type, (*here, "where"))
             if "fact" in condition:
-                alias = condition.get("as", fact_type)
-                if refining and refining.get(alias) == fact_type:
-                    continue  # adds tests to the base condition binding this alias
                 if alias in self.aliases:
                     self.error(here, f"alias '{alias}' is bound twice", "name the second one with 'as:'")
                 self.aliases[alias] = fact_type
@@ -169,19 +175,37 @@ class _RuleChecker:
 
     def check_card(self, card: dict[str, Any]) -> None:
         for pointer, text in _card_texts(card):
+            here = ("card", *pointer)
             if _UNSAFE_UNITS.search(text):
-                self.error(("card", *pointer), "write 'mcg', not 'µg' or 'ug' (ISMP error-prone abbreviation)")
+                self.error(here, "write 'mcg', not 'µg' or 'ug' (ISMP error-prone abbreviation)")
             try:
-                fields = [name for _, name, _, _ in _FORMATTER.parse(text) if name is not None]
+                parts = list(_FORMATTER.parse(text))
             except ValueError as error:
-                self.error(("card", *pointer), f"bad template: {error}", "write literal braces as {{ }}")
+                self.error(here, f"bad template: {error}", "write literal braces as {{ }}")
                 continue
-            for name in fields:
+            for _, name, spec, conversion in parts:
+                if name is None:
+                    continue
                 alias, _, field = name.partition(".")
                 if not field:
-                    self.error(("card", *pointer), f"placeholder '{{{name}}}' must be alias.field")
+                    self.error(here, f"placeholder '{{{name}}}' must be alias.field")
+                elif spec or conversion:
+                    self.error(here, f"placeholder '{{{name}}}' has a format option",
+                               "write {alias.field} alone: numbers are formatted for you")
                 else:
-                    self.check_field_ref(alias, field, ("card", *pointer), "a condition of this rule")
+                    self.check_field_ref(alias, field, here, "a condition of this rule")
+            if pointer == ("summary",):
+                fixed = "".join(literal for literal, *_ in parts)
+                if len(fixed) > SUMMARY_LIMIT:
+                    self.error(here, f"the summary's own text is {len(fixed)} characters; cards allow {SUMMARY_LIMIT}",
+                               "move detail into 'detail'")
+        replaces = any("replace_draft" in suggestion for suggestion in card.get("suggestions", []))
+        if replaces and "draft_order" not in self.aliases.values():
+            self.error(("card", "suggestions"), "'replace_draft' needs a draft_order condition to replace",
+                       "add a {fact: draft_order} condition, or use add_medication")
+        if "draft_order" in self.aliases.values() and set(self.rule.get("hooks") or ()) == {"patient-view"}:
+            self.error(("hooks",), "a rule on patient-view alone can never match a draft_order",
+                       "patient-view requests carry no draft orders")
 
     def check_severity_overrides(self) -> None:
         severities = {self.rule["indicator"], *(e["indicator"] for e in self.rule.get("escalate", []))}
@@ -207,9 +231,14 @@ def check_pack(document: YamlDocument, values: dict[tuple[str, str], set[str]]) 
 
 def check_services(document: YamlDocument, pack_names: set[str], override_reasons: set[str],
                    packs: list[Pack]) -> list[LoadError]:
-    """Services must name existing packs; rules must name declared override reasons."""
+    """Services must name existing packs, once each; rules must name declared override reasons."""
     errors = []
+    seen: set[str] = set()
     for index, service in enumerate(document.data["services"]):
+        if service["id"] in seen:
+            errors.append(LoadError(str(document.path), document.line_of(("services", index, "id")),
+                                    f"service id '{service['id']}' is declared twice"))
+        seen.add(service["id"])
         for pack in service["packs"]:
             if pack not in pack_names:
                 errors.append(LoadError(str(document.path), document.line_of(("services", index, "packs")),

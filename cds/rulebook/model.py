@@ -10,6 +10,7 @@ from typing import Any, get_args
 from cds.facts.model import Hook
 
 INDICATOR_RANK = {"critical": 0, "warning": 1, "info": 2}
+SUMMARY_LIMIT = 140  # CDS Hooks: a card summary is under 140 characters
 HOOKS: tuple[str, ...] = get_args(Hook)
 
 

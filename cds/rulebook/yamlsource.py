@@ -42,9 +42,18 @@ def read_yaml(path: Path) -> YamlDocument:
 
 
 def _record_lines(node: yaml.Node, pointer: Path_, lines: dict[Path_, int]) -> None:
+    """Record where each value starts; a key written twice in one mapping is an error (YAML keeps
+    only the last, silently)."""
     lines[pointer] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, yaml.Node] = {}
         for key_node, value_node in node.value:
+            if key_node.value in seen:
+                first = seen[key_node.value].start_mark.line + 1
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key '{key_node.value}' is written twice (first on line {first})",
+                    key_node.start_mark)
+            seen[key_node.value] = key_node
             _record_lines(value_node, (*pointer, key_node.value), lines)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
