@@ -7,12 +7,15 @@ import logging
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cds import BUNDLED_RULES
-from cds.rulebook import RulebookError, load_rulebook
+from cds.rulebook import RulebookError
+
+if TYPE_CHECKING:
+    from cds.runtime import LoadedRules
 
 app = typer.Typer(help="Cobalt CDS: CDS Hooks service for vitamin B12 injection therapy.", no_args_is_help=True)
 rules_app = typer.Typer(help="Validate, list, test and explain rule files.", no_args_is_help=True)
@@ -79,8 +82,7 @@ def check(directory: RulesDir = BUNDLED_RULES) -> None:
 @rules_app.command("list")
 def list_rules(directory: RulesDir = BUNDLED_RULES) -> None:
     """Rule ids, indicators, hooks and titles."""
-    rulebook = _load_or_exit(directory)
-    for rule in rulebook.rules():
+    for rule in _load_or_exit(directory).rulebook.rules():
         typer.echo(f"{rule.id:50} {rule.indicator:9} {','.join(rule.hooks):45} {rule.title}")
 
 
@@ -88,9 +90,8 @@ def list_rules(directory: RulesDir = BUNDLED_RULES) -> None:
 def test(directory: RulesDir = BUNDLED_RULES) -> None:
     """Run the examples each rule carries; exit 1 if any fails."""
     from cds.ruletests import run_rule_tests
-    from cds.runtime import build
 
-    results = run_rule_tests(build(_load_or_exit(directory)), directory.resolve().parent)
+    results = run_rule_tests(_load_or_exit(directory))
     for result in results:
         mark = "PASSED" if result.passed else "FAILED"
         typer.echo(f"{mark} {result.rule.id} [{result.test.fixture} expect {result.test.expect}] {result.message}")
@@ -109,14 +110,17 @@ def explain(
     """For every rule of the service: fired or not, and which condition held or failed."""
     from cds.engine.explain import explain_rules
     from cds.ruletests import call_fixture
-    from cds.runtime import build
 
-    rules = build(_load_or_exit(directory))
+    rules = _load_or_exit(directory)
     chosen = rules.rulebook.services.get(service)
     if chosen is None:
         typer.echo(f"unknown service {service!r}", err=True)
         raise typer.Exit(2)
-    outcome = call_fixture(rules, request, service)
+    try:
+        outcome = call_fixture(rules, request, service)
+    except Exception as error:  # an unreadable or mismatched request: say why in one line
+        typer.echo(f"cannot explain {request}: {type(error).__name__}: {error}", err=True)
+        raise typer.Exit(2) from None
     packs = [rules.rulebook.packs[name] for name in chosen.packs]
     candidates = [(rule, pack.parameters) for pack in packs for rule in pack.rules if chosen.hook in rule.hooks]
     for report in explain_rules(candidates, outcome.facts.engine_facts()):
@@ -136,13 +140,14 @@ def render(fixture: Annotated[Path, typer.Argument(help="Request fixture file.")
     sys.stdout.write("\n")
 
 
-def _load_or_exit(directory: Path):  # noqa: ANN202
+def _load_or_exit(directory: Path) -> LoadedRules:
+    from cds.runtime import load
+
     try:
-        return load_rulebook(directory)
+        return load(directory)
     except RulebookError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(1) from None
-
 
 
 if __name__ == "__main__":

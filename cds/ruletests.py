@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cds import PROJECT_ROOT
 from cds.config import Settings
 from cds.fixtures import render_fixture
 from cds.hooks import parse_request
@@ -35,19 +36,29 @@ def call_fixture(rules: LoadedRules, fixture: Path, service_id: str | None = Non
                        time.monotonic())
 
 
-def run_rule_tests(rules: LoadedRules, project_root: Path) -> list[TestResult]:
-    results = []
-    for rule in rules.rulebook.rules():
-        for test in rule.tests:
-            results.append(_run_one(rules, rule, test, project_root))
-    return results
+def run_rule_tests(rules: LoadedRules) -> list[TestResult]:
+    return [_run_one(rules, rule, test) for rule in rules.rulebook.rules() for test in rule.tests]
 
 
-def _run_one(rules: LoadedRules, rule: Rule, test: RuleTest, project_root: Path) -> TestResult:
-    fixture = project_root / test.fixture
-    if not fixture.is_file():
+def fixture_path(rules: LoadedRules, fixture: str) -> Path | None:
+    """A test's fixture, beside the rules directory (a project laid out like this one), else in
+    this project's fixtures (a rules directory copied elsewhere)."""
+    for root in (rules.rulebook.directory.parent, PROJECT_ROOT):
+        if (root / fixture).is_file():
+            return root / fixture
+    return None
+
+
+def _run_one(rules: LoadedRules, rule: Rule, test: RuleTest) -> TestResult:
+    fixture = fixture_path(rules, test.fixture)
+    if fixture is None:
         return TestResult(rule, test, False, f"fixture not found: {test.fixture}")
     try:
+        hook = render_fixture(fixture).get("hook", "")
+        service = (rules.rulebook.services.get(test.service) if test.service
+                   else rules.rulebook.service_for_hook(hook))
+        if service is not None and (rule.pack not in service.packs or service.hook not in rule.hooks):
+            return TestResult(rule, test, False, f"service {service.id} does not run this rule: it proves nothing")
         outcome = call_fixture(rules, fixture, test.service)
     except Exception as error:  # a broken fixture is a failed test, reported, not a crash
         return TestResult(rule, test, False, f"could not run: {type(error).__name__}: {error}")

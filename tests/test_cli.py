@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 from typer.testing import CliRunner
 
-from cds import PROJECT_ROOT
+from cds import BUNDLED_RULES, PROJECT_ROOT
 from cds.cli import app
+from tests.conftest import edit_file
 
 runner = CliRunner()
 
@@ -66,3 +68,26 @@ def test_serve_with_unusable_feedback_store_exits_with_a_clear_error(tmp_path):
     assert result.exit_code == 2
     assert "feedback store postgresql+psycopg://cds:***@" in result.output and "is unusable" in result.output
     assert "secret" not in result.output
+
+
+def test_rules_test_on_a_copied_rules_directory_finds_the_projects_fixtures(tmp_path):
+    copy = tmp_path / "elsewhere"
+    shutil.copytree(BUNDLED_RULES, copy)
+    result = runner.invoke(app, ["rules", "test", str(copy)])
+    assert result.exit_code == 0 and "0 failed" in result.output
+
+
+def test_a_rule_test_on_a_service_that_does_not_run_the_rule_fails(rules_copy):
+    quiet = "      - fixture: fhir_fixtures/requests/unit-error-correct-dose.json\n        expect: quiet"
+    edit_file(rules_copy / "packs" / "units.yaml", quiet, quiet + "\n        service: b12-patient-view")
+    result = runner.invoke(app, ["rules", "test", str(rules_copy)])
+    assert result.exit_code == 1
+    assert "service b12-patient-view does not run this rule" in result.output
+
+
+def test_explain_an_unreadable_request_says_why_in_one_line(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    result = runner.invoke(app, ["rules", "explain", str(bad), "--service", "b12-order-sign"])
+    assert result.exit_code == 2
+    assert "cannot explain" in result.output and "Traceback" not in result.output
