@@ -75,6 +75,8 @@ def check(directory: RulesDir = BUNDLED_RULES) -> None:
             typer.echo(str(item), err=True)
         typer.echo(f"{len(error.errors)} error(s)", err=True)
         raise typer.Exit(1) from None
+    for warning in rulebook.warnings:
+        typer.echo(f"warning: {warning}")
     typer.echo(f"ok: {len(rulebook.packs)} packs, {len(rulebook.rules())} rules, "
                f"{len(rulebook.services)} services (digest {rulebook.digest})")
 

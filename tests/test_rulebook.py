@@ -199,3 +199,28 @@ rules:
     (rules_copy / "packs" / "escalation.yaml").write_text(pack)
     [error] = _errors(rules_copy)
     assert (error.line, error.message) == (16, "'active' is not bound by an earlier condition")
+
+
+def test_a_misspelt_key_is_reported_on_its_own_line_with_a_suggestion(rules_copy):
+    pack = rules_copy / "packs" / "units.yaml"
+    edit_file(pack, "      override_reasons: [dose-intended", "      override_reason: [dose-intended")
+    errors = _errors(rules_copy)
+    line = next(i for i, text in enumerate(pack.read_text().splitlines(), 1) if "override_reason:" in text)
+    misspelt = next(e for e in errors if e.line == line)
+    assert misspelt.hint == "did you mean 'override_reasons'?"
+
+
+def test_escalation_must_raise_the_indicator(rules_copy):
+    edit_file(rules_copy / "packs" / "deficiency.yaml", "    escalate:\n      - indicator: warning",
+              "    escalate:\n      - indicator: info")
+    [error] = _errors(rules_copy)
+    assert "is not more severe than the rule's 'info'" in error.message
+
+
+def test_warnings_for_what_loads_but_never_runs(rules_copy):
+    services, units = rules_copy / "services.yaml", rules_copy / "packs" / "units.yaml"
+    services.write_text(services.read_text().replace("monitoring, units,", "monitoring,").replace("[units, ", "["))
+    units.write_text(units.read_text().split("    tests:\n")[0])  # the pack's only rule, without its examples
+    warnings = [str(w) for w in load_rulebook(rules_copy).warnings]
+    assert any("pack 'units' is run by no service" in w for w in warnings), warnings
+    assert any("[units.mg-mcg-confusion]: rule has no tests" in w for w in warnings), warnings

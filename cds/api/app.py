@@ -129,6 +129,8 @@ def create_app(settings: Settings | None = None, runtime: RuleRuntime | None = N
         rulebook = runtime.current.rulebook
         body: dict[str, Any] = {"status": "ready", "rules": len(rulebook.rules()), "rulesDigest": rulebook.digest,
                                 "packs": {p.name: p.version for p in rulebook.packs.values()}}
+        if rulebook.warnings:
+            body["warnings"] = [str(warning) for warning in rulebook.warnings]
         if runtime.last_error is not None:
             body["reloadErrors"] = [str(error) for error in runtime.last_error.errors]
         return JSONResponse(body)

@@ -20,7 +20,7 @@ from cds.rulebook.expressions import (
     parse_value,
     references,
 )
-from cds.rulebook.model import SUMMARY_LIMIT, LoadError, Pack
+from cds.rulebook.model import INDICATOR_RANK, SUMMARY_LIMIT, LoadError, Pack
 from cds.rulebook.yamlsource import YamlDocument
 
 # ISMP error-prone abbreviations: card text says "mcg".
@@ -208,6 +208,10 @@ class _RuleChecker:
                        "patient-view requests carry no draft orders")
 
     def check_severity_overrides(self) -> None:
+        for index, escalation in enumerate(self.rule.get("escalate", [])):
+            if INDICATOR_RANK[escalation["indicator"]] >= INDICATOR_RANK[self.rule["indicator"]]:
+                self.error(("escalate", index, "indicator"), f"escalation to '{escalation['indicator']}' is not "
+                           f"more severe than the rule's '{self.rule['indicator']}'", "it could never show")
         severities = {self.rule["indicator"], *(e["indicator"] for e in self.rule.get("escalate", []))}
         if severities & {"warning", "critical"} and not self.rule["card"].get("override_reasons"):
             self.error(("card",), "warning and critical rules must offer override_reasons",
@@ -247,8 +251,9 @@ def check_services(document: YamlDocument, pack_names: set[str], override_reason
     for rule in (rule for pack in packs for rule in pack.rules):
         for reason in rule.card.get("override_reasons", []):
             if reason not in override_reasons:
-                errors.append(LoadError(rule.file, rule.line, f"unknown override reason '{reason}'",
-                                        rule.id, f"declared in services.yaml: {', '.join(sorted(override_reasons))}"))
+                errors.append(LoadError(rule.file, rule.line, f"unknown override reason '{reason}'", rule.id,
+                                        _closest(reason, override_reasons)
+                                        or f"declared in services.yaml: {', '.join(sorted(override_reasons))}"))
     return errors
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 from datetime import date
@@ -73,6 +74,7 @@ def load_rulebook(directory: Path | str) -> Rulebook:
         raise RulebookError(errors)
     services = services_doc.data
     return Rulebook(
+        warnings=tuple(_warnings(packs, services_doc, pack_files)),
         directory=directory,
         packs=packs,
         services={s["id"]: _build_service(s) for s in services["services"]},
@@ -85,6 +87,19 @@ def load_rulebook(directory: Path | str) -> Rulebook:
         digest=_digest([directory / "services.yaml", directory / "facts.yaml",
                         directory / "valuesets.yaml", *pack_files]),
     )
+
+
+def _warnings(packs: dict[str, Pack], services: YamlDocument, pack_files: list[Path]) -> list[LoadError]:
+    """What loads but is probably not meant: packs no service runs, rules without examples, ..."""
+    used = {name for service in services.data["services"] for name in service["packs"]}
+    warnings = [LoadError(pack.file, 1, f"pack '{name}' is run by no service", hint="add it to services.yaml")
+                for name, pack in packs.items() if name not in used]
+    warnings += [LoadError(pack.file, 1, f"file name does not match 'pack: {name}'", hint=f"name it {name}.yaml")
+                 for name, pack in packs.items() if Path(pack.file).stem != name]
+    warnings += [LoadError(rule.file, rule.line, "rule has no tests", rule.id,
+                           "add examples that fire and stay quiet under 'tests:'")
+                 for pack in packs.values() for rule in pack.rules if not rule.tests]
+    return warnings
 
 
 def _data_values(facts: YamlDocument | None, valuesets: YamlDocument | None) -> dict[tuple[str, str], set[str]]:
@@ -127,8 +142,13 @@ def _schema_error(document: YamlDocument, error: Any) -> LoadError:
             rule_id = rules[pointer[1]].get("id")
     location = "/".join(map(str, pointer)) or "(top level)"
     hint = None
-    if error.validator == "additionalProperties":
-        hint = "check the spelling against rules/schema/*.schema.json"
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = set(error.schema.get("properties", {}))
+        unexpected = [key for key in error.instance if key not in known]
+        if unexpected:  # point at the misspelt key itself
+            pointer = (*pointer, unexpected[0])
+            match = difflib.get_close_matches(str(unexpected[0]), sorted(known), n=1)
+            hint = f"did you mean '{match[0]}'?" if match else f"known here: {', '.join(sorted(known))}"
     elif error.validator == "oneOf" and pointer and "when" in pointer:
         hint = "a condition is either {fact: TYPE, where: ...} or {absent: TYPE, where: ...}"
     elif error.validator == "type" and isinstance(error.instance, date):
