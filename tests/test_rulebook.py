@@ -111,24 +111,7 @@ def test_where_tests_the_engine_would_misread_are_load_errors(rules_copy, test, 
     pack = rules_copy / "packs" / "units.yaml"
     edit_file(pack, "  mg_mcg_confusion_above_mcg: {value: 5000",
               "  zero: {value: 0}\n  mg_mcg_confusion_above_mcg: {value: 5000")
-    edit_file(pack, UNITS_TEST, test)
-    errors = _errors(rules_copy)
-    assert any(message in error.message for error in errors), [str(e) for e in errors]
-    assert all(error.line > 1 for error in errors)
-
-
-def test_arithmetic_on_text_is_a_load_error(rules_copy):
-    joined = '\n      - fact: patient\n        where: {b12_drafts: {gt: "=draft_order.route_text * 2"}}'
-    edit_file(rules_copy / "packs" / "units.yaml", UNITS_TEST, "dose_mcg: {gt: 1}" + joined)
-    [error] = _errors(rules_copy)
-    assert "'draft_order.route_text' is not a number" in error.message
-
-
-def test_parameter_the_engine_cannot_read_is_a_load_error(rules_copy):
-    edit_file(rules_copy / "packs" / "units.yaml", "mg_mcg_confusion_above_mcg: {value: 5000",
-              "mg_mcg_confusion_above_mcg: {value: 0.00001")
-    [error] = _errors(rules_copy)
-    assert "too small or too large for the engine" in error.message
+    _assert_load_error(rules_copy, "units.yaml", UNITS_TEST, test, message)
 
 
 def test_editor_lock_files_are_not_packs(rules_copy):
@@ -144,18 +127,29 @@ def test_constant_expressions_are_evaluated(rules_copy, settings):
     assert "units.mg-mcg-confusion" in topics(response)
 
 
+JOINED_ARITHMETIC = '\n      - fact: patient\n        where: {b12_drafts: {gt: "=draft_order.route_text * 2"}}'
+
+
 @pytest.mark.parametrize(("old", "new", "message"), [
     ("          dose_kind: mass\n", "          dose_kind: mass\n          dose_kind: volume\n",
      "key 'dose_kind' is written twice (first on line"),
+    (UNITS_TEST, "dose_mcg: {gt: 1}" + JOINED_ARITHMETIC, "'draft_order.route_text' is not a number"),
+    ("mg_mcg_confusion_above_mcg: {value: 5000", "mg_mcg_confusion_above_mcg: {value: 0.00001",
+     "too small or too large for the engine"),
     ("{draft_order.dose_mcg} mcg: likely", "{draft_order.dose_mcg:.1f} mcg: likely", "has a format option"),
     ("(usual 1000 mcg = 1 mg)", "(usual 1000 mcg = 1 mg) " + "and more words " * 8, "cards allow 140"),
     ("    indicator: critical\n", "    indicator: critical\n    hooks: [patient-view]\n",
      "a rule on patient-view alone can never match a draft_order"),
 ])
 def test_card_and_file_mistakes_are_load_errors(rules_copy, old, new, message):
-    edit_file(rules_copy / "packs" / "units.yaml", old, new)
-    errors = _errors(rules_copy)
+    _assert_load_error(rules_copy, "units.yaml", old, new, message)
+
+
+def _assert_load_error(rules: Path, pack: str, old: str, new: str, message: str) -> None:
+    edit_file(rules / "packs" / pack, old, new)
+    errors = _errors(rules)
     assert any(message in error.message for error in errors), [str(e) for e in errors]
+    assert all(error.line > 1 for error in errors)
 
 
 def test_replace_draft_needs_a_draft_order(rules_copy):
@@ -210,13 +204,6 @@ def test_a_misspelt_key_is_reported_on_its_own_line_with_a_suggestion(rules_copy
     assert misspelt.hint == "did you mean 'override_reasons'?"
 
 
-def test_escalation_must_raise_the_indicator(rules_copy):
-    edit_file(rules_copy / "packs" / "deficiency.yaml", "    escalate:\n      - indicator: warning",
-              "    escalate:\n      - indicator: info")
-    [error] = _errors(rules_copy)
-    assert "is not more severe than the rule's 'info'" in error.message
-
-
 def test_warnings_for_what_loads_but_never_runs(rules_copy):
     services, units = rules_copy / "services.yaml", rules_copy / "packs" / "units.yaml"
     services.write_text(services.read_text().replace("monitoring, units,", "monitoring,").replace("[units, ", "["))
@@ -224,3 +211,8 @@ def test_warnings_for_what_loads_but_never_runs(rules_copy):
     warnings = [str(w) for w in load_rulebook(rules_copy).warnings]
     assert any("pack 'units' is run by no service" in w for w in warnings), warnings
     assert any("[units.mg-mcg-confusion]: rule has no tests" in w for w in warnings), warnings
+
+
+def test_escalation_must_raise_the_indicator(rules_copy):
+    _assert_load_error(rules_copy, "deficiency.yaml", "    escalate:\n      - indicator: warning",
+                       "    escalate:\n      - indicator: info", "is not more severe than the rule's 'info'")
