@@ -131,6 +131,10 @@ def explain(
             typer.echo(f"    {condition.status:11} {json.dumps(condition.condition, default=str)}")
             for fact in condition.candidates:
                 typer.echo(f"                {json.dumps(fact, default=str)}")
+        for escalation in report.escalations:
+            status = "held" if escalation.held else "not held"
+            typer.echo(f"    escalate to {escalation.indicator}: {status}  "
+                       f"{json.dumps(escalation.conditions, default=str)}")
 
 
 @fixtures_app.command("render")

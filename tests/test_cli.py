@@ -91,3 +91,10 @@ def test_explain_an_unreadable_request_says_why_in_one_line(tmp_path):
     result = runner.invoke(app, ["rules", "explain", str(bad), "--service", "b12-order-sign"])
     assert result.exit_code == 2
     assert "cannot explain" in result.output and "Traceback" not in result.output
+
+
+def test_explain_shows_escalations_and_parameter_values():
+    patient_view = PROJECT_ROOT / "fhir_fixtures" / "services" / "b12-patient-view.json"
+    result = runner.invoke(app, ["rules", "explain", str(patient_view), "--service", "b12-patient-view"])
+    assert "escalate to warning: held" in result.output
+    assert '"$mma_confounded_above = 0.45"' in result.output

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from cds.engine.compiler import compile_conditions, ordered_conditions
+from cds.engine.compiler import compile_conditions, ordered_conditions, refine
 from cds.engine.evaluator import (
     ENGINE_LOCK,
     SynchronousHost,
@@ -24,10 +24,18 @@ class ConditionReport:
 
 
 @dataclass
+class EscalationReport:
+    indicator: str
+    held: bool
+    conditions: list[dict[str, Any]]
+
+
+@dataclass
 class RuleReport:
     rule: Rule
     fired: bool
     conditions: list[ConditionReport]
+    escalations: list[EscalationReport] = field(default_factory=list)
 
 
 def explain_rules(rules: list[tuple[Rule, dict[str, float]]],
@@ -43,6 +51,10 @@ def explain_rules(rules: list[tuple[Rule, dict[str, float]]],
                            "run": _recorder(fired, k)}
             for k in range(1, len(conditions) + 1)
         }
+        escalated: set[int] = set()
+        definitions |= {f"escalation{i}": {"all": compile_conditions(refine(rule.when, e.when), parameters),
+                                           "run": _recorder(escalated, i)}
+                        for i, e in enumerate(rule.escalate)}
         name = next_ruleset_name("explain")
         with ENGINE_LOCK:
             host.register_rulesets({name: with_anchor_rule(definitions)})
@@ -50,10 +62,24 @@ def explain_rules(rules: list[tuple[Rule, dict[str, float]]],
         held = max((k for k in range(1, len(conditions) + 1) if all(j in fired for j in range(1, k + 1))),
                    default=0)
         reports.append(RuleReport(rule, held == len(conditions), [
-            ConditionReport(condition, "held" if index < held else "failed" if index == held else "not reached",
+            ConditionReport(_shown(condition, parameters),
+                            "held" if index < held else "failed" if index == held else "not reached",
                             _candidates(condition, facts))
-            for index, condition in enumerate(conditions)]))
+            for index, condition in enumerate(conditions)], [
+            EscalationReport(e.indicator, i in escalated, [_shown(c, parameters) for c in e.when])
+            for i, e in enumerate(rule.escalate)]))
     return reports
+
+
+def _shown(value: Any, parameters: dict[str, float]) -> Any:
+    """A condition as written, with each $parameter followed by its value."""
+    if isinstance(value, dict):
+        return {key: _shown(item, parameters) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_shown(item, parameters) for item in value]
+    if isinstance(value, str) and value.startswith("$") and value[1:] in parameters:
+        return f"{value} = {parameters[value[1:]]}"
+    return value
 
 
 def _recorder(fired: set[int], k: int):  # noqa: ANN202 - a durable_rules action
