@@ -47,12 +47,13 @@ def run_session(host: Host, ruleset: str, facts: list[dict[str, Any]]) -> None:
     """Assert `facts` into a fresh session of `ruleset` and delete the session afterwards.
 
     One fact at a time and in the given order: a batch stops at the first fact no rule looks
-    at, and absence tests are decided when the anchor fact (asserted last) arrives.
+    at, and absence tests are decided when the anchor fact (asserted last) arrives. The facts
+    must have been made `engine_safe`.
     """
     session = uuid.uuid4().hex
     with ENGINE_LOCK:
         try:
-            for fact in engine_safe(facts):
+            for fact in facts:
                 with contextlib.suppress(MessageNotHandledException):  # no rule looks at this fact
                     host.assert_fact(ruleset, {**fact, "sid": session})
         finally:
@@ -143,6 +144,7 @@ class RuleEngine:
         `facts` must end with the single anchor (patient) fact; see compiler.ANCHOR_FACT.
         """
         evaluation = Evaluation()
+        facts = engine_safe(facts)
         for pack in packs:
             ruleset = self._rulesets.get((pack, hook))
             if ruleset is None:

@@ -9,6 +9,7 @@ from cds.engine.compiler import compile_conditions, ordered_conditions, refine
 from cds.engine.evaluator import (
     ENGINE_LOCK,
     SynchronousHost,
+    engine_safe,
     next_ruleset_name,
     run_session,
     with_anchor_rule,
@@ -43,6 +44,7 @@ def explain_rules(rules: list[tuple[Rule, dict[str, float]]],
     """For each (rule, pack parameters): fired or not, and which condition held or failed."""
     reports = []
     host = SynchronousHost()
+    facts = engine_safe(facts)
     for rule, parameters in rules:
         conditions = ordered_conditions(rule.when)
         fired: set[int] = set()

@@ -53,7 +53,7 @@ class OrderReader:
         dose_value, dose_unit, dose_ucum, dose_kind, dose_mcg = self._dose(dosage, product)
         interval, per_day, bounded = _schedule(dosage, self._regimen["days_per_month"])
         authored = as_datetime(request.authoredOn)
-        dispense_mcg = self._dispense_mcg(request, product, medication)
+        dispense_mcg = self._dispense_mcg(request, product)
         antidote = product.cyanokit or (
             product.ingredient == "hydroxo" and route == "iv"
             and (dose_mcg or 0) >= self._regimen["antidote_min_dose_mcg"])
@@ -210,7 +210,7 @@ class OrderReader:
         ucum = self._units.ucum(quantity.code, quantity.system, quantity.unit)
         return self._units.convert(float(quantity.value), ucum, target)
 
-    def _dispense_mcg(self, request: Any, product: Product, medication: Any) -> float | None:
+    def _dispense_mcg(self, request: Any, product: Product) -> float | None:
         dispense = request.dispenseRequest
         quantity = dispense.quantity if dispense else None
         if quantity is None or quantity.value is None:

@@ -74,7 +74,7 @@ def load_rulebook(directory: Path | str) -> Rulebook:
         raise RulebookError(errors)
     services = services_doc.data
     return Rulebook(
-        warnings=tuple(_warnings(packs, services_doc, pack_files)),
+        warnings=tuple(_warnings(packs, services_doc)),
         directory=directory,
         packs=packs,
         services={s["id"]: _build_service(s) for s in services["services"]},
@@ -89,7 +89,7 @@ def load_rulebook(directory: Path | str) -> Rulebook:
     )
 
 
-def _warnings(packs: dict[str, Pack], services: YamlDocument, pack_files: list[Path]) -> list[LoadError]:
+def _warnings(packs: dict[str, Pack], services: YamlDocument) -> list[LoadError]:
     """What loads but is probably not meant: packs no service runs, rules without examples, ..."""
     used = {name for service in services.data["services"] for name in service["packs"]}
     warnings = [LoadError(pack.file, 1, f"pack '{name}' is run by no service", hint="add it to services.yaml")
