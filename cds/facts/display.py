@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from cds.facts.codes import codings_of, texts_of
+
 _MICROGRAM = re.compile(r"µg|μg|\bug\b|\bmcgs\b", re.IGNORECASE)
 _UCUM_SHOWN = {"ug": "mcg", "mg": "mg", "g": "g", "mL": "mL", "L": "L"}
 
@@ -31,11 +33,8 @@ def quantity_text(value: float | None, ucum: str | None, written: str | None) ->
 
 def concept_text(concept: Any) -> str:
     """A CodeableConcept for card text: its text or a display, else its code."""
-    if concept is None:
-        return "unnamed finding"
-    texts = [concept.text] + [c.display for c in concept.coding or []]
-    text = next((t for t in texts if t), None)
-    if text is None:
-        code = next((c.code for c in concept.coding or [] if c.code), None)
-        return f"code {code}" if code else "unnamed finding"
-    return text.lower()
+    texts = texts_of(concept)
+    if texts:
+        return texts[0]
+    code = next((c.code for c in codings_of(concept) if c.code), None)
+    return f"code {code}" if code else "unnamed finding"

@@ -90,7 +90,7 @@ def _effective(observation: Any) -> datetime | None:
 
 
 def _canonical_value(quantity: Any, spec: dict[str, Any], units: Units) -> float | None:
-    ucum = units.ucum(quantity.code, quantity.system, quantity.unit)
+    ucum = units.of(quantity)
     if ucum is None or not any(units.same(ucum, accepted) for accepted in spec["units"]):
         return None
     return units.convert(float(quantity.value), ucum, spec["canonical"], spec.get("molar_mass_g_per_mol"))

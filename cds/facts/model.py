@@ -139,8 +139,9 @@ def fact_fields(fact_type: str) -> set[str]:
 
 def numeric_fields(fact_type: str) -> set[str]:
     """Fields holding numbers: the only ones comparisons and arithmetic may use."""
+    numbers = {int, float}
     return {name for name, hint in get_type_hints(FACT_TYPES[fact_type]).items()
-            if {int, float} & set(get_args(hint) or (hint,)) and bool not in set(get_args(hint) or (hint,))}
+            if numbers & set(get_args(hint) or (hint,))}
 
 
 def field_values(fact_type: str, field: str) -> tuple[str, ...] | None:

@@ -189,7 +189,7 @@ class OrderReader:
             return None, None, None, "none", None
         value = float(quantity.value)
         unit = quantity.unit or quantity.code
-        ucum = self._units.ucum(quantity.code, quantity.system, quantity.unit)
+        ucum = self._units.of(quantity)
         kind = self._units.dose_kind(ucum, unit)
         return value, unit, ucum, kind, self._amount_mcg(value, ucum, kind, product)
 
@@ -207,7 +207,7 @@ class OrderReader:
         """A FHIR Quantity in `target` (UCUM), or None when it has no value or cannot convert."""
         if quantity.value is None:
             return None
-        ucum = self._units.ucum(quantity.code, quantity.system, quantity.unit)
+        ucum = self._units.of(quantity)
         return self._units.convert(float(quantity.value), ucum, target)
 
     def _dispense_mcg(self, request: Any, product: Product) -> float | None:
@@ -215,7 +215,7 @@ class OrderReader:
         quantity = dispense.quantity if dispense else None
         if quantity is None or quantity.value is None:
             return None
-        ucum = self._units.ucum(quantity.code, quantity.system, quantity.unit)
+        ucum = self._units.of(quantity)
         kind = self._units.dose_kind(ucum, quantity.unit or quantity.code)
         return self._amount_mcg(float(quantity.value), ucum, kind, product)
 
@@ -253,8 +253,8 @@ def _schedule(dosage: Any, days_per_month: float) -> tuple[float | None, float |
     unit_days = days_per_month if unit == "mo" else _PERIOD_DAYS.get(unit or "")
     if period is None or unit_days is None or float(period) <= 0:
         return None, None, bounded
-    period_days = float(period) * unit_days
-    return period_days / (frequency or 1), (frequency or 1) / period_days, bounded
+    period_days, frequency = float(period) * unit_days, frequency or 1
+    return period_days / frequency, frequency / period_days, bounded
 def _rounded(value: float | None, digits: int) -> float | None:
     """Rounded for facts and card text; arithmetic is done on the unrounded values."""
     return round(value, digits) if value is not None else None

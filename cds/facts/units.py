@@ -53,6 +53,10 @@ class Units:
                     return written
         return None
 
+    def of(self, quantity: Any) -> str | None:
+        """The UCUM code of a FHIR Quantity."""
+        return self.ucum(quantity.code, quantity.system, quantity.unit)
+
     @staticmethod
     def same(first: str, second: str) -> bool:
         """Whether two UCUM codes are the same unit (pg/ml and pg/mL are)."""

@@ -95,7 +95,7 @@ class _RuleChecker:
                     self.check_where(branch, fact_type, (*here, index))
                 continue
             if key not in known:
-                self.error(here, f"'{fact_type}' facts have no field '{key}'", _closest(key, known))
+                self.error(here, f"'{fact_type}' facts have no field '{key}'", closest(key, known))
                 continue
             tests = test.items() if isinstance(test, dict) else [("eq", test)]
             for op, operand in tests:
@@ -117,7 +117,7 @@ class _RuleChecker:
         if allowed is not None and isinstance(value, str) and not value.startswith(("$", "=")) \
                 and value not in allowed:
             self.error(pointer, f"'{fact_type}.{key}' is never '{value}'",
-                       _closest(value, allowed) or f"one of: {', '.join(sorted(allowed))}")
+                       closest(value, allowed) or f"one of: {', '.join(sorted(allowed))}")
 
     def check_number(self, raw: Any, pointer: tuple) -> None:
         """An operand of lt/le/gt/ge: a number, a $parameter or an =expression."""
@@ -140,7 +140,7 @@ class _RuleChecker:
         for ref in references(value):
             if isinstance(ref, Param) and ref.name not in self.parameters:
                 self.error(pointer, f"parameter '${ref.name}' is not defined",
-                           _closest(ref.name, set(self.parameters)) or "declare it under the pack's 'parameters:'")
+                           closest(ref.name, set(self.parameters)) or "declare it under the pack's 'parameters:'")
             elif isinstance(ref, FieldRef):
                 self.check_field_ref(ref.alias, ref.field, pointer, "an earlier condition")
                 if isinstance(value, BinaryOp) and ref.alias in self.aliases \
@@ -171,7 +171,7 @@ class _RuleChecker:
                        f"bound aliases: {', '.join(sorted(self.aliases)) or 'none'}")
         elif field not in fact_fields(self.aliases[alias]):
             self.error(pointer, f"'{alias}' ({self.aliases[alias]}) has no field '{field}'",
-                       _closest(field, fact_fields(self.aliases[alias])))
+                       closest(field, fact_fields(self.aliases[alias])))
 
     def check_card(self, card: dict[str, Any]) -> None:
         for pointer, text in _card_texts(card):
@@ -252,7 +252,7 @@ def check_services(document: YamlDocument, pack_names: set[str], override_reason
         for reason in rule.card.get("override_reasons", []):
             if reason not in override_reasons:
                 errors.append(LoadError(rule.file, rule.line, f"unknown override reason '{reason}'", rule.id,
-                                        _closest(reason, override_reasons)
+                                        closest(reason, override_reasons)
                                         or f"declared in services.yaml: {', '.join(sorted(override_reasons))}"))
     return errors
 
@@ -277,15 +277,6 @@ def check_units(document: YamlDocument) -> list[LoadError]:
     return errors
 
 
-def _operands(test: Any) -> Iterator[Any]:
-    if isinstance(test, dict):
-        for op, value in test.items():
-            if op != "known":
-                yield from (value if isinstance(value, list) else [value])
-    else:
-        yield from (test if isinstance(test, list) else [test])
-
-
 def _card_texts(card: dict[str, Any]) -> Iterator[tuple[tuple, str]]:
     yield ("summary",), card["summary"]
     yield ("detail",), card["detail"]
@@ -297,7 +288,8 @@ def _card_texts(card: dict[str, Any]) -> Iterator[tuple[tuple, str]]:
                     yield ("suggestions", index, kind, part), suggestion[kind][part]
 
 
-def _closest(name: str, candidates: set[str]) -> str | None:
+def closest(name: str, candidates: set[str]) -> str | None:
+    """A "did you mean" hint for a misspelt name, or None."""
     match = difflib.get_close_matches(name, sorted(candidates), n=1)
     return f"did you mean '{match[0]}'?" if match else None
 

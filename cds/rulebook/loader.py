@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 from datetime import date
@@ -13,7 +12,7 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 
-from cds.rulebook.checks import check_pack, check_services, check_units
+from cds.rulebook.checks import check_pack, check_services, check_units, closest
 from cds.rulebook.model import (
     HOOKS,
     Escalation,
@@ -147,8 +146,7 @@ def _schema_error(document: YamlDocument, error: Any) -> LoadError:
         unexpected = [key for key in error.instance if key not in known]
         if unexpected:  # point at the misspelt key itself
             pointer = (*pointer, unexpected[0])
-            match = difflib.get_close_matches(str(unexpected[0]), sorted(known), n=1)
-            hint = f"did you mean '{match[0]}'?" if match else f"known here: {', '.join(sorted(known))}"
+            hint = closest(str(unexpected[0]), known) or f"known here: {', '.join(sorted(known))}"
     elif error.validator == "oneOf" and pointer and "when" in pointer:
         hint = "a condition is either {fact: TYPE, where: ...} or {absent: TYPE, where: ...}"
     elif error.validator == "type" and isinstance(error.instance, date):
