@@ -102,6 +102,7 @@ class OrderFact:
     dose_mcg: float | None = None
     usual_dose_mcg: float | None = None  # dose_mcg / 1000: the dose if mg was meant as mcg
     interval_days: float | None = None
+    doses: int | None = None             # timing.repeat.count: the number of doses the order allows
     regimen: Regimen | None = None       # loading (<= 7 d), maintenance (>= 28 d), other; facts.yaml
     per_day: float | None = None
     mcg_per_day: float | None = None     # dose_mcg * per_day

@@ -52,6 +52,7 @@ class OrderReader:
         route = self._route(dosage)
         dose_value, dose_unit, dose_ucum, dose_kind, dose_mcg = self._dose(dosage, product)
         interval, per_day, bounded = _schedule(dosage, self._regimen["days_per_month"])
+        repeat = dosage.timing.repeat if dosage and dosage.timing else None
         authored = as_datetime(request.authoredOn)
         dispense_mcg = self._dispense_mcg(request, product)
         antidote = product.cyanokit or (
@@ -81,6 +82,7 @@ class OrderReader:
             dose_mcg=dose_mcg,
             usual_dose_mcg=dose_mcg / 1000 if dose_mcg is not None else None,
             interval_days=_rounded(interval, 4),
+            doses=repeat.count if repeat else None,
             regimen=self._regimen_of(interval),
             per_day=_rounded(per_day, 6),
             mcg_per_day=_rounded(dose_mcg * per_day, 3) if dose_mcg is not None and per_day else None,
