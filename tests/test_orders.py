@@ -48,7 +48,7 @@ def test_non_b12_order_is_not_a_fact(runtime):
 
 
 @pytest.mark.parametrize(("text", "ingredient"), [
-    ("Methylcobalamin 1 mg", "methyl"), ("Vitamin B12 injection", "unknown"), ("CYANOKIT 5 g", "hydroxo")])
+    ("Methylcobalamin 1 mg", "methyl"), ("Vitamin B12 injection", "cyano"), ("CYANOKIT 5 g", "hydroxo")])
 def test_text_matching(runtime, text, ingredient):
     assert _order(runtime, {"text": text}).ingredient == ingredient
 
@@ -72,10 +72,17 @@ def test_vial_of_multi_size_product_is_uncheckable(runtime):
     assert fact.dose_kind == "container" and fact.dose_mcg is None and fact.dose_unit_problem
 
 
-@pytest.mark.parametrize("dose", [{"value": 1000, "unit": "units"}, {"value": 1000, "unit": "IU"}, None])
+@pytest.mark.parametrize("dose", [{"value": 1000, "unit": "units"}, {"value": 1000, "unit": "IU"},
+                                  {"value": 1, "unit": "[U]"}, {"value": 1, "unit": "{dose}"}])
 def test_unconvertible_dose_units_are_problems(runtime, dose):
     fact = _order(runtime, {"coding": [{"system": RX, "code": "309594"}]}, dose=dose, route=IM)
-    assert fact.dose_mcg is None and fact.dose_unit_problem
+    assert fact.dose_mcg is None and fact.dose_unit_problem and not fact.unreadable
+    assert fact.unread_text
+
+
+def test_no_dose_is_unreadable_not_a_unit_problem(runtime):
+    fact = _order(runtime, {"coding": [{"system": RX, "code": "309594"}]}, dose=None, route=IM)
+    assert fact.unreadable and not fact.dose_unit_problem and fact.unread_text == "no dose quantity"
 
 
 @pytest.mark.parametrize(("route", "expected"), [

@@ -71,7 +71,7 @@ def _result(observation_id: str, kind: str, quantity: Any, spec: dict[str, Any],
     written = f"{quantity.comparator or ''}{float(quantity.value):g} {unit_text}"
     if value is None:
         cause, reason = "unit", f"unit '{unit_text}' is not one of {', '.join(spec['units'])}"
-    elif value >= spec.get("implausible_at_or_above", float("inf")):
+    elif _implausible(value, spec):
         cause, reason = "implausible", f"{written} is implausible for {kind}"
     elif quantity.comparator:
         cause, reason = "comparator", f"{written} is a bound, not a value"
@@ -81,6 +81,12 @@ def _result(observation_id: str, kind: str, quantity: Any, spec: dict[str, Any],
         return LabFact(id=f"lab:{kind}", kind=kind, value=value, unit=spec["canonical"], days_ago=days_ago, date=date)
     return LabUnitProblemFact(id=f"problem:{observation_id}", kind=kind, value=float(quantity.value),
                               unit=unit_text, cause=cause, reason=reason, days_ago=days_ago, date=date)
+
+
+def _implausible(value: float, spec: dict[str, Any]) -> bool:
+    """Outside the lab's plausible range (canonical unit): a unit error, not a result."""
+    return (value >= spec.get("implausible_at_or_above", float("inf")) or value > spec.get("implausible_above", float("inf"))
+            or value < spec.get("implausible_below", float("-inf")))
 
 
 def _effective(observation: Any) -> datetime | None:

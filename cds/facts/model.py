@@ -10,7 +10,7 @@ Hook = Literal["patient-view", "order-select", "order-sign", "medication-prescri
 B12Status = Literal["low", "indeterminate", "normal", "unknown"]
 Ingredient = Literal["cyano", "hydroxo", "methyl", "unknown"]
 Route = Literal["im", "sc", "iv", "oral", "nasal", "unknown"]
-DoseKind = Literal["mass", "volume", "container", "none", "unknown"]
+DoseKind = Literal["mass", "volume", "container", "count", "none", "unknown"]
 OrderStatus = Literal["active", "on-hold", "cancelled", "completed", "entered-in-error", "stopped", "draft",
                       "unknown"]
 OrderIntent = Literal["proposal", "plan", "order", "original-order", "reflex-order", "filler-order",
@@ -86,9 +86,11 @@ class OrderFact:
     cyanokit: bool
     route: Route
     route_text: str                      # IM | SC | IV | oral | nasal | unknown route (for card text)
-    parenteral: bool
+    parenteral: bool                     # route IM/SC/IV, or unknown route on an injectable product
+    injectable: bool                     # product, dose unit or dosage text says injection
     dose_kind: DoseKind
-    dose_unit_problem: bool
+    dose_unit_problem: bool              # a dose whose unit cannot be turned into mcg
+    unreadable: bool                     # no dose could be derived (service.order-unreadable)
     status: OrderStatus
     intent: OrderIntent
     has_reason: bool
@@ -100,7 +102,11 @@ class OrderFact:
     dose_value: float | None = None
     dose_unit: str | None = None
     dose_mcg: float | None = None
-    usual_dose_mcg: float | None = None  # dose_mcg / 1000: the dose if mg was meant as mcg
+    dose_if_mcg_meant: float | None = None  # dose_mcg / 1000: the dose if mg was written for mcg
+    usual_dose_mcg: float | None = None  # facts.yaml regimen.usual_dose_mcg, for card text
+    usual_dose_ml: float | None = None   # that dose as a volume of this product
+    dose_arithmetic: str | None = None   # "10 mL × 1,000 mcg/mL = 10,000 mcg"
+    unread_text: str | None = None       # what could not be read, e.g. "the unit '[IU]' is not a mass …"
     interval_days: float | None = None
     doses: int | None = None             # timing.repeat.count: the number of doses the order allows
     regimen: Regimen | None = None       # loading (<= 7 d), maintenance (>= 28 d), other; facts.yaml

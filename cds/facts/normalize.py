@@ -55,13 +55,14 @@ class Normalizer:
                         for name, spec in valuesets["valuesets"].items()}
         self.answers = Answers(systems, valuesets["answers"])
         self.units = Units(facts_config["unit_aliases"])
-        self.orders = OrderReader(valuesets, facts_config["regimen"], self.units)
+        self.orders = OrderReader(valuesets, facts_config, self.units)
 
     def normalize(self, record: PatientRecord, hook: str, now: datetime) -> FactSet:
         labs = summarize_labs(record.observations, self.config, self.units, self.answers, now)
         draft_ids = {draft.id for draft in record.drafts}
         drafts = [fact for draft in record.drafts
-                  if (fact := self.orders.read(draft, record.medications, now, True))]
+                  if (fact := self.orders.read(draft, record.medications, now, True,
+                                               record.draft_notes.get(draft.id or "", ())))]
         orders = [fact for request in record.medication_requests
                   if request.id not in draft_ids and request.status != "entered-in-error"
                   and (fact := self.orders.read(request, record.medications, now, False))]

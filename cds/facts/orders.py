@@ -1,99 +1,100 @@
-"""MedicationRequests → B12 order facts: product, route, dose in mcg, schedule, supply."""
+"""MedicationRequests → B12 order facts, composed from the product, dose, schedule and route units."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cds.facts.codes import CodeSystems, codings_of, ndc_candidates, ndc_product_prefix, texts_of
-from cds.facts.display import quantity_text, safe_units
+from cds.facts.codes import CodeSystems, codings_of, texts_of
+from cds.facts.display import safe_units
+from cds.facts.dose import Dose, DoseReader
 from cds.facts.model import OrderFact
+from cds.facts.products import Product, ProductCatalog, injectable_words
+from cds.facts.schedule import Schedule, read_schedule
 from cds.facts.units import Units
 from cds.fhir.record import as_datetime
 
-_PERIOD_DAYS = {"s": 1 / 86400, "min": 1 / 1440, "h": 1 / 24, "d": 1.0, "wk": 7.0, "a": 365.25}
 PARENTERAL = {"im", "sc", "iv"}
 
 
-@dataclass(frozen=True)
-class Product:
-    ingredient: str
-    name: str
-    cyanokit: bool = False
-    concentration_mcg_per_ml: float | None = None
-    container_mcg: float | None = None
-    multi_dose_vial: bool | None = None
-
-
 class OrderReader:
-    """Reads B12 orders using the rulebook's product, route and regimen data."""
+    """Reads B12 orders using the rulebook's product, unit, route and regimen data."""
 
-    def __init__(self, valuesets: dict[str, Any], regimen: dict[str, Any], units: Units):
+    def __init__(self, valuesets: dict[str, Any], facts_config: dict[str, Any], units: Units):
         self._systems = CodeSystems(valuesets["systems"])
-        self._products = valuesets["products"]
-        self._product_text = valuesets["product_text"]
+        self._catalog = ProductCatalog(valuesets, units)
+        self._doses = DoseReader(units, facts_config["dose_units"])
         self._routes = valuesets["routes"]
         self._route_words = {route: [re.compile(rf"(?<![\w.]){re.escape(w)}(?![\w])") for w in spec.get("text", [])]
                              for route, spec in self._routes.items()}
-        self._regimen = regimen
-        self._units = units
+        self._regimen = facts_config["regimen"]
 
-    def read(self, request: Any, medications: dict[str, Any], now: datetime,
-             is_draft: bool) -> OrderFact | None:
-        """The order fact, or None when the request is not for a B12 product."""
+    def read(self, request: Any, medications: dict[str, Any], now: datetime, is_draft: bool,
+             notes: list[str] | tuple[str, ...] = ()) -> OrderFact | None:
+        """The order fact, or None when the request is not for a B12 product. `notes`: parts of
+        a draft that lenient reading could not read (cds.fhir.lenient)."""
         concepts, medication = self._medication(request, medications)
-        product = self._product(concepts)
+        dosage = _dosage(request)
+        dosage_text = " ".join(_dosage_texts(request))
+        product = self._catalog.identify(concepts, dosage_text)
         if product is None:
             return None
-        product = self._with_medication_strength(product, medication)
-        dosage = _dosage(request)
+        product = self._catalog.with_medication(product, medication)
         route = self._route(dosage)
-        dose_value, dose_unit, dose_ucum, dose_kind, dose_mcg = self._dose(dosage, product)
-        interval, per_day, bounded = _schedule(dosage, self._regimen["days_per_month"])
-        repeat = dosage.timing.repeat if dosage and dosage.timing else None
+        dose = self._doses.read(_dose_quantity(dosage), product)
+        schedule = read_schedule(dosage, self._regimen["days_per_month"])
+        injectable = product.injectable or dose.kind in ("volume", "container") or injectable_words(dosage_text)
         authored = as_datetime(request.authoredOn)
-        dispense_mcg = self._dispense_mcg(request, product)
-        antidote = product.cyanokit or (
-            product.ingredient == "hydroxo" and route == "iv"
-            and (dose_mcg or 0) >= self._regimen["antidote_min_dose_mcg"])
+        dispense = self._dispense(request, product)
         return OrderFact(
             id=request.id or "unidentified",
             ingredient=product.ingredient,
             product=safe_units(next((c.text for c in concepts if c.text), product.name)),
-            antidote=antidote,
+            antidote=self._antidote(product, route, dose),
             cyanokit=product.cyanokit,
             route=route,
             route_text=route.upper() if route in PARENTERAL else ("unknown route" if route == "unknown" else route),
-            parenteral=route in PARENTERAL,
-            dose_kind=dose_kind,
-            dose_unit_problem=dose_mcg is None and dose_kind not in ("mass",),
-            status=request.status,
-            intent=request.intent,
+            parenteral=route in PARENTERAL or (route == "unknown" and injectable),
+            injectable=injectable,
+            dose_kind=dose.kind,
+            dose_unit_problem=dose.kind != "none" and dose.mcg is None,
+            unreadable=dose.kind == "none",
+            unread_text=_unread_text(dose, dosage_text, notes),
+            status=request.status or "unknown",
+            intent=request.intent or "order",
             has_reason=bool(request.reasonCode or request.reasonReference or request.note),
             reported_by_patient=_reported_by_patient(request),
-            bounded=bounded,
+            bounded=schedule.bounded,
             is_draft=is_draft,
             concentration_mcg_per_ml=product.concentration_mcg_per_ml,
             multi_dose_vial=product.multi_dose_vial,
-            dose_value=dose_value,
-            dose_unit=dose_unit,
-            dose_mcg=dose_mcg,
-            usual_dose_mcg=dose_mcg / 1000 if dose_mcg is not None else None,
-            interval_days=_rounded(interval, 4),
-            doses=repeat.count if repeat else None,
-            regimen=self._regimen_of(interval),
-            per_day=_rounded(per_day, 6),
-            mcg_per_day=_rounded(dose_mcg * per_day, 3) if dose_mcg is not None and per_day else None,
-            mcg_per_28d=_rounded(dose_mcg * per_day * 28, 3) if dose_mcg is not None and per_day else None,
+            dose_value=dose.value,
+            dose_unit=dose.unit,
+            dose_mcg=dose.mcg,
+            dose_if_mcg_meant=dose.mcg / 1000 if dose.mcg is not None else None,
+            usual_dose_mcg=self._regimen["usual_dose_mcg"],
+            usual_dose_ml=(self._regimen["usual_dose_mcg"] / product.concentration_mcg_per_ml
+                           if product.concentration_mcg_per_ml else None),
+            dose_arithmetic=dose.arithmetic,
+            interval_days=_rounded(schedule.interval_days, 4),
+            doses=schedule.doses,
+            regimen=self._regimen_of(schedule.interval_days),
+            per_day=_rounded(schedule.per_day, 6),
+            mcg_per_day=_rounded(_rate(dose, schedule, 1), 3),
+            mcg_per_28d=_rounded(_rate(dose, schedule, 28), 3),
             authored_days_ago=round((now - authored).total_seconds() / 86400, 2) if authored else None,
-            dispense_mcg=dispense_mcg,
-            supply_days=(_rounded(dispense_mcg / dose_mcg * interval, 2)
-                         if dispense_mcg and dose_mcg and interval else None),
-            dose_text=quantity_text(dose_value, dose_ucum, dose_unit),
-            frequency_text=_frequency_text(dosage),
+            dispense_mcg=dispense.mcg,
+            supply_days=(_rounded(dispense.mcg / dose.mcg * schedule.interval_days, 2)
+                         if dispense.mcg and dose.mcg and schedule.interval_days else None),
+            dose_text=dose.text,
+            frequency_text=schedule.text,
         )
+
+    def _antidote(self, product: Product, route: str, dose: Dose) -> bool:
+        """CYANOKIT, or hydroxocobalamin above the antidote dose by IV or unknown route (rev 2)."""
+        return product.cyanokit or (product.ingredient == "hydroxo" and route in ("iv", "unknown")
+                                    and (dose.mcg or 0) > self._regimen["antidote_above_mcg"])
 
     def _regimen_of(self, interval_days: float | None) -> str | None:
         if interval_days is None:
@@ -123,47 +124,6 @@ class OrderReader:
             concepts.append(_TextConcept(reference.display))
         return [c for c in concepts if c is not None], medication
 
-    def _product(self, concepts: list[Any]) -> Product | None:
-        for coding in (coding for concept in concepts for coding in codings_of(concept)):
-            system = self._systems.alias(coding.system)
-            for entry in self._products:
-                (code_system, code), = entry["code"].items()
-                if system != code_system or not coding.code:
-                    continue
-                if (code_system == "ndc" and any(c.startswith(ndc_product_prefix(code))
-                                                 for c in ndc_candidates(coding.code))) \
-                        or coding.code.strip() == code:
-                    return Product(entry["ingredient"], entry["name"], entry.get("cyanokit", False),
-                                   entry["concentration_mcg_per_ml"], entry.get("container_mcg"),
-                                   entry.get("multi_dose_vial"))
-        text = " ".join(text for concept in concepts for text in texts_of(concept))
-        for entry in self._product_text:
-            if entry["contains"] in text:
-                return Product(entry["ingredient"], entry["contains"], entry.get("cyanokit", False))
-        return None
-
-    def _with_medication_strength(self, product: Product, medication: Any) -> Product:
-        """Concentration and container size from a Medication resource, where it states them."""
-        if medication is None:
-            return product
-        concentration = product.concentration_mcg_per_ml
-        for ingredient in medication.ingredient or []:
-            ratio = ingredient.strength
-            if ratio and ratio.numerator and ratio.denominator and ratio.numerator.value:
-                mcg = self._quantity_in(ratio.numerator, "ug")
-                ml = self._quantity_in(ratio.denominator, "mL")
-                if mcg is not None and ml:
-                    concentration = mcg / ml
-        container = product.container_mcg
-        amount = medication.amount
-        if amount and amount.numerator and amount.numerator.value is not None:
-            container = self._quantity_in(amount.numerator, "ug")
-            ml = self._quantity_in(amount.numerator, "mL")
-            if container is None and ml is not None and concentration:
-                container = ml * concentration
-        return Product(product.ingredient, product.name, product.cyanokit, concentration,
-                       container, product.multi_dose_vial)
-
     def _route(self, dosage: Any) -> str:
         concept = dosage.route if dosage else None
         for coding in codings_of(concept):
@@ -178,48 +138,40 @@ class OrderReader:
                     return route
         return "unknown"
 
-    def _dose(self, dosage: Any, product: Product
-              ) -> tuple[float | None, str | None, str | None, str, float | None]:
-        """(value, unit as written, UCUM unit, kind, mcg or None)."""
-        quantity = None
-        for dose_and_rate in (dosage.doseAndRate or []) if dosage else []:
-            quantity = dose_and_rate.doseQuantity or (dose_and_rate.doseRange.high
-                                                      if dose_and_rate.doseRange else None)
-            if quantity is not None:
-                break
-        if quantity is None or quantity.value is None:
-            return None, None, None, "none", None
-        value = float(quantity.value)
-        unit = quantity.unit or quantity.code
-        ucum = self._units.of(quantity)
-        kind = self._units.dose_kind(ucum, unit)
-        return value, unit, ucum, kind, self._amount_mcg(value, ucum, kind, product)
-
-    def _amount_mcg(self, value: float, ucum: str | None, kind: str, product: Product) -> float | None:
-        if kind == "mass":
-            return self._units.convert(value, ucum, "ug")
-        if kind == "volume" and product.concentration_mcg_per_ml:
-            ml = self._units.convert(value, ucum, "mL")
-            return ml * product.concentration_mcg_per_ml if ml is not None else None
-        if kind == "container" and product.container_mcg:
-            return value * product.container_mcg
-        return None
-
-    def _quantity_in(self, quantity: Any, target: str) -> float | None:
-        """A FHIR Quantity in `target` (UCUM), or None when it has no value or cannot convert."""
-        if quantity.value is None:
-            return None
-        ucum = self._units.of(quantity)
-        return self._units.convert(float(quantity.value), ucum, target)
-
-    def _dispense_mcg(self, request: Any, product: Product) -> float | None:
+    def _dispense(self, request: Any, product: Product) -> Dose:
         dispense = request.dispenseRequest
-        quantity = dispense.quantity if dispense else None
-        if quantity is None or quantity.value is None:
-            return None
-        ucum = self._units.of(quantity)
-        kind = self._units.dose_kind(ucum, quantity.unit or quantity.code)
-        return self._amount_mcg(float(quantity.value), ucum, kind, product)
+        return self._doses.read(dispense.quantity if dispense else None, product)
+
+
+def _dose_quantity(dosage: Any) -> Any:
+    """The dose of a dosage instruction: doseQuantity, else the top of a doseRange."""
+    for dose_and_rate in (dosage.doseAndRate or []) if dosage else []:
+        quantity = dose_and_rate.doseQuantity or (dose_and_rate.doseRange.high if dose_and_rate.doseRange else None)
+        if quantity is not None:
+            return quantity
+    return None
+
+
+def _dosage_texts(request: Any) -> list[str]:
+    """Free text of every dosage instruction (text and patient instruction), lower-cased."""
+    return [text.lower() for dosage in request.dosageInstruction or []
+            for text in (dosage.text, dosage.patientInstruction) if text]
+
+
+def _unread_text(dose: Dose, dosage_text: str, notes: list[str] | tuple[str, ...]) -> str | None:
+    """What could not be read, for card text: the dose's problem and the parts left out."""
+    parts = []
+    if dose.kind == "none":
+        parts.append(f"no dose quantity (the instructions say only '{dosage_text}')" if dosage_text
+                     else "no dose quantity")
+    elif dose.problem:
+        parts.append(dose.problem)
+    parts += [f"could not read {note}" for note in notes]
+    return "; ".join(parts) or None
+
+
+def _rate(dose: Dose, schedule: Schedule, days: float) -> float | None:
+    return dose.mcg * schedule.per_day * days if dose.mcg is not None and schedule.per_day else None
 
 
 def _dosage(request: Any) -> Any:
@@ -238,25 +190,6 @@ class _TextConcept:
         self.coding: list[Any] = []
 
 
-def _schedule(dosage: Any, days_per_month: float) -> tuple[float | None, float | None, bool]:
-    """(interval_days, per_day, bounded) from timing.repeat, reading it as the most frequent it
-    allows: frequencyMax over frequency, one dose per timeOfDay or dayOfWeek when no frequency."""
-    repeat = dosage.timing.repeat if dosage and dosage.timing else None
-    if repeat is None:
-        return None, None, False
-    bounded = bool(repeat.count or repeat.boundsDuration
-                   or (repeat.boundsPeriod and repeat.boundsPeriod.end))
-    period, unit = repeat.period, repeat.periodUnit
-    frequency = max(repeat.frequency or 0, repeat.frequencyMax or 0)
-    if not frequency and repeat.timeOfDay:
-        frequency, period, unit = len(repeat.timeOfDay), period or 1, unit or "d"
-    elif not frequency and repeat.dayOfWeek:
-        frequency, period, unit = len(repeat.dayOfWeek), period or 1, unit or "wk"
-    unit_days = days_per_month if unit == "mo" else _PERIOD_DAYS.get(unit or "")
-    if period is None or unit_days is None or float(period) <= 0:
-        return None, None, bounded
-    period_days, frequency = float(period) * unit_days, frequency or 1
-    return period_days / frequency, frequency / period_days, bounded
 def _rounded(value: float | None, digits: int) -> float | None:
     """Rounded for facts and card text; arithmetic is done on the unrounded values."""
     return round(value, digits) if value is not None else None
@@ -273,19 +206,3 @@ def _reported_by_patient(request: Any) -> bool:
     if reference is None:
         return False
     return reference.type in ("Patient", "RelatedPerson") or bool(_REPORTER.search(reference.reference or ""))
-
-
-def _frequency_text(dosage: Any) -> str | None:
-    repeat = dosage.timing.repeat if dosage and dosage.timing else None
-    if repeat is None or repeat.period is None or not repeat.periodUnit:
-        return None
-    names = {"s": "second", "min": "minute", "h": "hour", "d": "day", "wk": "week", "mo": "month", "a": "year"}
-    unit = names.get(repeat.periodUnit, repeat.periodUnit)
-    period = float(repeat.period)
-    frequency = int(repeat.frequency or 1)
-    every = f"every {unit}" if period == 1 else f"every {period:g} {unit}s"
-    if repeat.frequencyMax and repeat.frequencyMax > frequency:
-        return f"{frequency} to {repeat.frequencyMax} times {every}"
-    if frequency == 1:
-        return {"every day": "daily", "every week": "weekly", "every month": "monthly"}.get(every, every)
-    return f"{frequency} times {every}"

@@ -13,7 +13,7 @@ import pint
 from ucumvert import PintUcumRegistry
 
 UCUM_SYSTEM = "http://unitsofmeasure.org"
-_CONTAINER_WORDS = ("vial", "ampoule", "ampule", "amp", "syringe", "pen", "cartridge", "kit")
+_DIMENSIONS = {"mass": "ug", "volume": "mL"}
 
 
 @cache
@@ -22,11 +22,14 @@ def _registry() -> PintUcumRegistry:
 
 
 @lru_cache(maxsize=512)
-def _parse(ucum: str) -> Any | None:
+def _parse(ucum: str) -> pint.Quantity | None:
+    """The UCUM code as a pint quantity; None when it is not UCUM or names no measurable unit
+    (a bare annotation such as {pill} parses to a token, not a quantity)."""
     try:
-        return _registry().from_ucum(ucum)
+        parsed = _registry().from_ucum(ucum)
     except Exception:  # ucumvert raises its own, lark's and pint's errors for bad input
         return None
+    return parsed if isinstance(parsed, pint.Quantity) else None
 
 
 class Units:
@@ -77,28 +80,26 @@ class Units:
         source, goal = (_parse(ucum) if ucum else None), _parse(target)
         if source is None or goal is None:
             return None
-        quantity = value * source
-        attempts = [quantity]
-        if molar_mass_g_per_mol:
-            molar_mass = quantity._REGISTRY.Quantity(molar_mass_g_per_mol, "g/mol")
-            attempts += [quantity * molar_mass, quantity / molar_mass]
+        try:
+            quantity = value * source
+            attempts = [quantity]
+            if molar_mass_g_per_mol:
+                molar_mass = quantity._REGISTRY.Quantity(molar_mass_g_per_mol, "g/mol")
+                attempts += [quantity * molar_mass, quantity / molar_mass]
+        except (pint.errors.PintError, TypeError, ValueError):
+            return None
         for attempt in attempts:
             try:
                 return float(f"{attempt.to(goal).magnitude:.10g}")
-            except pint.DimensionalityError:
+            except (pint.errors.PintError, TypeError, ValueError):
                 continue
         return None
 
     @staticmethod
-    def dose_kind(ucum: str | None, text: str | None) -> str:
-        """mass | volume | container | unknown, for a dose quantity's unit."""
-        words = " ".join(filter(None, (ucum, text))).lower()
-        if any(word in words for word in _CONTAINER_WORDS):
-            return "container"
+    def dimension(ucum: str | None) -> str | None:
+        """'mass' or 'volume' when the UCUM code measures one, else None."""
         parsed = _parse(ucum) if ucum else None
         if parsed is None:
-            return "unknown"
-        for kind, probe in (("mass", "ug"), ("volume", "mL")):
-            if parsed.dimensionality == _parse(probe).dimensionality:
-                return kind
-        return "unknown"
+            return None
+        return next((name for name, probe in _DIMENSIONS.items()
+                     if parsed.dimensionality == _parse(probe).dimensionality), None)

@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import quote
 
 from cds.fhir.client import DataUnavailable, FhirClient
+from cds.fhir.lenient import read_draft
 from cds.fhir.parse import bundle_resources, parse_resources
 from cds.fhir.record import PatientRecord
 from cds.metrics import PREFETCH_CAPPED
@@ -68,13 +69,25 @@ def gather_record(templates: dict[str, str], prefetch: dict[str, Any] | None,
             PREFETCH_CAPPED.labels(key).inc()
             raw = sorted(raw, key=_recorded, reverse=True)[:max_resources]
         _file(record, parse_resources(raw, f"prefetch.{key}", record.skipped))
-    for model in parse_resources(drafts, "draftOrders", record.skipped):
-        if model.get_resource_type() == "MedicationRequest":
-            record.drafts.append(model)
-        elif model.get_resource_type() == "Medication" and model.id:
-            record.medications[f"Medication/{model.id}"] = model
-    record.draft_json = {raw["id"]: raw for raw in drafts if isinstance(raw, dict) and isinstance(raw.get("id"), str)}
+    _file_drafts(record, drafts)
     return record
+
+
+def _file_drafts(record: PatientRecord, drafts: list[dict[str, Any]]) -> None:
+    """Draft MedicationRequests read leniently (never skipped); Medications beside them as usual."""
+    requests = [raw for raw in drafts if isinstance(raw, dict) and raw.get("resourceType") == "MedicationRequest"]
+    for raw in requests:
+        model, r4_json, notes = read_draft(raw)
+        record.drafts.append(model)
+        if model.id:
+            record.draft_json[model.id] = r4_json
+            record.draft_notes[model.id] = notes
+        if notes:
+            log.warning("draft MedicationRequest/%s read leniently: %s", model.id, "; ".join(notes))
+    others = [raw for raw in drafts if not any(raw is request for request in requests)]
+    for model in parse_resources(others, "draftOrders", record.skipped):
+        if model.get_resource_type() == "Medication" and model.id:
+            record.medications[f"Medication/{model.id}"] = model
 
 
 _ABSENT = object()

@@ -29,7 +29,8 @@ class PatientRecord:
     procedures: list[Any] = field(default_factory=list)
     allergies: list[Any] = field(default_factory=list)
     drafts: list[Any] = field(default_factory=list)            # B12 candidates under evaluation
-    draft_json: dict[str, dict[str, Any]] = field(default_factory=dict)  # draft id → raw JSON
+    draft_json: dict[str, dict[str, Any]] = field(default_factory=dict)  # draft id → its R4 JSON
+    draft_notes: dict[str, list[str]] = field(default_factory=dict)      # draft id → parts not read
     skipped: list[SkippedResource] = field(default_factory=list)
 
 

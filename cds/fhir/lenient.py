@@ -1,0 +1,126 @@
+"""Draft MedicationRequests read leniently, never skipped (clinical-rules.md §1, rev 2).
+
+Prefetch data that fails validation is skipped; a draft is the order under evaluation, so it is
+read whatever its shape. Older shapes (a dosage's `doseQuantity` without `doseAndRate`,
+`doseAndRate` or `category` as an object, no `intent`) are put into R4 shape; a part that still
+fails validation is left out and named in the draft's notes, so the card can say what could not
+be read; a draft that cannot be read at all is kept as its text alone.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+from pydantic import ValidationError
+
+from cds.fhir.parse import MODELS
+
+_MAX_DROPS = 20
+_DOSE_PARTS = ("doseQuantity", "doseRange", "rateQuantity", "rateRange", "rateRatio")
+_LISTS = ("category", "dosageInstruction", "reasonCode", "note", "identifier", "contained")
+_REQUIRED = {"status": "draft", "intent": "order", "subject": {"display": "the patient of this request"}}
+_MEDICATION = ("medicationCodeableConcept", "medicationReference")
+
+
+def read_draft(raw: dict[str, Any]) -> tuple[Any, dict[str, Any], list[str]]:
+    """(MedicationRequest model, the R4 JSON it was read from, what could not be read)."""
+    draft, notes = _r4_shape(copy.deepcopy(raw)), []
+    for _ in range(_MAX_DROPS):
+        try:
+            return MODELS["MedicationRequest"].model_validate(draft), draft, notes
+        except (ValidationError, ValueError, TypeError) as error:
+            dropped = _drop_first_error(draft, error)
+            if dropped is None:
+                break
+            notes.append(dropped)
+            draft = _r4_shape(draft)
+    text_only = _text_only(raw)
+    notes.append("the order could not be read as a FHIR MedicationRequest; only its text was read")
+    return MODELS["MedicationRequest"].model_validate(text_only), text_only, notes
+
+
+def _r4_shape(draft: dict[str, Any]) -> dict[str, Any]:
+    """The draft with older or sloppy shapes put into R4 form (nothing is removed)."""
+    for key, value in _REQUIRED.items():
+        draft.setdefault(key, copy.deepcopy(value))
+    if not any(key in draft for key in _MEDICATION):
+        draft["medicationCodeableConcept"] = {"text": "(no medication given)"}
+    if isinstance(draft.get("medicationCodeableConcept"), str):
+        draft["medicationCodeableConcept"] = {"text": draft["medicationCodeableConcept"]}
+    if isinstance(draft.get("dosageInstruction"), str):
+        draft["dosageInstruction"] = {"text": draft["dosageInstruction"]}
+    for key in _LISTS:
+        if isinstance(draft.get(key), dict):
+            draft[key] = [draft[key]]
+    for dosage in draft.get("dosageInstruction") or []:
+        if isinstance(dosage, dict):
+            _dosage_shape(dosage)
+    return draft
+
+
+def _dosage_shape(dosage: dict[str, Any]) -> None:
+    if isinstance(dosage.get("doseAndRate"), dict):
+        dosage["doseAndRate"] = [dosage["doseAndRate"]]
+    loose = {part: dosage.pop(part) for part in _DOSE_PARTS if part in dosage}
+    if loose:
+        rates = dosage.setdefault("doseAndRate", [{}])
+        if isinstance(rates, list) and rates and isinstance(rates[0], dict):
+            for part, value in loose.items():
+                rates[0].setdefault(part, value)
+    if isinstance(dosage.get("route"), str):
+        dosage["route"] = {"text": dosage["route"]}
+
+
+def _drop_first_error(draft: dict[str, Any], error: Exception) -> str | None:
+    """Remove the deepest part of `draft` the first validation error points into; say what it was."""
+    if not isinstance(error, ValidationError) or not error.errors():
+        return None
+    first = error.errors()[0]
+    node: Any = draft
+    path: list[str | int] = []
+    for part in first.get("loc", ()):
+        if isinstance(node, dict) and part in node or isinstance(node, list) and isinstance(part, int) \
+                and 0 <= part < len(node):
+            path.append(part)
+            node = node[part]
+        else:
+            break
+    if not path or path[0] == "resourceType":
+        return None
+    return _drop(draft, path, first)
+
+
+def _drop(draft: dict[str, Any], path: list[str | int], error: Any) -> str:
+    parent: Any = draft
+    for part in path[:-1]:
+        parent = parent[part]
+    del parent[path[-1]]
+    where = ".".join(f"[{p}]" if isinstance(p, int) else p for p in path).replace(".[", "[")
+    return f"{where} ({error.get('msg', 'invalid')})"
+
+
+def _text_only(raw: dict[str, Any]) -> dict[str, Any]:
+    """A minimal MedicationRequest carrying only the draft's id and all its text."""
+    draft_id = raw.get("id")
+    text = " ".join(_strings(raw))[:2000] or "(no text)"
+    return {"resourceType": "MedicationRequest", **_REQUIRED,
+            **({"id": draft_id} if isinstance(draft_id, str) and _valid_id(draft_id) else {}),
+            "medicationCodeableConcept": {"text": text}}
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if key not in ("resourceType", "id", "system", "reference", "status", "intent"):
+                yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _valid_id(value: str) -> bool:
+    return 0 < len(value) <= 64 and all(c.isalnum() or c in "-." for c in value)
