@@ -21,11 +21,14 @@ _DOSE_UNITS = {"mcg": ("ug", "mcg"), "mg": ("mg", "mg")}
 class _FactFormatter(string.Formatter):
     """`{alias.field}` → the matched fact's value, `unknown` when the fact does not know it."""
 
-    def __init__(self, facts: dict[str, dict[str, Any]], unknown: str = "unknown"):
+    def __init__(self, facts: dict[str, dict[str, Any]], parameters: dict[str, float], unknown: str = "unknown"):
         self.facts = facts
+        self.parameters = parameters
         self.unknown = unknown
 
     def get_field(self, field_name: str, args: Any, kwargs: Any) -> tuple[Any, str]:
+        if field_name.startswith("$"):  # a pack parameter, so text follows a tuned threshold
+            return self.parameters.get(field_name[1:]), field_name
         alias, _, name = field_name.partition(".")
         return self.facts.get(alias, {}).get(name), field_name
 
@@ -60,7 +63,9 @@ class CardBuilder:
                 strongest[key] = finding
         cards = [(self.rulebook.rule(rule_id), finding, order) for (rule_id, order), finding in strongest.items()]
         cards.sort(key=lambda item: (INDICATOR_RANK[item[1].indicator], -item[0].priority, item[0].id, item[2]))
-        return [self.card(rule, finding, order) for rule, finding, order in cards]
+        critical = {order for _, finding, order in cards if finding.indicator == "critical"}
+        return [self.card(rule, finding, order, competing=finding.indicator != "critical" and order in critical)
+                for rule, finding, order in cards]
 
     def card_uuid(self, rule_id: str, order: str) -> str:
         """Stable per hookInstance + rule + order: a repeated call gives the same uuid. The service is
@@ -68,8 +73,10 @@ class CardBuilder:
         must find its own card."""
         return str(uuid.uuid5(_NAMESPACE, f"{self.service_id}|{self.hook_instance}|{rule_id}|{order}"))
 
-    def card(self, rule: Rule, finding: Finding, order: str) -> dict[str, Any]:
-        formatter = _FactFormatter(finding.facts)
+    def card(self, rule: Rule, finding: Finding, order: str, competing: bool = False) -> dict[str, Any]:
+        """The card of one finding. `competing`: the same draft has a critical card, so this card
+        offers no change to that draft (rev 2 "Cards that compete"); new orders stay."""
+        formatter = _FactFormatter(finding.facts, self.rulebook.packs[rule.pack].parameters)
         card_id = self.card_uuid(rule.id, order)
         template = rule.card
         summary = formatter.format(template["summary"]).strip()
@@ -88,10 +95,12 @@ class CardBuilder:
                                          "rulesDigest": self.rulebook.digest}},
         }
         suggestions = [s for index, raw in enumerate(template.get("suggestions", []))
-                       if (s := self.suggestion(raw, formatter, finding, f"{card_id}|{index}"))]
+                       if not (competing and "replace_draft" in raw)
+                       and (s := self.suggestion(raw, formatter, finding, rule.id, f"{card_id}|{index}"))]
         if suggestions:
             card["suggestions"] = suggestions
-            card["selectionBehavior"] = "at-most-one"
+            additions = all(action["type"] == "create" for s in suggestions for action in s["actions"])
+            card["selectionBehavior"] = "any" if additions else "at-most-one"
         if finding.indicator in ("warning", "critical"):
             reasons = self.rulebook.override_reasons
             card["overrideReasons"] = [{"system": reasons["system"], "code": key, "display": reasons["codes"][key]}
@@ -101,7 +110,7 @@ class CardBuilder:
                              for ref in rule.references]
         return card
 
-    def suggestion(self, raw: dict[str, Any], formatter: _FactFormatter, finding: Finding,
+    def suggestion(self, raw: dict[str, Any], formatter: _FactFormatter, finding: Finding, rule_id: str,
                    seed: str) -> dict[str, Any] | None:
         label = formatter.format(raw["label"])
         if "replace_draft" in raw:
@@ -110,12 +119,14 @@ class CardBuilder:
             if draft is None:
                 return None
             resource = self.medication_request(raw["replace_draft"], formatter, base=draft)
-            action = {"type": "update", "description": label, "resource": resource}
+            action_type = "update"
         elif "add_medication" in raw:
-            resource = self.medication_request(raw["add_medication"], formatter)
-            action = {"type": "create", "description": label, "resource": resource}
+            resource, action_type = self.medication_request(raw["add_medication"], formatter), "create"
         else:
-            action = {"type": "create", "description": label, "resource": self.lab_order(raw["order_lab"])}
+            resource, action_type = self.lab_order(raw["order_lab"]), "create"
+        # Accepting a suggestion documents why the order was made (has_reason for later checks).
+        resource["reasonCode"] = [{"text": f"Suggested by Cobalt CDS rule {rule_id}"}]
+        action = {"type": action_type, "description": label, "resource": resource}
         return {"label": label, "uuid": str(uuid.uuid5(_NAMESPACE, seed)), "actions": [action]}
 
     def medication_request(self, template: dict[str, Any], formatter: _FactFormatter,
@@ -145,11 +156,12 @@ class CardBuilder:
                                            "code": self.routes[route]["snomed"][0],
                                            "display": _ROUTE_DISPLAY[route]}]}
         if "instructions" in template:  # order text leaves out what is unknown rather than say so
-            text = _FactFormatter(formatter.facts, unknown="").format(template["instructions"])
+            text = _FactFormatter(formatter.facts, formatter.parameters, unknown="").format(template["instructions"])
             dosage["text"] = " ".join(text.split())
-        code, shown = _DOSE_UNITS[template["dose"]["unit"]]
-        dosage["doseAndRate"] = [{"doseQuantity": {"value": template["dose"]["value"], "unit": shown,
-                                                   "system": "http://unitsofmeasure.org", "code": code}}]
+        if "dose" in template:
+            code, shown = _DOSE_UNITS[template["dose"]["unit"]]
+            dosage["doseAndRate"] = [{"doseQuantity": {"value": template["dose"]["value"], "unit": shown,
+                                                       "system": "http://unitsofmeasure.org", "code": code}}]
         resource["dosageInstruction"] = [dosage]
         return resource
 
@@ -174,8 +186,8 @@ def _drop_product(resource: dict[str, Any]) -> None:
 
 
 def _order_key(finding: Finding) -> str:
-    """One card per (rule, order): the draft, else the order, else the patient."""
-    for alias_type in ("draft_order", "order"):
+    """One card per (rule, order): the draft, else the order, else the lab result, else the patient."""
+    for alias_type in ("draft_order", "order", "lab_unit_problem"):
         for fact in finding.facts.values():
             if fact.get("type") == alias_type:
                 return f"{alias_type}:{fact.get('id')}"

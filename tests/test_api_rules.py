@@ -174,7 +174,7 @@ def test_suggested_order_text_leaves_out_what_is_unknown(client):
     del request["context"]["draftOrders"]["entry"][0]["resource"]["dosageInstruction"][0]["timing"]
     card = next(c for c in client.post("/cds-services/b12-order-sign", json=request).json()["cards"]
                 if c["source"]["topic"]["code"] == "units.mg-mcg-confusion")
-    assert card["suggestions"][0]["actions"][0]["resource"]["dosageInstruction"][0]["text"] == "1000 mcg IM"
+    assert card["suggestions"][0]["actions"][0]["resource"]["dosageInstruction"][0]["text"] == "1,000 mcg IM"
 
 
 def test_card_text_never_abbreviates_micrograms(client):

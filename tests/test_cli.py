@@ -78,8 +78,8 @@ def test_rules_test_on_a_copied_rules_directory_finds_the_projects_fixtures(tmp_
 
 
 def test_a_rule_test_on_a_service_that_does_not_run_the_rule_fails(rules_copy):
-    quiet = "      - fixture: fhir_fixtures/requests/unit-error-correct-dose.json\n        expect: quiet"
-    edit_file(rules_copy / "packs" / "units.yaml", quiet, quiet + "\n        service: b12-patient-view")
+    quiet = "      - fixture: fhir_fixtures/requests/label-cyano-1000mcg-monthly-quiet.json\n        expect: quiet"
+    edit_file(rules_copy / "packs" / "route.yaml", quiet, quiet + "\n        service: b12-patient-view")
     result = runner.invoke(app, ["rules", "test", str(rules_copy)])
     assert result.exit_code == 1
     assert "service b12-patient-view does not run this rule" in result.output

@@ -113,7 +113,7 @@ def test_new_rule_written_only_in_yaml_is_served_after_save(tmp_path, rules_copy
         count = requests.get(f"{base}/readyz", timeout=5).json()["rules"]
         time.sleep(0.5)  # let the watcher settle before the save
         pack = rules_copy / "packs" / "route.yaml"
-        pack.write_text(pack.read_text().replace("rules: []", NEW_RULE))
+        pack.write_text(pack.read_text().replace("rules:\n", NEW_RULE, 1))
         _wait_for(lambda: requests.get(f"{base}/readyz", timeout=5).json()["rules"] == count + 1)
         after = _post(base, request, "b12-order-sign").json()["cards"]
     assert "route.oral-in-neuropathy-demo" not in [c["source"]["topic"]["code"] for c in before]

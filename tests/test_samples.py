@@ -34,6 +34,44 @@ def test_published_order_examples_are_accepted(client, sample, service, hook):
     assert response.json() == {"cards": [], "systemActions": []}  # amoxicillin + a diet: not B12
 
 
+CYANOCOBALAMIN = {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "309594",
+                              "display": "cyanocobalamin 1000 MCG/ML Injectable Solution"}]}
+
+
+def _as_b12_order(sample: str, hook: str, dose: dict | None = None) -> dict:
+    """The published example with its MedicationRequest turned into a B12 order, in the sample's own
+    dosage shape (order-sign: doseQuantity on the dosage; order-select: doseAndRate as an object)."""
+    request = {"hook": hook, "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+               **_sample(sample), "prefetch": _empty_prefetch()}
+    for entry in request["context"]["draftOrders"]["entry"]:
+        resource = entry["resource"]
+        if resource["resourceType"] == "MedicationRequest":
+            resource["medicationCodeableConcept"] = CYANOCOBALAMIN
+            dosage = resource["dosageInstruction"][0]
+            if dose is not None:
+                holder = dosage.get("doseAndRate", dosage)
+                holder["doseQuantity"] = dose
+    return request
+
+
+@pytest.mark.parametrize(("sample", "service", "hook"), [
+    ("cds-hooks-docs/order-select-r4-context.json", "b12-order-select", "order-select"),
+    ("cds-hooks-docs/order-sign-r4-context.json", "b12-order-sign", "order-sign"),
+    ("cds-hooks-docs/order-sign-r4-context.json", "b12-label-check", "order-sign"),
+])
+@pytest.mark.parametrize(("dose", "expected"), [
+    # the sample's own "5 mL bid": 5 mL of 1000 mcg/mL, twice a day, route not given (an injectable)
+    (None, {"units.volume-exceeds-dose": "warning", "frequency.more-than-daily": "critical"}),
+    ({"value": 1000, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"},
+     {"units.mg-mcg-confusion": "critical", "frequency.more-than-daily": "critical"}),
+])
+def test_b12_orders_in_the_published_shapes_get_their_cards(client, sample, service, hook, dose, expected):
+    response = client.post(f"/cds-services/{service}", json=_as_b12_order(sample, hook, dose))
+    assert response.status_code == 200, response.text
+    cards = {c["source"]["topic"]["code"]: c["indicator"] for c in response.json()["cards"]}
+    assert {rule: cards[rule] for rule in expected if rule in cards} == expected
+
+
 @responses.activate
 def test_published_patient_view_example_fetches_from_its_fhir_server(client):
     request = _sample("cds-hooks-docs/patient-view-request.json")

@@ -74,7 +74,8 @@ class DoseReader:
         if kind == "volume":
             ml = self._units.convert(value, ucum, "mL")
             if product.concentration_mcg_per_ml and ml is not None:
-                return ml * product.concentration_mcg_per_ml, f"{format_number(product.concentration_mcg_per_ml)} mcg/mL", None
+                strength = f"{format_number(product.concentration_mcg_per_ml)} mcg/mL"
+                return ml * product.concentration_mcg_per_ml, strength, None
             return None, None, f"a volume ({unit}) of a product whose concentration is not known"
         if kind == "container":
             if product.container_mcg:

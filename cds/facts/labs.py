@@ -7,11 +7,17 @@ from datetime import datetime
 from typing import Any
 
 from cds.facts.codes import Answers, codings_of, texts_of
+from cds.facts.display import format_number
 from cds.facts.model import LabFact, LabUnitProblemFact
 from cds.facts.units import Units
 from cds.fhir.record import as_datetime
 
 IGNORED_STATUSES = {"entered-in-error", "cancelled"}
+LAB_NAMES = {"b12_total": "B12", "b12_active": "active B12", "mma": "MMA", "homocysteine": "homocysteine",
+             "hb": "Hb", "mcv": "MCV", "egfr": "eGFR", "potassium": "potassium"}
+UNIT_TEXT = {"umol/L": "µmol/L", "mL/min/{1.73_m2}": "mL/min/1.73 m²"}
+_CAUSES = {"unit": "unit not recognised", "implausible": "implausible value", "comparator": "a bound, not a value",
+           "future": "dated in the future"}
 LOINC = "http://loinc.org"
 
 
@@ -68,11 +74,13 @@ def _result(observation_id: str, kind: str, quantity: Any, spec: dict[str, Any],
     """One numeric result in canonical units, or the problem that keeps it from any threshold."""
     value = _canonical_value(quantity, spec, units)
     unit_text = quantity.code or quantity.unit or "(none)"
-    written = f"{quantity.comparator or ''}{float(quantity.value):g} {unit_text}"
+    written = f"{quantity.comparator or ''}{format_number(float(quantity.value))} {unit_text}"
+    name = LAB_NAMES.get(kind, kind)
     if value is None:
-        cause, reason = "unit", f"unit '{unit_text}' is not one of {', '.join(spec['units'])}"
+        cause, reason = "unit", f"the unit '{unit_text}' is not one {name} is reported in ({', '.join(spec['units'])})"
     elif _implausible(value, spec):
-        cause, reason = "implausible", f"{written} is implausible for {kind}"
+        cause, reason = "implausible", (f"{written} is outside what is possible for {name} "
+                                        f"({_plausible_text(spec)}): most likely a unit error")
     elif quantity.comparator:
         cause, reason = "comparator", f"{written} is a bound, not a value"
     elif days_ago < -1:
@@ -80,13 +88,29 @@ def _result(observation_id: str, kind: str, quantity: Any, spec: dict[str, Any],
     else:
         return LabFact(id=f"lab:{kind}", kind=kind, value=value, unit=spec["canonical"], days_ago=days_ago, date=date)
     return LabUnitProblemFact(id=f"problem:{observation_id}", kind=kind, value=float(quantity.value),
-                              unit=unit_text, cause=cause, reason=reason, days_ago=days_ago, date=date)
+                              unit=unit_text, cause=cause, reason=reason, days_ago=days_ago, date=date,
+                              kind_text=name, written=written, cause_text=_CAUSES[cause])
 
 
 def _implausible(value: float, spec: dict[str, Any]) -> bool:
     """Outside the lab's plausible range (canonical unit): a unit error, not a result."""
-    return (value >= spec.get("implausible_at_or_above", float("inf")) or value > spec.get("implausible_above", float("inf"))
+    return (value >= spec.get("implausible_at_or_above", float("inf"))
+            or value > spec.get("implausible_above", float("inf"))
             or value < spec.get("implausible_below", float("-inf")))
+
+
+def _plausible_text(spec: dict[str, Any]) -> str:
+    """'plausible 30 to 250 g/L' from the lab's bounds, as facts.yaml sets them."""
+    unit = UNIT_TEXT.get(spec["canonical"], spec["canonical"])
+    low = spec.get("implausible_below")
+    high = spec.get("implausible_above")
+    if low is not None and high is not None:
+        return f"plausible {format_number(low)} to {format_number(high)} {unit}"
+    if high is not None:
+        return f"plausible up to {format_number(high)} {unit}"
+    if low is not None:
+        return f"plausible from {format_number(low)} {unit}"
+    return f"plausible below {format_number(spec['implausible_at_or_above'])} {unit}"
 
 
 def _effective(observation: Any) -> datetime | None:

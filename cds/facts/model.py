@@ -73,6 +73,9 @@ class LabUnitProblemFact:
     reason: str
     days_ago: float | None
     date: str | None
+    kind_text: str                       # "Hb"
+    written: str                         # "7.9 g/L", as reported
+    cause_text: str                      # "implausible value"
 
 
 @dataclass

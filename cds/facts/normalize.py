@@ -9,7 +9,7 @@ from typing import Any
 
 from cds.facts.codes import Answers, CodeSystems, ValueSet, codings_of, texts_of
 from cds.facts.display import concept_text, format_number
-from cds.facts.labs import IGNORED_STATUSES, LabSummary, observation_answer, summarize_labs
+from cds.facts.labs import IGNORED_STATUSES, LAB_NAMES, UNIT_TEXT, LabSummary, observation_answer, summarize_labs
 from cds.facts.model import FindingFact, LabFact, LabUnitProblemFact, OrderFact, PatientFact, engine_fact
 from cds.facts.orders import OrderReader
 from cds.facts.units import Units
@@ -17,9 +17,7 @@ from cds.fhir.record import PatientRecord
 
 _INACTIVE_CLINICAL = {"inactive", "remission", "resolved"}
 _VOID_VERIFICATION = {"entered-in-error", "refuted"}
-_LAB_NAMES = {"b12_total": "B12", "b12_active": "active B12", "mma": "MMA", "homocysteine": "homocysteine",
-              "hb": "Hb", "egfr": "eGFR"}
-_UNIT_TEXT = {"umol/L": "µmol/L", "mL/min/{1.73_m2}": "mL/min/1.73 m²"}
+_SHOWN_LABS = ("b12_total", "b12_active", "mma", "homocysteine", "hb", "egfr")
 _DEFAULT_SOURCES = ("Condition", "Procedure", "Observation")
 _ABATEMENT = ("abatementDateTime", "abatementAge", "abatementPeriod", "abatementRange", "abatementString")
 
@@ -184,8 +182,8 @@ class _PatientDeriver:
 
     def labs_text(self) -> str | None:
         """The patient's own latest results for card text: 'B12 95 ng/L on 12 Oct 2026; …'."""
-        parts = [f"{name} {format_number(lab.value)} {_UNIT_TEXT.get(lab.unit, lab.unit)} on {lab.date}"
-                 for kind, name in _LAB_NAMES.items() if (lab := self.labs.latest.get(kind)) is not None]
+        parts = [f"{LAB_NAMES[kind]} {format_number(lab.value)} {UNIT_TEXT.get(lab.unit, lab.unit)} on {lab.date}"
+                 for kind in _SHOWN_LABS if (lab := self.labs.latest.get(kind)) is not None]
         return "; ".join(parts) or None
 
 

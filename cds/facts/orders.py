@@ -10,7 +10,7 @@ from cds.facts.codes import CodeSystems, codings_of, texts_of
 from cds.facts.display import safe_units
 from cds.facts.dose import Dose, DoseReader
 from cds.facts.model import OrderFact
-from cds.facts.products import Product, ProductCatalog, injectable_words
+from cds.facts.products import ORAL_FORMS, Product, ProductCatalog, injectable_words
 from cds.facts.schedule import Schedule, read_schedule
 from cds.facts.units import Units
 from cds.fhir.record import as_datetime
@@ -37,11 +37,11 @@ class OrderReader:
         concepts, medication = self._medication(request, medications)
         dosage = _dosage(request)
         dosage_text = " ".join(_dosage_texts(request))
-        product = self._catalog.identify(concepts, dosage_text)
+        product = self._catalog.identify(concepts, " ".join([dosage_text, *_note_texts(request)]))
         if product is None:
             return None
         product = self._catalog.with_medication(product, medication)
-        route = self._route(dosage)
+        route = self._route(dosage, concepts, product)
         dose = self._doses.read(_dose_quantity(dosage), product)
         schedule = read_schedule(dosage, self._regimen["days_per_month"])
         injectable = product.injectable or dose.kind in ("volume", "container") or injectable_words(dosage_text)
@@ -124,7 +124,9 @@ class OrderReader:
             concepts.append(_TextConcept(reference.display))
         return [c for c in concepts if c is not None], medication
 
-    def _route(self, dosage: Any) -> str:
+    def _route(self, dosage: Any, concepts: list[Any], product: Product) -> str:
+        """The dosage's coded route, else its route or instruction text, else what the product
+        itself says ("Oral Tablet", "Nasal Spray", a tablet in the catalogue)."""
         concept = dosage.route if dosage else None
         for coding in codings_of(concept):
             if self._systems.alias(coding.system) == "snomed":
@@ -132,11 +134,12 @@ class OrderReader:
                     if coding.code in spec.get("snomed", []):
                         return route
         texts = texts_of(concept) + ([dosage.text.lower()] if dosage and dosage.text else [])
+        texts += [text for c in concepts for text in texts_of(c)]
         for text in texts:
             for route, words in self._route_words.items():
                 if any(word.search(text) for word in words):
                     return route
-        return "unknown"
+        return "oral" if product.form in ORAL_FORMS else "unknown"
 
     def _dispense(self, request: Any, product: Product) -> Dose:
         dispense = request.dispenseRequest
@@ -156,6 +159,10 @@ def _dosage_texts(request: Any) -> list[str]:
     """Free text of every dosage instruction (text and patient instruction), lower-cased."""
     return [text.lower() for dosage in request.dosageInstruction or []
             for text in (dosage.text, dosage.patientInstruction) if text]
+
+
+def _note_texts(request: Any) -> list[str]:
+    return [note.text.lower() for note in request.note or [] if note.text]
 
 
 def _unread_text(dose: Dose, dosage_text: str, notes: list[str] | tuple[str, ...]) -> str | None:

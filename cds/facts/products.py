@@ -13,6 +13,7 @@ from typing import Any
 from cds.facts.codes import CodeSystems, codings_of, ndc_candidates, ndc_product_prefix, texts_of
 from cds.facts.units import Units
 
+ORAL_FORMS = frozenset({"tablet", "capsule", "lozenge", "liquid"})
 _INJECTABLE_WORDS = re.compile(r"\b(inj|injection|injectable|ampoules?|ampules?|vials?|for infusion|infusion)\b")
 _MASS = r"(\d+(?:\.\d+)?)\s*(mcg|micrograms?|ug|µg|μg|mg|milligrams?|g)\b"
 # "1000 MCG/ML", "1 mg/1 ml", "1mg/1ml" (dm+d names the strength per container volume)
@@ -33,6 +34,7 @@ class Product:
     container_mcg: float | None = None         # content of one vial/ampoule, when it has one size
     multi_dose_vial: bool | None = None
     unit_strength_mcg: float | None = None     # per tablet, capsule, lozenge or spray
+    form: str | None = None                    # the catalogue's form: injection, tablet, spray, …
 
 
 class ProductCatalog:
@@ -64,12 +66,14 @@ class ProductCatalog:
                 if not coding.code or system not in entry["code"]:
                     continue
                 code = entry["code"][system]
-                if (system == "ndc" and any(c.startswith(ndc_product_prefix(code)) for c in ndc_candidates(coding.code))) \
-                        or coding.code.strip() == code:
+                ndc = system == "ndc" and any(c.startswith(ndc_product_prefix(code))
+                                              for c in ndc_candidates(coding.code))
+                if ndc or coding.code.strip() == code:
+                    form = entry.get("form", "injection")
                     return Product(entry["ingredient"], entry["name"], entry.get("cyanokit", False),
-                                   entry.get("form", "injection") == "injection",
-                                   entry.get("concentration_mcg_per_ml"), entry.get("container_mcg"),
-                                   entry.get("multi_dose_vial"), entry.get("unit_strength_mcg"))
+                                   form == "injection", entry.get("concentration_mcg_per_ml"),
+                                   entry.get("container_mcg"), entry.get("multi_dose_vial"),
+                                   entry.get("unit_strength_mcg"), form)
         return None
 
     def _by_text(self, text: str) -> Product | None:
@@ -78,7 +82,7 @@ class ProductCatalog:
                 return Product(entry["ingredient"], entry.get("name", entry["contains"]), entry.get("cyanokit", False),
                                injectable=entry.get("form") == "injection",
                                concentration_mcg_per_ml=entry.get("concentration_mcg_per_ml"),
-                               container_mcg=entry.get("container_mcg"))
+                               container_mcg=entry.get("container_mcg"), form=entry.get("form"))
         return None
 
     def with_text_strength(self, product: Product, text: str) -> Product:

@@ -52,4 +52,4 @@ def _text(repeat: Any) -> str | None:
         return f"{frequency} to {repeat.frequencyMax} times {every}"
     if frequency == 1:
         return _PLAIN.get(every, every)
-    return f"{frequency} times {every}"
+    return f"{frequency} times {'a ' + unit if period == 1 else every}"

@@ -54,7 +54,8 @@ def _r4_shape(draft: dict[str, Any]) -> dict[str, Any]:
     for key in _LISTS:
         if isinstance(draft.get(key), dict):
             draft[key] = [draft[key]]
-    for dosage in draft.get("dosageInstruction") or []:
+    dosages = draft.get("dosageInstruction")
+    for dosage in dosages if isinstance(dosages, list) else []:
         if isinstance(dosage, dict):
             _dosage_shape(dosage)
     return draft

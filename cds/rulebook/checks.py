@@ -187,7 +187,11 @@ class _RuleChecker:
                 if name is None:
                     continue
                 alias, _, field = name.partition(".")
-                if not field:
+                if name.startswith("$"):
+                    if name[1:] not in self.parameters:
+                        self.error(here, f"placeholder '{{{name}}}' names no parameter of this pack",
+                                   closest(name[1:], set(self.parameters)))
+                elif not field:
                     self.error(here, f"placeholder '{{{name}}}' must be alias.field")
                 elif spec or conversion:
                     self.error(here, f"placeholder '{{{name}}}' has a format option",

@@ -1,0 +1,42 @@
+"""Drafts are read leniently and never skipped (cds.fhir.lenient)."""
+
+from __future__ import annotations
+
+from cds.fhir.lenient import read_draft
+
+BASE = {"resourceType": "MedicationRequest", "id": "d1", "status": "draft", "intent": "order",
+        "subject": {"reference": "Patient/p1"}, "medicationCodeableConcept": {"text": "cyanocobalamin injection"}}
+
+
+def test_older_shapes_are_put_into_r4_without_notes():
+    raw = BASE | {"category": {"text": "community"}, "dosageInstruction": [
+        {"doseQuantity": {"value": 1, "unit": "mg"}, "route": "IM"},
+        {"doseAndRate": {"doseQuantity": {"value": 2, "unit": "mg"}}}]}
+    raw.pop("intent")
+    model, r4, notes = read_draft(raw)
+    assert notes == [] and model.intent == "order" and len(model.category) == 1
+    assert model.dosageInstruction[0].doseAndRate[0].doseQuantity.value == 1
+    assert model.dosageInstruction[0].route.text == "IM"
+    assert model.dosageInstruction[1].doseAndRate[0].doseQuantity.value == 2
+    assert r4["dosageInstruction"][0]["doseAndRate"] == [{"doseQuantity": {"value": 1, "unit": "mg"}}]
+    assert "intent" not in raw  # the caller's JSON is not changed
+
+
+def test_an_invalid_part_is_left_out_and_named():
+    raw = BASE | {"dosageInstruction": [{"text": "1 mg IM", "doseAndRate": [{"doseQuantity": {"value": "lots"}}]}],
+                  "authoredOn": "yesterday"}
+    model, _, notes = read_draft(raw)
+    assert model.id == "d1" and model.dosageInstruction[0].text == "1 mg IM"
+    assert any(note.startswith("authoredOn") for note in notes)
+    assert any("doseQuantity" in note for note in notes)
+
+
+def test_an_unreadable_resource_keeps_its_text():
+    raw = {"resourceType": "MedicationRequest", "id": "d2", "contained": "nonsense",
+           "medicationCodeableConcept": 42, "note": [{"text": "hydroxocobalamin 1 mg as directed"}],
+           "status": {"weird": True}}
+    model, _, notes = read_draft(raw)
+    assert model.id == "d2" and notes
+    text = model.medicationCodeableConcept.text if model.medicationCodeableConcept else ""
+    notes_text = " ".join(n.text for n in model.note or [])
+    assert "hydroxocobalamin" in text + notes_text
