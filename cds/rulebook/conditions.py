@@ -74,6 +74,7 @@ class Condition:
         return {test.field for test in self.tests()}
 
     def operands(self) -> Iterator[Operand]:
+        """Every value the tests compare with."""
         return (operand for test in self.tests() for comparison in test.comparisons
                 for operand in comparison.operands)
 
