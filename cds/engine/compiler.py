@@ -1,11 +1,21 @@
-"""Rule conditions (YAML) → durable_rules ruleset definitions (its JSON rule language)."""
+"""Parsed rule conditions → durable_rules ruleset definitions (its JSON rule language)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
-from cds.rulebook.expressions import BinaryOp, FieldRef, Literal, Param, Value, constant, parse_value, references
+from cds.rulebook.conditions import (
+    AbsentCondition,
+    AnyOf,
+    Comparison,
+    Condition,
+    FactCondition,
+    Operand,
+    Where,
+)
+from cds.rulebook.expressions import BinaryOp, FieldRef, Literal, Param, constant, references
 from cds.rulebook.model import Rule
 
 _COMPARISONS = {"lt": "$lt", "le": "$lte", "gt": "$gt", "ge": "$gte"}
@@ -33,109 +43,81 @@ def compile_rule(rule: Rule, parameters: dict[str, float]) -> list[CompiledRule]
     variants = [(rule.indicator, rule.when)]
     variants += [(e.indicator, refine(rule.when, e.when)) for e in rule.escalate]
     return [
-        CompiledRule(f"{rule.id}#{index}", rule, indicator, _aliases(conditions),
+        CompiledRule(f"{rule.id}#{index}", rule, indicator,
+                     tuple(c.alias for c in conditions if isinstance(c, FactCondition)),
                      {"all": compile_conditions(conditions, parameters)})
         for index, (indicator, conditions) in enumerate(variants)
     ]
 
 
-def refine(base: tuple[dict[str, Any], ...], extra: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], ...]:
+def refine(base: Sequence[Condition], extra: Sequence[Condition]) -> tuple[Condition, ...]:
     """Base conditions plus escalation conditions; a fact condition naming an alias the base
-    already binds adds its tests to that condition instead of matching a second fact."""
-    merged = [dict(condition) for condition in base]
-    bound = {_alias(c): index for index, c in enumerate(merged) if "fact" in c}
+    already binds adds its tests to that condition instead of matching a second fact (the
+    merged condition is compiled, never shown: it keeps the base's written form)."""
+    merged = list(base)
+    bound = {c.alias: index for index, c in enumerate(merged) if isinstance(c, FactCondition)}
     for condition in extra:
-        index = bound.get(_alias(condition)) if "fact" in condition else None
+        index = bound.get(condition.alias) if isinstance(condition, FactCondition) else None
         if index is None:
             merged.append(condition)
         else:
-            merged[index]["where"] = [*_wheres(merged[index]), *_wheres(condition)]
+            merged[index] = replace(merged[index], where=merged[index].where + condition.where)
     return tuple(merged)
 
 
-def _alias(condition: dict[str, Any]) -> str:
-    return condition.get("as", condition["fact"])
-
-
-def _wheres(condition: dict[str, Any]) -> list[dict[str, Any]]:
-    where = condition.get("where") or {}
-    return where if isinstance(where, list) else [where]
-
-
-def compile_conditions(conditions: tuple[dict[str, Any], ...] | list[dict[str, Any]],
-                       parameters: dict[str, float]) -> list[dict[str, Any]]:
+def compile_conditions(conditions: Sequence[Condition], parameters: dict[str, float]) -> list[dict[str, Any]]:
     """durable_rules `all` terms. Absence tests go last: durable_rules cannot start with one."""
-    positive = [c for c in conditions if "fact" in c]
-    absent = [c for c in conditions if "absent" in c]
-    if absent and not any(c["fact"] == ANCHOR_FACT for c in positive):
-        positive.append({"fact": ANCHOR_FACT, "as": ANCHOR_ALIAS})
+    positive = [c for c in conditions if isinstance(c, FactCondition)]
+    absent = [c for c in conditions if isinstance(c, AbsentCondition)]
     # A field another condition computes with must be known: the engine fails on an unknown
     # operand, and a comparison with an unknown value is not true (unknown is unknown).
     used = _referenced_fields(conditions)
-    terms = [{_alias(c): _all([_fact_test(c["fact"], c, parameters),
-                               *({"$ex": {name: 1}} for name in sorted(used.get(_alias(c), ())))])}
+    terms = [{c.alias: _all([_fact_test(c, parameters),
+                             *({"$ex": {name: 1}} for name in sorted(used.get(c.alias, ())))])}
              for c in positive]
-    terms += [{f"absent{index}$not": _fact_test(c["absent"], c, parameters)}
-              for index, c in enumerate(absent)]
+    if absent and not any(c.fact_type == ANCHOR_FACT for c in positive):
+        terms.append({ANCHOR_ALIAS: {"type": ANCHOR_FACT}})
+    terms += [{f"absent{index}$not": _fact_test(c, parameters)} for index, c in enumerate(absent)]
     return terms
 
 
-def _referenced_fields(conditions: tuple[dict[str, Any], ...] | list[dict[str, Any]]) -> dict[str, set[str]]:
+def _referenced_fields(conditions: Sequence[Condition]) -> dict[str, set[str]]:
     """alias → the fields of it that =expressions elsewhere in the rule use."""
     used: dict[str, set[str]] = {}
-    for condition in conditions:
-        for where in _wheres(condition):
-            for raw in _raw_values(where):
-                for ref in references(parse_value(raw)):
-                    if isinstance(ref, FieldRef):
-                        used.setdefault(ref.alias, set()).add(ref.field)
+    for operand in (operand for condition in conditions for operand in condition.operands()):
+        for ref in references(operand):
+            if isinstance(ref, FieldRef):
+                used.setdefault(ref.alias, set()).add(ref.field)
     return used
 
 
-def _raw_values(where: dict[str, Any]) -> list[Any]:
-    values = []
-    for field, test in where.items():
-        if field == "any":
-            values += [value for branch in test for value in _raw_values(branch)]
-        else:
-            for operand in (test.values() if isinstance(test, dict) else [test]):
-                values += operand if isinstance(operand, list) else [operand]
-    return values
-
-
-def ordered_conditions(conditions: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:
+def ordered_conditions(conditions: Sequence[Condition]) -> list[Condition]:
     """Conditions in the order they are compiled (facts first, then absences)."""
-    return [c for c in conditions if "fact" in c] + [c for c in conditions if "absent" in c]
+    return ([c for c in conditions if isinstance(c, FactCondition)]
+            + [c for c in conditions if isinstance(c, AbsentCondition)])
 
 
-def _aliases(conditions: tuple[dict[str, Any], ...]) -> tuple[str, ...]:
-    return tuple(_alias(c) for c in conditions if "fact" in c)
+def _fact_test(condition: Condition, parameters: dict[str, float]) -> dict[str, Any]:
+    return _all([{"type": condition.fact_type}, *_where(condition.where, parameters)])
 
 
-def _fact_test(fact_type: str, condition: dict[str, Any], parameters: dict[str, float]) -> dict:
-    return _all([{"type": fact_type}, *(term for where in _wheres(condition) for term in _where(where, parameters))])
-
-
-def _where(where: dict[str, Any], parameters: dict[str, float]) -> list[dict[str, Any]]:
+def _where(where: Where, parameters: dict[str, float]) -> list[dict[str, Any]]:
     terms = []
-    for field, test in where.items():
-        if field == "any":
-            terms.append(_any([_all(_where(branch, parameters)) for branch in test]))
-        elif isinstance(test, dict):
-            terms.extend(_operator(field, op, value, parameters) for op, value in test.items())
-        elif isinstance(test, list):
-            terms.append(_any([{field: _value(item, parameters)} for item in test]))
+    for clause in where:
+        if isinstance(clause, AnyOf):
+            terms.append(_any([_all(_where(branch, parameters)) for branch in clause.branches]))
         else:
-            terms.append({field: _value(test, parameters)})
+            terms.extend(_comparison(clause.field, comparison, parameters) for comparison in clause.comparisons)
     return terms
 
 
-def _operator(field: str, op: str, raw: Any, parameters: dict[str, float]) -> dict[str, Any]:
+def _comparison(field: str, comparison: Comparison, parameters: dict[str, float]) -> dict[str, Any]:
+    op, operands = comparison.op, comparison.operands
     if op == "known":
-        return {"$ex" if raw else "$nex": {field: 1}}
+        return {"$ex" if _emit(operands[0], parameters) else "$nex": {field: 1}}
     if op == "in":
-        return _any([{field: _value(item, parameters)} for item in raw])
-    value = _value(raw, parameters)
+        return _any([{field: _emit(operand, parameters)} for operand in operands])
+    value = _emit(operands[0], parameters)
     if op == "eq":
         return {field: value}
     if op == "ne":
@@ -144,11 +126,7 @@ def _operator(field: str, op: str, raw: Any, parameters: dict[str, float]) -> di
     return {_COMPARISONS[op]: {field: value}}
 
 
-def _value(raw: Any, parameters: dict[str, float]) -> Any:
-    return _emit(parse_value(raw), parameters)
-
-
-def _emit(value: Value, parameters: dict[str, float]) -> Any:
+def _emit(value: Operand, parameters: dict[str, float]) -> Any:
     if isinstance(value, Literal):
         return value.value
     if isinstance(value, Param):

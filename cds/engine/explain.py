@@ -14,6 +14,7 @@ from cds.engine.evaluator import (
     run_session,
     with_anchor_rule,
 )
+from cds.rulebook.conditions import Condition
 from cds.rulebook.model import Rule
 
 
@@ -64,24 +65,13 @@ def explain_rules(rules: list[tuple[Rule, dict[str, float]]],
         held = max((k for k in range(1, len(conditions) + 1) if all(j in fired for j in range(1, k + 1))),
                    default=0)
         reports.append(RuleReport(rule, held == len(conditions), [
-            ConditionReport(_shown(condition, parameters),
+            ConditionReport(condition.shown(parameters),
                             "held" if index < held else "failed" if index == held else "not reached",
                             _candidates(condition, facts))
             for index, condition in enumerate(conditions)], [
-            EscalationReport(e.indicator, i in escalated, [_shown(c, parameters) for c in e.when])
+            EscalationReport(e.indicator, i in escalated, [c.shown(parameters) for c in e.when])
             for i, e in enumerate(rule.escalate)]))
     return reports
-
-
-def _shown(value: Any, parameters: dict[str, float]) -> Any:
-    """A condition as written, with each $parameter followed by its value."""
-    if isinstance(value, dict):
-        return {key: _shown(item, parameters) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_shown(item, parameters) for item in value]
-    if isinstance(value, str) and value.startswith("$") and value[1:] in parameters:
-        return f"{value} = {parameters[value[1:]]}"
-    return value
 
 
 def _recorder(fired: set[int], k: int):  # noqa: ANN202 - a durable_rules action
@@ -91,20 +81,8 @@ def _recorder(fired: set[int], k: int):  # noqa: ANN202 - a durable_rules action
     return record
 
 
-def _candidates(condition: dict[str, Any], facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _candidates(condition: Condition, facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The facts of the condition's type, showing only the fields it tests."""
-    fact_type = condition.get("fact") or condition.get("absent")
-    fields = _fields(condition.get("where") or {})
-    return [{"id": fact.get("id"), **{name: fact.get(name) for name in sorted(fields)}}
-            for fact in facts if fact.get("type") == fact_type]
-
-
-def _fields(where: dict[str, Any]) -> set[str]:
-    names: set[str] = set()
-    for key, value in where.items():
-        if key == "any":
-            for branch in value:
-                names |= _fields(branch)
-        else:
-            names.add(key)
-    return names
+    fields = sorted(condition.fields())
+    return [{"id": fact.get("id"), **{name: fact.get(name) for name in fields}}
+            for fact in facts if fact.get("type") == condition.fact_type]

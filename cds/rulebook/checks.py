@@ -10,17 +10,9 @@ from typing import Any
 
 from cds.facts.model import fact_fields, field_values, numeric_fields
 from cds.facts.units import Units
-from cds.rulebook.expressions import (
-    BinaryOp,
-    ExpressionError,
-    FieldRef,
-    Param,
-    Value,
-    constant,
-    parse_value,
-    references,
-)
-from cds.rulebook.model import INDICATOR_RANK, SUMMARY_LIMIT, LoadError, Pack
+from cds.rulebook.conditions import Condition, FactCondition, Invalid, Operand
+from cds.rulebook.expressions import BinaryOp, FieldRef, Literal, Param, Value, constant, references
+from cds.rulebook.model import INDICATOR_RANK, SUMMARY_LIMIT, LoadError, Pack, Rule
 from cds.rulebook.yamlsource import YamlDocument
 
 # ISMP error-prone abbreviations: card text says "mcg".
@@ -34,144 +26,140 @@ _ENGINE_NUMBERS = (1e-4, 1e15)
 class _RuleChecker:
     """Collects the errors of one rule, each located at the YAML line it concerns."""
 
-    def __init__(self, document: YamlDocument, index: int, parameters: dict[str, float],
+    def __init__(self, document: YamlDocument, index: int, rule: Rule, parameters: dict[str, float],
                  values: dict[tuple[str, str], set[str]]):
         self.document = document
-        self.rule = document.data["rules"][index]
+        self.rule = rule
         self.base = ("rules", index)
         self.parameters = parameters
         self.values = values
         self.errors: list[LoadError] = []
         self.aliases: dict[str, str] = {}
 
+    def line(self, pointer: tuple) -> int:
+        """The line of a part of this rule other than its conditions (which know their own lines)."""
+        return self.document.line_of(self.base + pointer)
+
     def error(self, pointer: tuple, message: str, hint: str | None = None) -> None:
-        line = self.document.line_of(self.base + pointer)
-        self.errors.append(LoadError(str(self.document.path), line, message, self.rule.get("id"), hint))
+        self.error_at(self.line(pointer), message, hint)
+
+    def error_at(self, line: int, message: str, hint: str | None = None) -> None:
+        self.errors.append(LoadError(self.rule.file, line, message, self.rule.id, hint))
 
     def check(self, pack_name: str) -> list[LoadError]:
         rule = self.rule
-        if not rule["id"].startswith(pack_name + "."):
+        if not rule.id.startswith(pack_name + "."):
             self.error(("id",), f"rule id must start with '{pack_name}.'")
-        self.check_conditions(rule["when"], ("when",))
-        if not any("fact" in condition for condition in rule["when"]):
+        self.check_conditions(rule.when)
+        if not any(isinstance(condition, FactCondition) for condition in rule.when):
             self.error(("when",), "a rule needs at least one 'fact' condition",
                        "absent-only rules have nothing to report on; add e.g. {fact: patient}")
         bound = dict(self.aliases)
-        for index, escalation in enumerate(rule.get("escalate", [])):
+        for escalation in rule.escalate:
             self.aliases = dict(bound)
-            self.check_conditions(escalation["when"], ("escalate", index, "when"), refining=bound)
+            self.check_conditions(escalation.when, refining=bound)
         self.aliases = bound
-        self.check_card(rule["card"])
+        self.check_card(rule.card)
         self.check_severity_overrides()
         return self.errors
 
-    def check_conditions(self, conditions: list[dict[str, Any]], pointer: tuple,
-                         refining: dict[str, str] | None = None) -> None:
+    def check_conditions(self, conditions: tuple[Condition, ...], refining: dict[str, str] | None = None) -> None:
         """`refining`: aliases an escalation may add tests to (same alias, same fact type)."""
-        for index, condition in enumerate(conditions):
-            here = (*pointer, index)
-            fact_type = condition.get("fact") or condition.get("absent")
-            alias = condition.get("as", fact_type)
-            if "fact" in condition and refining and refining.get(alias) == fact_type:
+        for condition in conditions:
+            bound = isinstance(condition, FactCondition)
+            if bound and refining and refining.get(condition.alias) == condition.fact_type:
                 # adds tests to the base condition binding this alias: they may use only the
                 # aliases bound before it, as that condition itself may
                 names = list(refining)
-                visible, self.aliases = self.aliases, {a: refining[a] for a in names[:names.index(alias)]}
-                self.check_where(condition.get("where") or {}, fact_type, (*here, "where"))
+                visible, self.aliases = self.aliases, {a: refining[a] for a in names[:names.index(condition.alias)]}
+                self.check_tests(condition)
                 self.aliases = visible
                 continue
-            self.check_where(condition.get("where") or {}, fact_type, (*here, "where"))
-            if "fact" in condition:
-                if alias in self.aliases:
-                    self.error(here, f"alias '{alias}' is bound twice", "name the second one with 'as:'")
-                self.aliases[alias] = fact_type
+            self.check_tests(condition)
+            if bound:
+                if condition.alias in self.aliases:
+                    self.error_at(condition.line, f"alias '{condition.alias}' is bound twice",
+                                  "name the second one with 'as:'")
+                self.aliases[condition.alias] = condition.fact_type
 
-    def check_where(self, where: dict[str, Any], fact_type: str, pointer: tuple) -> None:
+    def check_tests(self, condition: Condition) -> None:
+        fact_type = condition.fact_type
         known = fact_fields(fact_type)
-        for key, test in where.items():
-            here = (*pointer, key)
-            if key == "any":
-                for index, branch in enumerate(test):
-                    self.check_where(branch, fact_type, (*here, index))
+        for test in condition.tests():
+            if test.field not in known:
+                self.error_at(test.line, f"'{fact_type}' facts have no field '{test.field}'",
+                              closest(test.field, known))
                 continue
-            if key not in known:
-                self.error(here, f"'{fact_type}' facts have no field '{key}'", closest(key, known))
-                continue
-            tests = test.items() if isinstance(test, dict) else [("eq", test)]
-            for op, operand in tests:
-                if op in _ORDERING:
-                    if key not in numeric_fields(fact_type):
-                        self.error(here, f"'{op}' compares numbers, and '{fact_type}.{key}' is not a number")
-                    self.check_number(operand, here)
-                elif op != "known":
-                    for value in operand if isinstance(operand, list) else [operand]:
-                        self.check_value(value, here)
-                        self.check_allowed(fact_type, key, value, here)
+            for comparison in test.comparisons:
+                if comparison.op in _ORDERING:
+                    if test.field not in numeric_fields(fact_type):
+                        self.error_at(test.line, f"'{comparison.op}' compares numbers, "
+                                                 f"and '{fact_type}.{test.field}' is not a number")
+                    self.check_number(comparison.operands[0], test.line)
+                elif comparison.op != "known":
+                    for operand in comparison.operands:
+                        self.check_value(operand, test.line)
+                        self.check_allowed(fact_type, test.field, operand, test.line)
 
-    def check_allowed(self, fact_type: str, key: str, value: Any, pointer: tuple) -> None:
+    def check_allowed(self, fact_type: str, key: str, operand: Operand, line: int) -> None:
         """A field with a fixed set of values (route, b12_status, lab kind, value set…) must name one."""
         allowed = self.values.get((fact_type, key))
         if allowed is None:
             fixed = field_values(fact_type, key)
             allowed = set(fixed) if fixed else None
-        if allowed is not None and isinstance(value, str) and not value.startswith(("$", "=")) \
-                and value not in allowed:
-            self.error(pointer, f"'{fact_type}.{key}' is never '{value}'",
-                       closest(value, allowed) or f"one of: {', '.join(sorted(allowed))}")
+        if allowed is not None and isinstance(operand, Literal) and isinstance(operand.value, str) \
+                and operand.value not in allowed:
+            self.error_at(line, f"'{fact_type}.{key}' is never '{operand.value}'",
+                          closest(operand.value, allowed) or f"one of: {', '.join(sorted(allowed))}")
 
-    def check_number(self, raw: Any, pointer: tuple) -> None:
+    def check_number(self, operand: Operand, line: int) -> None:
         """An operand of lt/le/gt/ge: a number, a $parameter or an =expression."""
-        plain = isinstance(raw, int | float) and not isinstance(raw, bool)
-        if not plain and not (isinstance(raw, str) and raw[:1] in ("$", "=")):
-            self.error(pointer, f"{raw!r} is not a number, a $parameter or an =expression",
-                       'write e.g. 5000, $threshold or "=active.mcg_per_28d * $ratio"')
+        if isinstance(operand, Literal) and (isinstance(operand.value, bool)
+                                             or not isinstance(operand.value, int | float)):
+            self.error_at(line, f"{operand.value!r} is not a number, a $parameter or an =expression",
+                          'write e.g. 5000, $threshold or "=active.mcg_per_28d * $ratio"')
             return
-        self.check_value(raw, pointer)
+        self.check_value(operand, line)
 
-    def check_value(self, raw: Any, pointer: tuple) -> None:
-        if isinstance(raw, str) and raw.startswith("$") and not isinstance(parse_value(raw), Param):
-            self.error(pointer, f"'{raw}' is not a parameter name", "parameters are written $lower_case_name")
+    def check_value(self, operand: Operand, line: int) -> None:
+        if isinstance(operand, Invalid):
+            self.error_at(line, operand.message, operand.hint)
             return
-        try:
-            value = parse_value(raw)
-        except ExpressionError as error:
-            self.error(pointer, str(error))
-            return
-        for ref in references(value):
+        for ref in references(operand):
             if isinstance(ref, Param) and ref.name not in self.parameters:
-                self.error(pointer, f"parameter '${ref.name}' is not defined",
-                           closest(ref.name, set(self.parameters)) or "declare it under the pack's 'parameters:'")
+                self.error_at(line, f"parameter '${ref.name}' is not defined",
+                              closest(ref.name, set(self.parameters)) or "declare it under the pack's 'parameters:'")
             elif isinstance(ref, FieldRef):
-                self.check_field_ref(ref.alias, ref.field, pointer, "an earlier condition")
-                if isinstance(value, BinaryOp) and ref.alias in self.aliases \
+                self.check_field_ref(ref.alias, ref.field, line, "an earlier condition")
+                if isinstance(operand, BinaryOp) and ref.alias in self.aliases \
                         and ref.field not in numeric_fields(self.aliases[ref.alias]):
-                    self.error(pointer, f"'{ref.alias}.{ref.field}' is not a number: it cannot be used in arithmetic")
-        self.check_divisions(value, pointer)
+                    self.error_at(line, f"'{ref.alias}.{ref.field}' is not a number: it cannot be used in arithmetic")
+        self.check_divisions(operand, line)
 
-    def check_divisions(self, value: Value, pointer: tuple) -> None:
+    def check_divisions(self, value: Value, line: int) -> None:
         """A divisor must be a constant other than zero: the engine cannot survive a division by zero."""
         if not isinstance(value, BinaryOp):
             return
-        self.check_divisions(value.left, pointer)
-        self.check_divisions(value.right, pointer)
+        self.check_divisions(value.left, line)
+        self.check_divisions(value.right, line)
         if value.op == "$div":
             try:
                 divisor = constant(value.right, self.parameters)
             except ZeroDivisionError:
                 divisor = 0
             if divisor is None:
-                self.error(pointer, "divide only by a number or a $parameter, not by a fact field",
-                           "multiply the other side instead: a > b / c is a * c > b")
+                self.error_at(line, "divide only by a number or a $parameter, not by a fact field",
+                              "multiply the other side instead: a > b / c is a * c > b")
             elif divisor == 0:
-                self.error(pointer, "division by zero")
+                self.error_at(line, "division by zero")
 
-    def check_field_ref(self, alias: str, field: str, pointer: tuple, where: str) -> None:
+    def check_field_ref(self, alias: str, field: str, line: int, where: str) -> None:
         if alias not in self.aliases:
-            self.error(pointer, f"'{alias}' is not bound by {where}",
-                       f"bound aliases: {', '.join(sorted(self.aliases)) or 'none'}")
+            self.error_at(line, f"'{alias}' is not bound by {where}",
+                          f"bound aliases: {', '.join(sorted(self.aliases)) or 'none'}")
         elif field not in fact_fields(self.aliases[alias]):
-            self.error(pointer, f"'{alias}' ({self.aliases[alias]}) has no field '{field}'",
-                       closest(field, fact_fields(self.aliases[alias])))
+            self.error_at(line, f"'{alias}' ({self.aliases[alias]}) has no field '{field}'",
+                          closest(field, fact_fields(self.aliases[alias])))
 
     def check_card(self, card: dict[str, Any]) -> None:
         for pointer, text in _card_texts(card):
@@ -197,7 +185,7 @@ class _RuleChecker:
                     self.error(here, f"placeholder '{{{name}}}' has a format option",
                                "write {alias.field} alone: numbers are formatted for you")
                 else:
-                    self.check_field_ref(alias, field, here, "a condition of this rule")
+                    self.check_field_ref(alias, field, self.line(here), "a condition of this rule")
             if pointer == ("summary",):
                 fixed = "".join(literal for literal, *_ in parts)
                 if len(fixed) > SUMMARY_LIMIT:
@@ -207,33 +195,33 @@ class _RuleChecker:
         if replaces and "draft_order" not in self.aliases.values():
             self.error(("card", "suggestions"), "'replace_draft' needs a draft_order condition to replace",
                        "add a {fact: draft_order} condition, or use add_medication")
-        if "draft_order" in self.aliases.values() and set(self.rule.get("hooks") or ()) == {"patient-view"}:
+        if "draft_order" in self.aliases.values() and set(self.rule.hooks) == {"patient-view"}:
             self.error(("hooks",), "a rule on patient-view alone can never match a draft_order",
                        "patient-view requests carry no draft orders")
 
     def check_severity_overrides(self) -> None:
-        for index, escalation in enumerate(self.rule.get("escalate", [])):
-            if INDICATOR_RANK[escalation["indicator"]] >= INDICATOR_RANK[self.rule["indicator"]]:
-                self.error(("escalate", index, "indicator"), f"escalation to '{escalation['indicator']}' is not "
-                           f"more severe than the rule's '{self.rule['indicator']}'", "it could never show")
-        severities = {self.rule["indicator"], *(e["indicator"] for e in self.rule.get("escalate", []))}
-        if severities & {"warning", "critical"} and not self.rule["card"].get("override_reasons"):
+        rule = self.rule
+        for index, escalation in enumerate(rule.escalate):
+            if INDICATOR_RANK[escalation.indicator] >= INDICATOR_RANK[rule.indicator]:
+                self.error(("escalate", index, "indicator"), f"escalation to '{escalation.indicator}' is not "
+                           f"more severe than the rule's '{rule.indicator}'", "it could never show")
+        severities = {rule.indicator, *(e.indicator for e in rule.escalate)}
+        if severities & {"warning", "critical"} and not rule.card.get("override_reasons"):
             self.error(("card",), "warning and critical rules must offer override_reasons",
                        "e.g. override_reasons: [symptoms-reviewed]")
 
 
-def check_pack(document: YamlDocument, values: dict[tuple[str, str], set[str]]) -> list[LoadError]:
-    """Semantic errors of one schema-valid pack file; `values`: the names lab kinds and findings may take."""
-    data = document.data
-    parameters = {name: spec["value"] for name, spec in (data.get("parameters") or {}).items()}
+def check_pack(document: YamlDocument, pack: Pack, values: dict[tuple[str, str], set[str]]) -> list[LoadError]:
+    """Semantic errors of `pack`, built from the schema-valid `document`; `values`: the names lab kinds
+    and findings may take."""
     errors: list[LoadError] = []
-    for name, value in parameters.items():
+    for name, value in pack.parameters.items():
         if value and not _ENGINE_NUMBERS[0] <= abs(value) < _ENGINE_NUMBERS[1]:
             errors.append(LoadError(str(document.path), document.line_of(("parameters", name)),
                                     f"parameter '{name}' = {value} is too small or too large for the engine",
                                     hint="express it in another unit (e.g. mcg rather than g)"))
-    for index in range(len(data["rules"])):
-        errors.extend(_RuleChecker(document, index, parameters, values).check(data["pack"]))
+    for index, rule in enumerate(pack.rules):
+        errors.extend(_RuleChecker(document, index, rule, pack.parameters, values).check(pack.name))
     return errors
 
 

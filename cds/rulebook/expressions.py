@@ -1,7 +1,7 @@
 """Values in rule conditions: literals, $parameters and =expressions over earlier facts.
 
 `=active_order.mcg_per_28d * $increase_ratio` is parsed with Python's own `ast` (no eval) into a
-small tree the engine compiler and the checks both read.
+small tree; `cds.rulebook.conditions` parses every value of a rule this way, once, at load.
 """
 
 from __future__ import annotations
@@ -19,7 +19,11 @@ _ARITHMETIC = {"$add": operator.add, "$sub": operator.sub, "$mul": operator.mul,
 
 
 class ExpressionError(ValueError):
-    """An expression a rule file wrote that cannot be understood."""
+    """A value a rule file wrote that cannot be understood, with a hint when one helps."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.hint = hint
 
 
 @dataclass(frozen=True)
@@ -49,10 +53,12 @@ Value = Literal | Param | FieldRef | BinaryOp
 
 
 def parse_value(raw: Any) -> Value:
-    """Parse one condition value as written in YAML."""
+    """Parse one condition value as written in YAML; raises ExpressionError when it cannot be."""
     if isinstance(raw, str) and raw.startswith("="):
         return _parse_expression(raw[1:])
-    if isinstance(raw, str) and _PARAM.fullmatch(raw):
+    if isinstance(raw, str) and raw.startswith("$"):
+        if not _PARAM.fullmatch(raw):
+            raise ExpressionError(f"'{raw}' is not a parameter name", "parameters are written $lower_case_name")
         return Param(raw[1:])
     return Literal(raw)
 

@@ -13,6 +13,7 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from cds.rulebook.checks import check_pack, check_services, check_units, closest
+from cds.rulebook.conditions import parse_conditions
 from cds.rulebook.model import (
     HOOKS,
     Escalation,
@@ -56,12 +57,12 @@ def load_rulebook(directory: Path | str) -> Rulebook:
         if document is None:
             broken.add(path.stem)
             continue
-        pack_errors = check_pack(document, values)
+        pack = _build_pack(document)
+        pack_errors = check_pack(document, pack, values)
         errors.extend(pack_errors)
         if pack_errors:
-            broken.add(document.data["pack"])
+            broken.add(pack.name)
         else:
-            pack = _build_pack(document)
             if pack.name in packs:
                 errors.append(LoadError(str(path), 1, f"pack '{pack.name}' is defined twice"))
             packs[pack.name] = pack
@@ -174,28 +175,32 @@ def _build_pack(document: YamlDocument) -> Pack:
     data = document.data
     parameters = {name: (spec["value"] if isinstance(spec, dict) else spec)
                   for name, spec in (data.get("parameters") or {}).items()}
-    rules = tuple(
-        Rule(
-            id=raw["id"],
-            title=raw["title"],
-            indicator=raw["indicator"],
-            hooks=tuple(raw.get("hooks") or HOOKS),
-            priority=raw.get("priority", 0),
-            when=tuple(raw["when"]),
-            escalate=tuple(Escalation(e["indicator"], tuple(e["when"])) for e in raw.get("escalate", [])),
-            card=raw["card"],
-            rationale=raw["rationale"].strip(),
-            references=tuple(raw.get("references", [])),
-            tests=tuple(RuleTest(**test) for test in raw.get("tests", [])),
-            pack=data["pack"],
-            pack_version=str(data["version"]),
-            file=str(document.path),
-            line=document.line_of(("rules", index)),
-        )
-        for index, raw in enumerate(data["rules"])
-    )
+    rules = tuple(_build_rule(document, index) for index in range(len(data["rules"])))
     return Pack(data["pack"], str(data["version"]), data.get("title", data["pack"]),
                 parameters, rules, str(document.path))
+
+
+def _build_rule(document: YamlDocument, index: int) -> Rule:
+    data, base = document.data, ("rules", index)
+    raw = data["rules"][index]
+    return Rule(
+        id=raw["id"],
+        title=raw["title"],
+        indicator=raw["indicator"],
+        hooks=tuple(raw.get("hooks") or HOOKS),
+        priority=raw.get("priority", 0),
+        when=parse_conditions(document, (*base, "when")),
+        escalate=tuple(Escalation(e["indicator"], parse_conditions(document, (*base, "escalate", i, "when")))
+                       for i, e in enumerate(raw.get("escalate", []))),
+        card=raw["card"],
+        rationale=raw["rationale"].strip(),
+        references=tuple(raw.get("references", [])),
+        tests=tuple(RuleTest(**test) for test in raw.get("tests", [])),
+        pack=data["pack"],
+        pack_version=str(data["version"]),
+        file=str(document.path),
+        line=document.line_of(base),
+    )
 
 
 def _build_service(raw: dict[str, Any]) -> Service:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from cds.facts.model import Hook
+from cds.rulebook.conditions import Condition
 
 INDICATOR_RANK = {"critical": 0, "warning": 1, "info": 2}
 SUMMARY_LIMIT = 140  # CDS Hooks: a card summary is under 140 characters
@@ -50,7 +51,7 @@ class RuleTest:
 @dataclass(frozen=True)
 class Escalation:
     indicator: str
-    when: tuple[dict[str, Any], ...]
+    when: tuple[Condition, ...]
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class Rule:
     indicator: str
     hooks: tuple[str, ...]
     priority: int
-    when: tuple[dict[str, Any], ...]
+    when: tuple[Condition, ...]
     escalate: tuple[Escalation, ...]
     card: dict[str, Any]
     rationale: str

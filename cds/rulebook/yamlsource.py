@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import reduce
+from operator import getitem
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,10 @@ class YamlDocument:
     path: Path
     data: Any
     lines: dict[Path_, int] = field(default_factory=dict)
+
+    def at(self, pointer: Path_) -> Any:
+        """The value at `pointer`."""
+        return reduce(getitem, pointer, self.data)
 
     def line_of(self, pointer: Path_) -> int:
         """Line of the value at `pointer`, or of its nearest ancestor that has one."""
