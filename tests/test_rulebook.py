@@ -141,6 +141,8 @@ JOINED_ARITHMETIC = '\n      - fact: patient\n        where: {b12_drafts: {gt: "
     ("{draft_order.dose_mcg} mcg: likely", "{draft_order.dose_mcg:.1f} mcg: likely", "has a format option"),
     ("(usual {draft_order.usual_dose_mcg} mcg = 1 mg)",
      "(usual {draft_order.usual_dose_mcg} mcg = 1 mg) " + "and more words " * 8, "cards allow 140"),
+    ("labelled single dose of {$label_single_dose_mcg} mcg", "labelled single dose of {$label_single_dose} mcg",
+     "placeholder '{$label_single_dose}' names no parameter of this pack"),
     ("    indicator: critical\n", "    indicator: critical\n    hooks: [patient-view]\n",
      "a rule on patient-view alone can never match a draft_order"),
 ])
