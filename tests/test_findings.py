@@ -102,12 +102,16 @@ ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
     ("d51.0", "malabsorption_cause"), ("Z9884", "malabsorption_cause"), ("N184", "chronic_kidney_disease"),
     ("N18", "chronic_kidney_disease"), ("T650", "cyanide_poisoning"), ("T65.0X1A", "cyanide_poisoning"),
     ("R202", "neuro_findings"),
+    # rev 2 value sets
+    ("D51.3", "dietary_cause"), ("Z33.1", "pregnancy"), ("Z33", "pregnancy"), ("O09.90", "pregnancy"),
+    ("R41.3", "neuro_findings"), ("G63", "neuro_findings"), ("F06.70", "neuro_findings"), ("R27.8", "neuro_findings"),
+    ("H47.22", "leber_disease"),
 ])
 def test_icd10_codes_match_with_or_without_dots_and_in_any_case(runtime, code, valueset):
     assert valueset in _findings(runtime, conditions=[_condition(ICD10, code)])
 
 
-@pytest.mark.parametrize("code", ["K29", "K29.7", "D51", "D51.3", "N17.9", "K5", "T65.1"])
+@pytest.mark.parametrize("code", ["K29", "K29.7", "D51", "D51.8", "N17.9", "K5", "T65.1", "Z33.2", "R41.0"])
 def test_icd10_neighbours_do_not_match(runtime, code):
     assert _findings(runtime, conditions=[_condition(ICD10, code)]) == {}
 
