@@ -57,6 +57,7 @@ class PatientFact:
     dietary_text: str | None = None      # e.g. "vegan diet"
     nitrous_oxide_exposure: bool = False
     pregnant: bool = False
+    loading_drafts: int = 0              # parenteral B12 therapy drafts dosed at least weekly
     folic_acid_drafts: int = 0           # folic-acid drafts under evaluation (not B12 combinations)
     folic_acid_text: str | None = None   # e.g. "folic acid 5 mg tablet"
 

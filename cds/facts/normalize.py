@@ -75,8 +75,7 @@ class Normalizer:
         labs = history.marked(summarize_labs(record.observations, self.config, self.units, self.answers, now))
         folic_acid = folic_acid_drafts(record.drafts, record.medications, self.valuesets[FOLIC_ACID],
                                        {draft.id for draft in drafts})
-        therapy_drafts = sum(not draft.antidote for draft in drafts)
-        deriver = _PatientDeriver(self, record, labs, orders, hook, therapy_drafts, history, folic_acid)
+        deriver = _PatientDeriver(self, record, labs, orders, hook, drafts, history, folic_acid)
         findings = [FindingFact(f"finding:{name}", name, ", ".join(matched))
                     for name, matched in deriver.matched.items() if matched]
         return FactSet(deriver.fact, list(labs.latest.values()), labs.problems, drafts, orders, findings)
@@ -86,14 +85,14 @@ class _PatientDeriver:
     """Derived status of one patient (b12_status, anaemia, renal, malabsorption, ...)."""
 
     def __init__(self, normalizer: Normalizer, record: PatientRecord, labs: LabSummary,
-                 orders: list[OrderFact], hook: str, draft_count: int, history: TreatmentHistory,
+                 orders: list[OrderFact], hook: str, drafts: list[OrderFact], history: TreatmentHistory,
                  folic_acid: list[str]):
         self.n = normalizer
         self.record = record
         self.labs = labs
         self.orders = orders
         self.hook = hook
-        self.draft_count = draft_count
+        self.therapy_drafts = [draft for draft in drafts if not draft.antidote]
         self.history = history
         self.folic_acid = folic_acid
         self.status = normalizer.config["status"]
@@ -191,7 +190,7 @@ class _PatientDeriver:
         return PatientFact(
             id=f"patient:{getattr(self.record.patient, 'id', None) or 'unknown'}",
             hook=self.hook,
-            b12_drafts=self.draft_count,
+            b12_drafts=len(self.therapy_drafts),
             b12_status=status,
             b12_total=total.value if total else None,
             b12_active=active_b12.value if active_b12 else None,
@@ -224,6 +223,7 @@ class _PatientDeriver:
             dietary_text=", ".join(self.matched["dietary_cause"]) or None,
             nitrous_oxide_exposure=bool(self.matched["nitrous_oxide"]),
             pregnant=bool(self.matched["pregnancy"]),
+            loading_drafts=sum(d.parenteral and d.regimen == "loading" for d in self.therapy_drafts),
             folic_acid_drafts=len(self.folic_acid),
             folic_acid_text=", ".join(self.folic_acid) or None,
         )
