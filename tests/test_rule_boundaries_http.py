@@ -77,11 +77,15 @@ def draft_every(days: int) -> Callable[[Request], None]:
     return change
 
 
+def by_id(request: Request, key: str, resource_id: str) -> dict[str, Any]:
+    """The one resource with `resource_id` in the prefetch Bundle `key`."""
+    [resource] = [e["resource"] for e in request["prefetch"][key]["entry"] if e["resource"]["id"] == resource_id]
+    return resource
+
+
 def observation_dated(observation_id: str, days_ago: float) -> Callable[[Request], None]:
     def change(request: Request) -> None:
-        [observation] = [e["resource"] for e in request["prefetch"]["observations"]["entry"]
-                         if e["resource"]["id"] == observation_id]
-        observation["effectiveDateTime"] = _days_ago(days_ago)
+        by_id(request, "observations", observation_id)["effectiveDateTime"] = _days_ago(days_ago)
     return change
 
 
