@@ -167,3 +167,29 @@ def test_intrinsic_factor_antibody_reading(runtime, value, positive):
 def test_condition_with_an_abatement_and_no_clinical_status_has_resolved(runtime):
     crohns = _condition(ICD10, "K50.0").model_dump(exclude_none=True) | {"abatementDateTime": "2020-01-01"}
     assert _findings(runtime, conditions=[Condition.model_validate(crohns)]) == {}
+
+
+def _text_condition(text: str) -> Condition:
+    return Condition.model_validate({"resourceType": "Condition", "id": "c", "subject": {"reference": "Patient/p"},
+                                     "code": {"text": text}})
+
+
+@pytest.mark.parametrize(("text", "valueset"), [
+    ("Subacute combined degeneration of the cord", "neuro_findings"),
+    ("Recreational nitrous oxide use", "nitrous_oxide"),
+    ("Leber hereditary optic neuropathy", "leber_disease"),
+])
+def test_rev2_findings_recorded_as_text(runtime, text, valueset):
+    assert valueset in _findings(runtime, conditions=[_text_condition(text)])
+
+
+@pytest.mark.parametrize(("code", "valueset"), [
+    ("58610003", "leber_disease"), ("1255165006", "dietary_cause"), ("765021002", "dietary_cause"),
+    ("77386006", "pregnancy"), ("20262006", "neuro_findings"), ("386807006", "neuro_findings"),
+])
+def test_rev2_snomed_codes(runtime, code, valueset):
+    assert valueset in _findings(runtime, conditions=[_condition(SNOMED, code)])
+
+
+def test_folic_acid_is_matched_against_drafts_only(runtime):
+    assert _findings(runtime, conditions=[_text_condition("Folate deficiency (folic acid low)")]) == {}
