@@ -36,22 +36,17 @@ class TreatmentHistory:
                         and o.status in ONGOING | ENDED and o.authored_days_ago is not None)
         return cls(counted, loading_max_interval_days)
 
-    def _current(self) -> list[OrderFact]:
-        """Orders that keep the series going: ongoing (any age) or ended in the last year."""
-        return [o for o in self.orders
-                if o.status in ONGOING or (o.authored_days_ago or 0) <= RECENT_DAYS]
-
     @property
     def new_series(self) -> bool:
-        """No ongoing order and none ended that was authored in the last year."""
-        return not self._current()
+        """No ongoing order (of any age) and none ended that was authored in the last year."""
+        return not any(o.status in ONGOING or _age(o) <= RECENT_DAYS for o in self.orders)
 
     @property
     def loading_given(self) -> bool:
         """An order dosed at least weekly, for 3 doses or open-ended, authored in the last year."""
         return any(o.interval_days is not None and o.interval_days <= self.loading_max_interval_days
                    and (o.doses is None or o.doses >= LOADING_MIN_DOSES)
-                   and (o.authored_days_ago or 0) <= RECENT_DAYS for o in self.orders)
+                   and _age(o) <= RECENT_DAYS for o in self.orders)
 
     @property
     def course_start_days_ago(self) -> float | None:
@@ -59,7 +54,7 @@ class TreatmentHistory:
         orders); None when the draft starts a new series."""
         if self.new_series:
             return None
-        ages = sorted(o.authored_days_ago or 0 for o in self.orders)
+        ages = sorted(_age(o) for o in self.orders)
         start = ages[0]
         for age in ages[1:]:
             if age - start > COURSE_GAP_DAYS:
@@ -69,8 +64,8 @@ class TreatmentHistory:
 
     def on_treatment(self, days_ago: float) -> bool:
         """A result taken while an order was ongoing, or within a year after one was authored."""
-        return any((o.authored_days_ago or 0) >= days_ago
-                   and (o.status in ONGOING or (o.authored_days_ago or 0) - days_ago <= RECENT_DAYS)
+        return any(_age(o) >= days_ago
+                   and (o.status in ONGOING or _age(o) - days_ago <= RECENT_DAYS)
                    for o in self.orders)
 
     def marked(self, labs: LabSummary) -> LabSummary:
@@ -81,3 +76,8 @@ class TreatmentHistory:
 
     def _mark(self, lab: LabFact) -> LabFact:
         return replace(lab, on_treatment=lab.kind in ON_TREATMENT_KINDS and self.on_treatment(lab.days_ago))
+
+
+def _age(order: OrderFact) -> float:
+    """Days since the order was authored (always known for the orders a history counts)."""
+    return order.authored_days_ago or 0.0
