@@ -102,12 +102,16 @@ ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
     ("d51.0", "malabsorption_cause"), ("Z9884", "malabsorption_cause"), ("N184", "chronic_kidney_disease"),
     ("N18", "chronic_kidney_disease"), ("T650", "cyanide_poisoning"), ("T65.0X1A", "cyanide_poisoning"),
     ("R202", "neuro_findings"),
+    # rev 2 value sets
+    ("D51.3", "dietary_cause"), ("Z33.1", "pregnancy"), ("Z33", "pregnancy"), ("O09.90", "pregnancy"),
+    ("R41.3", "neuro_findings"), ("G63", "neuro_findings"), ("F06.70", "neuro_findings"), ("R27.8", "neuro_findings"),
+    ("H47.22", "leber_disease"),
 ])
 def test_icd10_codes_match_with_or_without_dots_and_in_any_case(runtime, code, valueset):
     assert valueset in _findings(runtime, conditions=[_condition(ICD10, code)])
 
 
-@pytest.mark.parametrize("code", ["K29", "K29.7", "D51", "D51.3", "N17.9", "K5", "T65.1"])
+@pytest.mark.parametrize("code", ["K29", "K29.7", "D51", "D51.8", "N17.9", "K5", "T65.1", "Z33.2", "R41.0"])
 def test_icd10_neighbours_do_not_match(runtime, code):
     assert _findings(runtime, conditions=[_condition(ICD10, code)]) == {}
 
@@ -163,3 +167,29 @@ def test_intrinsic_factor_antibody_reading(runtime, value, positive):
 def test_condition_with_an_abatement_and_no_clinical_status_has_resolved(runtime):
     crohns = _condition(ICD10, "K50.0").model_dump(exclude_none=True) | {"abatementDateTime": "2020-01-01"}
     assert _findings(runtime, conditions=[Condition.model_validate(crohns)]) == {}
+
+
+def _text_condition(text: str) -> Condition:
+    return Condition.model_validate({"resourceType": "Condition", "id": "c", "subject": {"reference": "Patient/p"},
+                                     "code": {"text": text}})
+
+
+@pytest.mark.parametrize(("text", "valueset"), [
+    ("Subacute combined degeneration of the cord", "neuro_findings"),
+    ("Recreational nitrous oxide use", "nitrous_oxide"),
+    ("Leber hereditary optic neuropathy", "leber_disease"),
+])
+def test_rev2_findings_recorded_as_text(runtime, text, valueset):
+    assert valueset in _findings(runtime, conditions=[_text_condition(text)])
+
+
+@pytest.mark.parametrize(("code", "valueset"), [
+    ("58610003", "leber_disease"), ("1255165006", "dietary_cause"), ("765021002", "dietary_cause"),
+    ("77386006", "pregnancy"), ("20262006", "neuro_findings"), ("386807006", "neuro_findings"),
+])
+def test_rev2_snomed_codes(runtime, code, valueset):
+    assert valueset in _findings(runtime, conditions=[_condition(SNOMED, code)])
+
+
+def test_folic_acid_is_matched_against_drafts_only(runtime):
+    assert _findings(runtime, conditions=[_text_condition("Folate deficiency (folic acid low)")]) == {}

@@ -77,11 +77,24 @@ def draft_every(days: int) -> Callable[[Request], None]:
     return change
 
 
-def order_authored(days_ago: float) -> Callable[[Request], None]:
+def by_id(request: Request, key: str, resource_id: str) -> dict[str, Any]:
+    """The one resource with `resource_id` in the prefetch Bundle `key`."""
+    [resource] = [e["resource"] for e in request["prefetch"][key]["entry"] if e["resource"]["id"] == resource_id]
+    return resource
+
+
+def observation_dated(observation_id: str, days_ago: float) -> Callable[[Request], None]:
+    def change(request: Request) -> None:
+        by_id(request, "observations", observation_id)["effectiveDateTime"] = _days_ago(days_ago)
+    return change
+
+
+def course_started(days_ago: float) -> Callable[[Request], None]:
+    """Move the loading order to `days_ago` and the maintenance that followed it two weeks later."""
     def change(request: Request) -> None:
         for entry in request["prefetch"]["medications"]["entry"]:
-            if entry["resource"]["status"] == "active":
-                entry["resource"]["authoredOn"] = _days_ago(days_ago)
+            order = entry["resource"]
+            order["authoredOn"] = _days_ago(days_ago if order["id"] == "mr-loading" else days_ago - 14)
     return change
 
 
@@ -136,11 +149,17 @@ CASES = [
     # Without renal impairment the MMA 0.62 upgrades B12 260 ng/L to low: deficiency, untreated.
     ("mon-ckd-patient-view", VIEW, combined(without_conditions, lab("33914-3", value=60)), LOW_UNTREATED, True),
     ("mon-ckd-patient-view", VIEW, combined(without_conditions, lab("33914-3", value=59)), LOW_UNTREATED, False),
-    # Review due: injections authored 90 or more days ago, no Hb in the last 90 days.
-    ("maintenance-patient-view", VIEW, order_authored(89), "monitoring.review-due", False),
-    ("maintenance-patient-view", VIEW, order_authored(91), "monitoring.review-due", True),
-    ("maintenance-patient-view", VIEW, lab("718-7", days_ago=89), "monitoring.review-due", False),
-    ("maintenance-patient-view", VIEW, lab("718-7", days_ago=91), "monitoring.review-due", True),
+    # Review due (rev 2): the course began 90 or more days ago (28 in pregnancy) with no Hb since ...
+    ("rev2-review-3-months-view", VIEW, course_started(89), "monitoring.review-due", False),
+    ("rev2-review-3-months-view", VIEW, course_started(91), "monitoring.review-due", True),
+    ("rev2-review-pregnant-view", VIEW, course_started(27), "monitoring.review-due", False),
+    ("rev2-review-pregnant-view", VIEW, course_started(29), "monitoring.review-due", True),
+    # ... an Hb dated after the course began is the first review ...
+    ("rev2-review-3-months-view", VIEW, observation_dated("obs-hb", 101), "monitoring.review-due", False),
+    ("rev2-review-3-months-view", VIEW, observation_dated("obs-hb", 103), "monitoring.review-due", True),
+    # ... then yearly: the newest Hb older than 365 days.
+    ("rev2-review-yearly-view", VIEW, observation_dated("obs-hb", 364), "monitoring.review-due", False),
+    ("rev2-review-yearly-view", VIEW, observation_dated("obs-hb", 366), "monitoring.review-due", True),
 ]
 
 

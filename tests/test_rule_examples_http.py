@@ -53,7 +53,7 @@ def test_every_deficiency_and_monitoring_rule_has_firing_and_quiet_examples():
         "deficiency.malabsorption-lifelong", "deficiency.malabsorption-oral-dose-too-low",
         "deficiency.not-confirmed", "deficiency.unlikely-normal-level", "deficiency.indeterminate-check-mma",
         "deficiency.low-untreated", "monitoring.potassium-severe-anaemia", "monitoring.renal-confounds-labs",
-        "monitoring.review-due"}
+        "monitoring.review-due", "deficiency.folic-acid-alone", "deficiency.nitrous-oxide-check-mma"}
     rules = {rule.id: rule for rule in RULEBOOK.rules()}
     assert spec_ids <= set(rules)
     for rule_id in spec_ids:
@@ -67,6 +67,7 @@ def test_every_deficiency_and_monitoring_rule_has_firing_and_quiet_examples():
     ("deficiency.indeterminate-check-mma", "info"), ("deficiency.low-untreated", "info"),
     ("monitoring.potassium-severe-anaemia", "warning"), ("monitoring.renal-confounds-labs", "info"),
     ("monitoring.review-due", "info"), ("units.mg-mcg-confusion", "critical"),
+    ("deficiency.folic-acid-alone", "warning"), ("deficiency.nitrous-oxide-check-mma", "info"),
 ])
 def test_contract_indicators(rule_id, indicator):
     assert RULEBOOK.rule(rule_id).indicator == indicator

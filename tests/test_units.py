@@ -34,6 +34,8 @@ def _lab(normalizer, loinc, value, code=None, unit=None, system="http://unitsofm
     ("2132-9", 150, "pg/mL", "b12_total", 150), ("2132-9", 150, "ng/L", "b12_total", 150),
     ("2132-9", 0.15, "ng/mL", "b12_total", 150), ("14685-2", 100, "pmol/L", "b12_total", 135.5),
     ("16695-9", 100, "pmol/L", "b12_total", 135.5), ("72160-5", 30, "pmol/L", "b12_active", 30),
+    # rev 2: 16695-9 is a mass concentration (Cobalamins MCnc Bld): its mass units are read as such
+    ("16695-9", 420, "pg/mL", "b12_total", 420), ("16695-9", 0.42, "ng/mL", "b12_total", 420),
     ("13964-2", 0.5, "umol/L", "mma", 0.5), ("13964-2", 0.5, "nmol/mL", "mma", 0.5),
     ("13964-2", 450, "nmol/L", "mma", 0.45), ("13965-9", 14, "umol/L", "homocysteine", 14),
     ("718-7", 9.8, "g/dL", "hb", 98), ("718-7", 98, "g/L", "hb", 98), ("718-7", 6, "mmol/L", "hb", 96.66),

@@ -24,6 +24,7 @@ LOINC = "http://loinc.org"
 @dataclass
 class LabSummary:
     latest: dict[str, LabFact]
+    results: dict[str, list[LabFact]]      # per kind, newest first, the usable results newer than any problem
     problems: list[LabUnitProblemFact]
     intrinsic_factor_positive: bool
 
@@ -40,7 +41,7 @@ def summarize_labs(observations: list[Any], config: dict[str, Any], units: Units
     """
     kind_by_loinc = {code: kind for kind, spec in config["labs"].items() for code in spec["loinc"]}
     antibody = config["intrinsic_factor_antibody"]
-    newest: dict[str, LabFact | LabUnitProblemFact] = {}
+    by_kind: dict[str, list[LabFact | LabUnitProblemFact]] = {}
     problems: list[LabUnitProblemFact] = []
     antibody_results: list[tuple[datetime, bool]] = []
     for observation in observations:
@@ -61,12 +62,21 @@ def summarize_labs(observations: list[Any], config: dict[str, Any], units: Units
                          round((now - when).total_seconds() / 86400, 2), day_text(when))
         if isinstance(result, LabUnitProblemFact):
             problems.append(result)
-        current = newest.get(kind)
-        if current is None or result.days_ago < current.days_ago:
-            newest[kind] = result
+        by_kind.setdefault(kind, []).append(result)
     antibody_results.sort()
-    latest = {kind: result for kind, result in newest.items() if isinstance(result, LabFact)}
-    return LabSummary(latest, problems, bool(antibody_results and antibody_results[-1][1]))
+    results = {kind: _usable_run(found) for kind, found in by_kind.items()}
+    latest = {kind: run[0] for kind, run in results.items() if run}
+    return LabSummary(latest, results, problems, bool(antibody_results and antibody_results[-1][1]))
+
+
+def _usable_run(found: list[LabFact | LabUnitProblemFact]) -> list[LabFact]:
+    """The usable results, newest first, up to the newest unusable one (older ones never stand in)."""
+    run: list[LabFact] = []
+    for result in sorted(found, key=lambda r: r.days_ago):
+        if not isinstance(result, LabFact):
+            break
+        run.append(result)
+    return run
 
 
 def _result(observation_id: str, kind: str, quantity: Any, spec: dict[str, Any], units: Units,

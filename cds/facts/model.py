@@ -27,8 +27,8 @@ class PatientFact:
     hook: Hook
     b12_drafts: int                      # B12 therapy (non-antidote) drafts under evaluation
     b12_status: B12Status
-    b12_total: float | None = None       # ng/L, latest in the look-back window
-    b12_active: float | None = None      # pmol/L, latest in the look-back window
+    b12_total: float | None = None       # ng/L, the result b12_status rests on (look-back window)
+    b12_active: float | None = None      # pmol/L, the result b12_status rests on (look-back window)
     mma_upgraded: bool = False           # indeterminate upgraded to low by MMA
     hb: float | None = None              # g/L, latest in the look-back window
     significant_anaemia: bool | None = None
@@ -39,7 +39,7 @@ class PatientFact:
     leber_disease: bool = False
     cyanide_poisoning: bool = False
     cobalt_allergy: bool = False
-    new_series: bool = True              # no active B12 injection order besides the drafts
+    new_series: bool = True              # rev 2: no ongoing parenteral order, none ended in the last year
     active_b12_order: bool = False       # an active B12 order of any route (not antidote)
     active_maintenance: bool = False     # an active parenteral order with interval >= 28 d
     earliest_injection_days_ago: float | None = None
@@ -47,6 +47,19 @@ class PatientFact:
     malabsorption_text: str | None = None
     labs_text: str | None = None         # e.g. "B12 95 ng/L on 12 Oct 2026; Hb 98 g/L on 12 Oct 2026"
     b12_text: str | None = None          # the results b12_status rests on, e.g. "active B12 82 pmol/L"
+    # rev 2: treatment history (cds/facts/history.py), findings, blood count and folic-acid drafts
+    loading_given: bool = False          # a parenteral loading course (>= 3 doses) authored in the last year
+    course_start_days_ago: float | None = None   # first order of the current course; None for a new series
+    hb_since_course_start: bool | None = None    # an Hb dated after the current course started
+    hb_days_ago: float | None = None     # the newest usable Hb, of any age
+    mcv: float | None = None             # fL, latest in the Hb look-back window
+    dietary_cause: bool = False
+    dietary_text: str | None = None      # e.g. "vegan diet"
+    nitrous_oxide_exposure: bool = False
+    pregnant: bool = False
+    loading_drafts: int = 0              # parenteral B12 therapy drafts dosed at least weekly
+    folic_acid_drafts: int = 0           # folic-acid drafts under evaluation (not B12 combinations)
+    folic_acid_text: str | None = None   # e.g. "folic acid 5 mg tablet"
 
 
 @dataclass
@@ -59,6 +72,7 @@ class LabFact:
     unit: str
     days_ago: float
     date: str                            # "12 Oct 2026"
+    on_treatment: bool = False           # rev 2: a B12/active B12/MMA taken during B12 injection therapy
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -9,6 +10,9 @@ from typing import Any
 
 from cds.facts.codes import Answers, CodeSystems, ValueSet, codings_of, texts_of
 from cds.facts.display import concept_text, format_number
+from cds.facts.folate import VALUESET as FOLIC_ACID
+from cds.facts.folate import folic_acid_drafts
+from cds.facts.history import TreatmentHistory
 from cds.facts.labs import IGNORED_STATUSES, LAB_NAMES, UNIT_TEXT, LabSummary, observation_answer, summarize_labs
 from cds.facts.model import FindingFact, LabFact, LabUnitProblemFact, OrderFact, PatientFact, engine_fact
 from cds.facts.orders import OrderReader
@@ -20,6 +24,9 @@ _VOID_VERIFICATION = {"entered-in-error", "refuted"}
 _SHOWN_LABS = ("b12_total", "b12_active", "mma", "homocysteine", "hb", "egfr")
 _DEFAULT_SOURCES = ("Condition", "Procedure", "Observation")
 _ABATEMENT = ("abatementDateTime", "abatementAge", "abatementPeriod", "abatementRange", "abatementString")
+# rev 2: with nitrous oxide exposure a homocysteine above this makes b12_status low. It belongs in
+# facts.yaml `status` once its schema (rules/schema/facts.schema.json) admits the key.
+NITROUS_OXIDE_HOMOCYSTEINE_ABOVE = 15.0   # umol/L (NG239; as monitoring.yaml homocysteine_confounded_above)
 
 
 @dataclass
@@ -56,7 +63,6 @@ class Normalizer:
         self.orders = OrderReader(valuesets, facts_config, self.units)
 
     def normalize(self, record: PatientRecord, hook: str, now: datetime) -> FactSet:
-        labs = summarize_labs(record.observations, self.config, self.units, self.answers, now)
         draft_ids = {draft.id for draft in record.drafts}
         drafts = [fact for draft in record.drafts
                   if (fact := self.orders.read(draft, record.medications, now, True,
@@ -64,8 +70,11 @@ class Normalizer:
         orders = [fact for request in record.medication_requests
                   if request.id not in draft_ids and request.status != "entered-in-error"
                   and (fact := self.orders.read(request, record.medications, now, False))]
-        therapy_drafts = sum(not draft.antidote for draft in drafts)
-        deriver = _PatientDeriver(self, record, labs, orders, hook, therapy_drafts)
+        history = TreatmentHistory.of(orders, self.config["regimen"]["loading_max_interval_days"])
+        labs = history.marked(summarize_labs(record.observations, self.config, self.units, self.answers, now))
+        folic_acid = folic_acid_drafts(record.drafts, record.medications, self.valuesets[FOLIC_ACID],
+                                       {draft.id for draft in drafts})
+        deriver = _PatientDeriver(self, record, labs, orders, hook, drafts, history, folic_acid)
         findings = [FindingFact(f"finding:{name}", name, ", ".join(matched))
                     for name, matched in deriver.matched.items() if matched]
         return FactSet(deriver.fact, list(labs.latest.values()), labs.problems, drafts, orders, findings)
@@ -75,15 +84,18 @@ class _PatientDeriver:
     """Derived status of one patient (b12_status, anaemia, renal, malabsorption, ...)."""
 
     def __init__(self, normalizer: Normalizer, record: PatientRecord, labs: LabSummary,
-                 orders: list[OrderFact], hook: str, draft_count: int):
+                 orders: list[OrderFact], hook: str, drafts: list[OrderFact], history: TreatmentHistory,
+                 folic_acid: list[str]):
         self.n = normalizer
         self.record = record
         self.labs = labs
         self.orders = orders
         self.hook = hook
-        self.draft_count = draft_count
+        self.therapy_drafts = [draft for draft in drafts if not draft.antidote]
+        self.history = history
+        self.folic_acid = folic_acid
         self.status = normalizer.config["status"]
-        self.matched = {name: self._match(name) for name in normalizer.valuesets}
+        self.matched = {name: self._match(name) for name in normalizer.valuesets if name != FOLIC_ACID}
 
     def recent(self, kind: str, lookback_days: float) -> LabFact | None:
         lab = self.labs.latest.get(kind)
@@ -120,20 +132,40 @@ class _PatientDeriver:
         low_egfr = egfr is not None and egfr.value < self.status["renal_impairment_egfr_below"]
         return low_egfr or bool(self.matched["chronic_kidney_disease"])
 
+    def _status_result(self, kind: str, deficient: Callable[[float], bool]) -> LabFact | None:
+        """The result b12_status rests on: the newest in the look-back window that was not taken on
+        treatment, unless the newest one is on treatment and shows deficiency (a lapsed patient)."""
+        window = [lab for lab in self.labs.results.get(kind, []) if lab.days_ago <= self.status["b12_lookback_days"]]
+        if window and (not window[0].on_treatment or deficient(window[0].value)):
+            return window[0]
+        return next((lab for lab in window if not lab.on_treatment), None)
+
+    @cached_property
+    def status_results(self) -> tuple[LabFact | None, LabFact | None, LabFact | None]:
+        """(total B12, active B12, MMA) that b12_status rests on; in pregnancy an active B12 decides."""
+        s = self.status
+        total = self._status_result("b12_total", lambda value: value < s["b12_total_low_below"])
+        active = self._status_result("b12_active", lambda value: value < s["b12_active_low_below"])
+        mma = self._status_result("mma", lambda value: value > s["mma_upgrade_above"])
+        if active is not None and self.matched["pregnancy"]:
+            total = None
+        return total, active, mma
+
     def b12_status(self) -> tuple[str, bool]:
         s = self.status
-        total = self.recent("b12_total", s["b12_lookback_days"])
-        active = self.recent("b12_active", s["b12_lookback_days"])
+        total, active, mma = self.status_results
+        raised_mma = mma is not None and mma.value > s["mma_upgrade_above"] and not self.renal_impairment
+        if self.matched["nitrous_oxide"] and not self.renal_impairment:
+            homocysteine = self.recent("homocysteine", s["b12_lookback_days"])
+            if raised_mma or (homocysteine is not None and homocysteine.value > NITROUS_OXIDE_HOMOCYSTEINE_ABOVE):
+                return "low", False
         t = total.value if total else None
         a = active.value if active else None
         if (t is not None and t < s["b12_total_low_below"]) or (a is not None and a < s["b12_active_low_below"]):
             return "low", False
         if (t is not None and t <= s["b12_total_normal_above"]) or (
                 a is not None and a <= s["b12_active_normal_above"]):
-            mma = self.recent("mma", s["b12_lookback_days"])
-            if mma is not None and mma.value > s["mma_upgrade_above"] and not self.renal_impairment:
-                return "low", True
-            return "indeterminate", False
+            return ("low", True) if raised_mma else ("indeterminate", False)
         if t is not None or a is not None:
             return "normal", False
         return "unknown", False
@@ -150,12 +182,14 @@ class _PatientDeriver:
         therapy = [o for o in self.orders if not o.antidote]
         active = [o for o in therapy if o.status == "active"]
         injections = [o for o in therapy if o.parenteral and o.authored_days_ago is not None]
-        total = self.recent("b12_total", s["b12_lookback_days"])
-        active_b12 = self.recent("b12_active", s["b12_lookback_days"])
+        total, active_b12, _ = self.status_results
+        course_start = self.history.course_start_days_ago
+        latest_hb = self.labs.latest.get("hb")
+        mcv = self.recent("mcv", s["hb_lookback_days"])
         return PatientFact(
             id=f"patient:{getattr(self.record.patient, 'id', None) or 'unknown'}",
             hook=self.hook,
-            b12_drafts=self.draft_count,
+            b12_drafts=len(self.therapy_drafts),
             b12_status=status,
             b12_total=total.value if total else None,
             b12_active=active_b12.value if active_b12 else None,
@@ -169,22 +203,41 @@ class _PatientDeriver:
             leber_disease=bool(self.matched["leber_disease"]),
             cyanide_poisoning=bool(self.matched["cyanide_poisoning"]),
             cobalt_allergy=bool(self.matched["cobalt_allergy"]),
-            new_series=not any(o.parenteral for o in active),
+            new_series=self.history.new_series,
             active_b12_order=bool(active),
             active_maintenance=any(o.parenteral and o.regimen == "maintenance" for o in active),
             earliest_injection_days_ago=max((o.authored_days_ago for o in injections), default=None),
             neuro_text=", ".join(neuro) or "none recorded",
             malabsorption_text=", ".join(malabsorption) or None,
             labs_text=self.labs_text(),
-            b12_text=", ".join(f"{name} {format_number(lab.value)} {lab.unit}" for name, lab in
+            b12_text=", ".join(_result_text(name, lab) for name, lab in
                                (("B12", total), ("active B12", active_b12)) if lab is not None) or None,
+            loading_given=self.history.loading_given,
+            course_start_days_ago=course_start,
+            hb_since_course_start=(latest_hb is not None and latest_hb.days_ago < course_start
+                                   if course_start is not None else None),
+            hb_days_ago=latest_hb.days_ago if latest_hb else None,
+            mcv=mcv.value if mcv else None,
+            dietary_cause=bool(self.matched["dietary_cause"]),
+            dietary_text=", ".join(self.matched["dietary_cause"]) or None,
+            nitrous_oxide_exposure=bool(self.matched["nitrous_oxide"]),
+            pregnant=bool(self.matched["pregnancy"]),
+            loading_drafts=sum(d.parenteral and d.regimen == "loading" for d in self.therapy_drafts),
+            folic_acid_drafts=len(self.folic_acid),
+            folic_acid_text=", ".join(self.folic_acid) or None,
         )
 
     def labs_text(self) -> str | None:
         """The patient's own latest results for card text: 'B12 95 ng/L on 12 Oct 2026; …'."""
-        parts = [f"{LAB_NAMES[kind]} {format_number(lab.value)} {UNIT_TEXT.get(lab.unit, lab.unit)} on {lab.date}"
+        parts = [f"{_result_text(LAB_NAMES[kind], lab)} on {lab.date}"
                  for kind in _SHOWN_LABS if (lab := self.labs.latest.get(kind)) is not None]
         return "; ".join(parts) or None
+
+
+def _result_text(name: str, lab: LabFact) -> str:
+    """'B12 900 ng/L', marked '(on treatment)' when taken during injection therapy (rev 2)."""
+    text = f"{name} {format_number(lab.value)} {UNIT_TEXT.get(lab.unit, lab.unit)}"
+    return f"{text} (on treatment)" if lab.on_treatment else text
 
 
 def _active(resource: Any) -> bool:

@@ -1,0 +1,83 @@
+"""B12 treatment history from the non-draft order facts (clinical-rules.md §1, rev 2).
+
+One job: what the patient's own injection history says about the order under evaluation —
+whether it starts a new series, whether a loading course was given, when the current course
+began, and whether a lab result was taken during treatment (and so is not diagnostic).
+Entered-in-error and cancelled orders never count, and antidote orders (CYANOKIT, IV
+hydroxocobalamin in grams) are never treatment history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from cds.facts.labs import LabSummary
+from cds.facts.model import LabFact, OrderFact
+
+# Definitions of rev 2 §1 (not tunable thresholds: they say what "history" means).
+RECENT_DAYS = 365            # a completed or stopped order this recent keeps the series going
+COURSE_GAP_DAYS = 365        # orders further apart than this belong to different courses
+LOADING_MIN_DOSES = 3        # a loading order allowing fewer doses was not a loading course
+ONGOING = frozenset({"active", "on-hold"})
+ENDED = frozenset({"completed", "stopped"})
+ON_TREATMENT_KINDS = frozenset({"b12_total", "b12_active", "mma"})
+
+
+@dataclass(frozen=True)
+class TreatmentHistory:
+    """The patient's parenteral B12 treatment orders (non-draft, never antidote or void)."""
+
+    orders: tuple[OrderFact, ...]
+    loading_max_interval_days: float
+
+    @classmethod
+    def of(cls, orders: list[OrderFact], loading_max_interval_days: float) -> TreatmentHistory:
+        counted = tuple(o for o in orders if not o.is_draft and not o.antidote and o.parenteral
+                        and o.status in ONGOING | ENDED and o.authored_days_ago is not None)
+        return cls(counted, loading_max_interval_days)
+
+    @property
+    def new_series(self) -> bool:
+        """No ongoing order (of any age) and none ended that was authored in the last year."""
+        return not any(o.status in ONGOING or _age(o) <= RECENT_DAYS for o in self.orders)
+
+    @property
+    def loading_given(self) -> bool:
+        """An order dosed at least weekly, for 3 doses or open-ended, authored in the last year."""
+        return any(o.interval_days is not None and o.interval_days <= self.loading_max_interval_days
+                   and (o.doses is None or o.doses >= LOADING_MIN_DOSES)
+                   and _age(o) <= RECENT_DAYS for o in self.orders)
+
+    @property
+    def course_start_days_ago(self) -> float | None:
+        """Days since the earliest order of the current course (no gap over a year between its
+        orders); None when the draft starts a new series."""
+        if self.new_series:
+            return None
+        ages = sorted(_age(o) for o in self.orders)
+        start = ages[0]
+        for age in ages[1:]:
+            if age - start > COURSE_GAP_DAYS:
+                break
+            start = age
+        return start
+
+    def on_treatment(self, days_ago: float) -> bool:
+        """A result taken while an order was ongoing, or within a year after one was authored."""
+        return any(_age(o) >= days_ago
+                   and (o.status in ONGOING or _age(o) - days_ago <= RECENT_DAYS)
+                   for o in self.orders)
+
+    def marked(self, labs: LabSummary) -> LabSummary:
+        """The labs with every B12, active B12 and MMA result marked `on_treatment` where it was."""
+        results = {kind: [self._mark(lab) for lab in found] for kind, found in labs.results.items()}
+        return LabSummary({kind: found[0] for kind, found in results.items() if found}, results,
+                          labs.problems, labs.intrinsic_factor_positive)
+
+    def _mark(self, lab: LabFact) -> LabFact:
+        return replace(lab, on_treatment=lab.kind in ON_TREATMENT_KINDS and self.on_treatment(lab.days_ago))
+
+
+def _age(order: OrderFact) -> float:
+    """Days since the order was authored (always known for the orders a history counts)."""
+    return order.authored_days_ago or 0.0
