@@ -95,7 +95,7 @@ class CardBuilder:
                                          "rulesDigest": self.rulebook.digest}},
         }
         suggestions = [s for index, raw in enumerate(template.get("suggestions", []))
-                       if not (competing and "replace_draft" in raw)
+                       if not (competing and "replace_draft" in raw) and _applies(raw, finding)
                        and (s := self.suggestion(raw, formatter, finding, rule.id, f"{card_id}|{index}"))]
         if suggestions:
             card["suggestions"] = suggestions
@@ -183,6 +183,13 @@ def _drop_product(resource: dict[str, Any]) -> None:
         resource["contained"] = contained
     else:
         resource.pop("contained", None)
+
+
+def _applies(suggestion: dict[str, Any], finding: Finding) -> bool:
+    """Whether the matched facts have the values the suggestion's `if` asks for."""
+    return all(finding.facts.get(alias, {}).get(field) == value
+               for alias, _, field in (name.partition(".") for name in suggestion.get("if", {}))
+               for value in (suggestion["if"][f"{alias}.{field}"],))
 
 
 def _order_key(finding: Finding) -> str:

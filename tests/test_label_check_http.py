@@ -222,3 +222,18 @@ def test_card_text_follows_a_tuned_threshold(rules_copy, settings):
     response = client.post("/cds-services/b12-label-check", json=fixture_request("requests/label-2000mcg-im.json"))
     card, = response.json()["cards"]
     assert "1,500 mcg" in card["summary"] and "1,000" not in card["summary"]
+
+
+@pytest.mark.parametrize(("fixture", "count", "timing"), [
+    ("requests/neuro-monthly-im-draft.json", None, {"frequency": 1, "period": 2, "periodUnit": "d"}),
+    ("requests/rev2-anaemia-only-monthly-draft.json", 6, {"frequency": 3, "period": 1, "periodUnit": "wk"}),
+])
+def test_loading_suggestion_is_the_regimen_that_fits_the_finding(client, fixture, count, timing):
+    request = fixture_request(fixture)
+    response = client.post(f"/cds-services/b12-{request['hook']}", json=request)
+    card = next(c for c in response.json()["cards"]
+                if c["source"]["topic"]["code"] == "deficiency.neuro-or-anaemia-needs-loading")
+    suggestion, = card["suggestions"]
+    repeat = suggestion["actions"][0]["resource"]["dosageInstruction"][0]["timing"]["repeat"]
+    assert repeat == timing | ({"count": count} if count else {})
+    assert "\n\n**Neurological findings:**" in card["detail"]

@@ -202,14 +202,20 @@ def test_correct_ongoing_regimen_gets_no_warning_or_critical_card(client, fixtur
 @pytest.mark.parametrize("service", ORDER)
 def test_anaemia_without_neurological_signs_is_offered_its_own_bounded_regimen(client, service):
     [card] = cards_of(post(client, "rev2-anaemia-only-monthly-draft", service), LOADING)
-    regimens = {s["label"].split(":")[0]: s["actions"][0] for s in card["suggestions"]}
-    anaemia = regimens["Anaemia without neurological signs"]
+    [suggestion] = card["suggestions"]          # only the regimen that fits the finding
+    anaemia = suggestion["actions"][0]
     assert anaemia["type"] == "update"
     dosage = anaemia["resource"]["dosageInstruction"][0]
     assert dosage["timing"]["repeat"] == {"frequency": 3, "period": 1, "periodUnit": "wk", "count": 6}
     assert dosage["route"]["coding"][0]["code"] == "78421000"
     assert "every 3 months" in dosage["text"]
-    neuro = regimens["Neurological signs"]["resource"]["dosageInstruction"][0]
+
+
+@pytest.mark.parametrize("service", ORDER)
+def test_neurological_signs_are_offered_alternate_day_loading(client, service):
+    [card] = cards_of(post(client, "neuro-monthly-im-draft", service), LOADING)
+    [suggestion] = card["suggestions"]
+    neuro = suggestion["actions"][0]["resource"]["dosageInstruction"][0]
     assert neuro["timing"]["repeat"] == {"frequency": 1, "period": 2, "periodUnit": "d"}
     assert "every 2 months" in neuro["text"]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import operator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,6 +18,8 @@ IGNORED_STATUSES = {"entered-in-error", "cancelled"}
 LAB_NAMES = {"b12_total": "B12", "b12_active": "active B12", "mma": "MMA", "homocysteine": "homocysteine",
              "hb": "Hb", "mcv": "MCV", "egfr": "eGFR", "potassium": "potassium"}
 UNIT_TEXT = {"umol/L": "µmol/L", "mL/min/{1.73_m2}": "mL/min/1.73 m²"}
+_BOUNDS = {"implausible_at_or_above": operator.ge, "implausible_above": operator.gt,
+           "implausible_below": operator.lt}
 _CAUSES = {"unit": "unit not recognised", "implausible": "implausible value", "comparator": "a bound, not a value",
            "future": "dated in the future"}
 LOINC = "http://loinc.org"
@@ -103,24 +107,22 @@ def _result(observation_id: str, kind: str, quantity: Any, spec: dict[str, Any],
 
 
 def _implausible(value: float, spec: dict[str, Any]) -> bool:
-    """Outside the lab's plausible range (canonical unit): a unit error, not a result."""
-    return (value >= spec.get("implausible_at_or_above", float("inf"))
-            or value > spec.get("implausible_above", float("inf"))
-            or value < spec.get("implausible_below", float("-inf")))
+    """Outside the lab's plausible range (canonical unit), or not a finite number: not a result."""
+    return not math.isfinite(value) or any(test(value, spec[key]) for key, test in _BOUNDS.items() if key in spec)
 
 
 def _plausible_text(spec: dict[str, Any]) -> str:
     """'plausible 30 to 250 g/L' from the lab's bounds, as facts.yaml sets them."""
     unit = UNIT_TEXT.get(spec["canonical"], spec["canonical"])
     low = spec.get("implausible_below")
-    high = spec.get("implausible_above")
+    high = spec.get("implausible_above", spec.get("implausible_at_or_above"))
     if low is not None and high is not None:
         return f"plausible {format_number(low)} to {format_number(high)} {unit}"
     if high is not None:
-        return f"plausible up to {format_number(high)} {unit}"
+        return f"plausible below {format_number(high)} {unit}"
     if low is not None:
         return f"plausible from {format_number(low)} {unit}"
-    return f"plausible below {format_number(spec['implausible_at_or_above'])} {unit}"
+    return "not a finite number"
 
 
 def _effective(observation: Any) -> datetime | None:

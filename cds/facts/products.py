@@ -15,7 +15,7 @@ from cds.facts.units import Units
 
 ORAL_FORMS = frozenset({"tablet", "capsule", "lozenge", "liquid"})
 _INJECTABLE_WORDS = re.compile(r"\b(inj|injection|injectable|ampoules?|ampules?|vials?|for infusion|infusion)\b")
-_MASS = r"(\d+(?:\.\d+)?)\s*(mcg|micrograms?|ug|µg|μg|mg|milligrams?|g)\b"
+_MASS = r"(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)\s*(mcg|micrograms?|ug|µg|μg|mg|milligrams?|g)\b"
 # "1000 MCG/ML", "1 mg/1 ml", "1mg/1ml" (dm+d names the strength per container volume)
 _PER_VOLUME = re.compile(_MASS + r"\s*(?:/|per)\s*(\d+(?:\.\d+)?)?\s*(ml|millilit(?:re|er))\b")
 _PER_UNIT = re.compile(_MASS)
@@ -93,14 +93,15 @@ class ProductCatalog:
         per_volume = _PER_VOLUME.search(text)
         if per_volume:
             mass_text, unit, volume_text, _ = per_volume.groups()
-            mcg = self._units.convert(float(mass_text), self._units.ucum(unit, None, unit), "ug")
+            mcg = self._units.convert(_number(mass_text), self._units.ucum(unit, None, unit), "ug")
             volume = float(volume_text or 1)
             if mcg is not None and volume > 0:
                 changes.setdefault("concentration_mcg_per_ml", product.concentration_mcg_per_ml or mcg / volume)
                 if volume_text and re.search(r"\bamp(?:o)?ules?\b|prefilled syringe", text):
                     changes["container_mcg"] = product.container_mcg or mcg
         elif (unit_mass := _PER_UNIT.search(text)) and not changes["injectable"]:
-            mcg = self._units.convert(float(unit_mass.group(1)), self._units.ucum(unit_mass.group(2), None, None), "ug")
+            unit = self._units.ucum(unit_mass.group(2), None, None)
+            mcg = self._units.convert(_number(unit_mass.group(1)), unit, "ug")
             changes["unit_strength_mcg"] = product.unit_strength_mcg or mcg
         container_ml = _CONTAINER_ML.search(text)
         concentration = changes.get("concentration_mcg_per_ml") or product.concentration_mcg_per_ml
@@ -135,6 +136,11 @@ class ProductCatalog:
         if quantity.value is None:
             return None
         return self._units.convert(float(quantity.value), self._units.of(quantity), target)
+
+
+def _number(text: str) -> float:
+    """'1,000' or '1000.5' as a number (thousands separators as card text writes them)."""
+    return float(text.replace(",", ""))
 
 
 def injectable_words(text: str) -> bool:

@@ -186,11 +186,19 @@ class _RuleChecker:
                                "write {alias.field} alone: numbers are formatted for you")
                 else:
                     self.check_field_ref(alias, field, self.line(here), "a condition of this rule")
+            if pointer == ("detail",) and _run_together(text):
+                self.error(here, "two bold-labelled lines run into one paragraph when rendered",
+                           "put a blank line between them (EHRs render detail as markdown)")
             if pointer == ("summary",):
                 fixed = "".join(literal for literal, *_ in parts)
                 if len(fixed) > SUMMARY_LIMIT:
                     self.error(here, f"the summary's own text is {len(fixed)} characters; cards allow {SUMMARY_LIMIT}",
                                "move detail into 'detail'")
+        for index, suggestion in enumerate(card.get("suggestions", [])):
+            for name in suggestion.get("if", {}):
+                alias, _, field = name.partition(".")
+                here = self.line(("card", "suggestions", index, "if", name))
+                self.check_field_ref(alias, field, here, "a condition of this rule")
         replaces = any("replace_draft" in suggestion for suggestion in card.get("suggestions", []))
         if replaces and "draft_order" not in self.aliases.values():
             self.error(("card", "suggestions"), "'replace_draft' needs a draft_order condition to replace",
@@ -278,6 +286,13 @@ def _card_texts(card: dict[str, Any]) -> Iterator[tuple[tuple, str]]:
             for part in ("text", "instructions"):
                 if part in suggestion.get(kind, {}):
                     yield ("suggestions", index, kind, part), suggestion[kind][part]
+
+
+def _run_together(text: str) -> bool:
+    """Whether a line opening with a bold label directly follows another (markdown joins them)."""
+    lines = [line.strip() for line in text.splitlines()]
+    return any(line.startswith("**") and previous.startswith("**")
+               for previous, line in zip(lines, lines[1:], strict=False))
 
 
 def closest(name: str, candidates: set[str]) -> str | None:
