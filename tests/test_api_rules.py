@@ -58,7 +58,6 @@ def test_replacing_the_product_drops_the_old_products_medication_and_supply(clie
 # Regimens that fit the patient's scenario: alert fatigue is a defect, so no warning or critical card.
 WELL_FORMED = [
     "neuro-loading-draft",            # neuropathy: hydroxocobalamin 1 mg IM alternate days
-    "def-maintenance-loading-draft",  # pernicious anaemia on maintenance, loading course drafted
     "def-pernicious-loading-draft",   # pernicious anaemia: IM loading (info: plan maintenance)
     "def-pernicious-loading-and-maintenance",  # ... with the maintenance order drafted too
     "def-bariatric-oral-1mg",         # bariatric surgery: oral 1 mg daily
@@ -75,6 +74,16 @@ def test_well_formed_regimen_gives_no_warning_or_critical(client, runtime, fixtu
     response = client.post(f"/cds-services/{service}", json=request)
     assert response.status_code == 200
     assert [c["source"]["topic"]["code"] for c in response.json()["cards"] if c["indicator"] != "info"] == []
+
+
+def test_reloading_a_patient_on_maintenance_without_a_review_prompts_one(client):
+    """Pernicious anaemia on 3-monthly maintenance, a loading course drafted with no reason and no
+    result in 90 days: not a new series, so the increase needs a documented review."""
+    request = fixture_request("requests/def-maintenance-loading-draft.json")
+    cards = {c["source"]["topic"]["code"]: c for c in client.post("/cds-services/b12-order-sign",
+                                                                   json=request).json()["cards"]}
+    assert cards["escalation.increase-without-review"]["indicator"] == "warning"
+    assert "deficiency.malabsorption-lifelong" not in cards
 
 
 def test_mg_mcg_card_states_doses_and_offers_corrected_update(client):

@@ -15,7 +15,8 @@ def format_number(value: float) -> str:
     """1000000 → '1,000,000'; 0.453 → '0.453'; never an exponent, no trailing zeros."""
     if float(value).is_integer():
         return f"{int(value):,}"
-    return f"{value:,.3f}".rstrip("0").rstrip(".")
+    places = 1 if abs(value) >= 100 else 3   # 333.3 mcg, not 333.333; 0.453 µmol/L stays
+    return f"{value:,.{places}f}".rstrip("0").rstrip(".")
 
 
 def safe_units(text: str) -> str:
@@ -38,3 +39,11 @@ def concept_text(concept: Any) -> str:
         return texts[0]
     code = next((c.code for c in codings_of(concept) if c.code), None)
     return f"code {code}" if code else "unnamed finding"
+
+
+def duration_text(days: float) -> str:
+    """'24 weeks' for a whole number of weeks, else '20 days'."""
+    weeks = days / 7
+    if days >= 14 and abs(weeks - round(weeks)) < 0.05:
+        return f"{format_number(round(weeks))} weeks"
+    return f"{format_number(round(days))} days"

@@ -60,6 +60,10 @@ class PatientFact:
     loading_drafts: int = 0              # parenteral B12 therapy drafts dosed at least weekly
     folic_acid_drafts: int = 0           # folic-acid drafts under evaluation (not B12 combinations)
     folic_acid_text: str | None = None   # e.g. "folic acid 5 mg tablet"
+    # the current prescribed regimen (cds/facts/regimen.py), for the escalation rules
+    prescribed_mcg_per_28d: float | None = None   # active prescribed B12 orders, any route; 0 when none
+    injection_mcg_per_28d: float | None = None    # the same, parenteral orders only
+    current_regimen_text: str | None = None       # "1 mg IM every 12 weeks"
 
 
 @dataclass
@@ -133,6 +137,15 @@ class OrderFact:
     authored_days_ago: float | None = None
     dispense_mcg: float | None = None
     supply_days: float | None = None     # dispense_mcg / dose_mcg * interval_days
+    dispense_text: str | None = None     # "2 mL"
+    # drafts only (cds/facts/regimen.py): against the current regimen and the last supply
+    times_current_rate: float | None = None   # mcg_per_28d / the current injections' combined rate
+    last_supply_text: str | None = None  # "2 mL of 1 mg every 12 weeks"
+    last_supply_days: float | None = None     # the days that supply should last
+    last_supply_duration: str | None = None   # "24 weeks"
+    last_supply_days_ago: float | None = None
+    last_supply_issued: str | None = None     # "20 days ago"
+    last_supply_used: float | None = None     # last_supply_days_ago / last_supply_days
     dose_text: str | None = None         # "1000 mg"
     frequency_text: str | None = None    # "every 2 days"
 

@@ -16,6 +16,7 @@ from cds.facts.history import TreatmentHistory
 from cds.facts.labs import IGNORED_STATUSES, LAB_NAMES, UNIT_TEXT, LabSummary, observation_answer, summarize_labs
 from cds.facts.model import FindingFact, LabFact, LabUnitProblemFact, OrderFact, PatientFact, engine_fact
 from cds.facts.orders import OrderReader
+from cds.facts.regimen import CurrentRegimen
 from cds.facts.units import Units
 from cds.fhir.record import PatientRecord
 
@@ -70,11 +71,13 @@ class Normalizer:
         orders = [fact for request in record.medication_requests
                   if request.id not in draft_ids and request.status != "entered-in-error"
                   and (fact := self.orders.read(request, record.medications, now, False))]
+        regimen = CurrentRegimen.of(orders)
+        drafts = [regimen.compared(draft, orders) for draft in drafts]
         history = TreatmentHistory.of(orders, self.config["regimen"]["loading_max_interval_days"])
         labs = history.marked(summarize_labs(record.observations, self.config, self.units, self.answers, now))
         folic_acid = folic_acid_drafts(record.drafts, record.medications, self.valuesets[FOLIC_ACID],
                                        {draft.id for draft in drafts})
-        deriver = _PatientDeriver(self, record, labs, orders, hook, drafts, history, folic_acid)
+        deriver = _PatientDeriver(self, record, labs, orders, hook, drafts, history, folic_acid, regimen)
         findings = [FindingFact(f"finding:{name}", name, ", ".join(matched))
                     for name, matched in deriver.matched.items() if matched]
         return FactSet(deriver.fact, list(labs.latest.values()), labs.problems, drafts, orders, findings)
@@ -85,7 +88,7 @@ class _PatientDeriver:
 
     def __init__(self, normalizer: Normalizer, record: PatientRecord, labs: LabSummary,
                  orders: list[OrderFact], hook: str, drafts: list[OrderFact], history: TreatmentHistory,
-                 folic_acid: list[str]):
+                 folic_acid: list[str], regimen: CurrentRegimen):
         self.n = normalizer
         self.record = record
         self.labs = labs
@@ -94,6 +97,7 @@ class _PatientDeriver:
         self.therapy_drafts = [draft for draft in drafts if not draft.antidote]
         self.history = history
         self.folic_acid = folic_acid
+        self.regimen = regimen
         self.status = normalizer.config["status"]
         self.matched = {name: self._match(name) for name in normalizer.valuesets if name != FOLIC_ACID}
 
@@ -225,6 +229,9 @@ class _PatientDeriver:
             loading_drafts=sum(d.parenteral and d.regimen == "loading" for d in self.therapy_drafts),
             folic_acid_drafts=len(self.folic_acid),
             folic_acid_text=", ".join(self.folic_acid) or None,
+            prescribed_mcg_per_28d=self.regimen.rate(),
+            injection_mcg_per_28d=self.regimen.rate(injections_only=True),
+            current_regimen_text=self.regimen.text,
         )
 
     def labs_text(self) -> str | None:

@@ -87,6 +87,7 @@ class OrderReader:
             dispense_mcg=dispense.mcg,
             supply_days=(_rounded(dispense.mcg / dose.mcg * schedule.interval_days, 2)
                          if dispense.mcg and dose.mcg and schedule.interval_days else None),
+            dispense_text=dispense.text,
             dose_text=dose.text,
             frequency_text=schedule.text,
         )
