@@ -9,6 +9,7 @@ from typing import Any
 from cds.facts.codes import CodeSystems, codings_of, texts_of
 from cds.facts.display import safe_units
 from cds.facts.dose import Dose, DoseReader
+from cds.facts.medication import medication_of
 from cds.facts.model import OrderFact
 from cds.facts.products import ORAL_FORMS, Product, ProductCatalog, injectable_words
 from cds.facts.schedule import Schedule, read_schedule
@@ -34,7 +35,7 @@ class OrderReader:
              notes: list[str] | tuple[str, ...] = ()) -> OrderFact | None:
         """The order fact, or None when the request is not for a B12 product. `notes`: parts of
         a draft that lenient reading could not read (cds.fhir.lenient)."""
-        concepts, medication = self._medication(request, medications)
+        concepts, medication = medication_of(request, medications)
         dosage = _dosage(request)
         dosage_text = " ".join(_dosage_texts(request))
         product = self._catalog.identify(concepts, " ".join([dosage_text, *_note_texts(request)]))
@@ -104,27 +105,6 @@ class OrderReader:
             return "loading"
         return "maintenance" if interval_days >= self._regimen["maintenance_min_interval_days"] else "other"
 
-    def _medication(self, request: Any, medications: dict[str, Any]) -> tuple[list[Any], Any]:
-        """(concepts naming the product, Medication or None): the request's concept, or the contained
-        or referenced Medication's code and ingredients, and the reference's display."""
-        if request.medicationCodeableConcept is not None:
-            return [request.medicationCodeableConcept], None
-        reference = request.medicationReference
-        target = (reference.reference or "") if reference else ""
-        medication = None
-        if target.startswith("#"):
-            medication = next((r for r in request.contained or []
-                               if r.get_resource_type() == "Medication" and r.id == target[1:]), None)
-        elif target:
-            medication = medications.get("/".join(target.split("/")[-2:]))
-        concepts = []
-        if medication is not None:
-            concepts.append(medication.code)
-            concepts += [i.itemCodeableConcept for i in medication.ingredient or [] if i.itemCodeableConcept]
-        if reference is not None and reference.display:
-            concepts.append(_TextConcept(reference.display))
-        return [c for c in concepts if c is not None], medication
-
     def _route(self, dosage: Any, concepts: list[Any], product: Product) -> str:
         """The dosage's coded route, else its route or instruction text, else what the product
         itself says ("Oral Tablet", "Nasal Spray", a tablet in the catalogue)."""
@@ -188,14 +168,6 @@ def _dosage(request: Any) -> Any:
     dosages = request.dosageInstruction or []
     return next((d for d in dosages if any(r.doseQuantity or r.doseRange for r in d.doseAndRate or [])),
                 dosages[0] if dosages else None)
-
-
-class _TextConcept:
-    """A CodeableConcept stand-in for a Reference that only carries a display."""
-
-    def __init__(self, text: str):
-        self.text = text
-        self.coding: list[Any] = []
 
 
 def _rounded(value: float | None, digits: int) -> float | None:
