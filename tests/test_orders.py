@@ -176,3 +176,28 @@ def test_first_dosage_instruction_with_a_dose_is_read(runtime):
 def test_reported_by_patient(runtime, reported, by_patient):
     order = _order(runtime, {"coding": [{"system": RX, "code": "309594"}]}, _ucum(1, "mg"), IM, MONTHLY, **reported)
     assert order.reported_by_patient is by_patient
+
+
+@pytest.mark.parametrize(("text", "ingredient"), [
+    ("Neo-Cytamen 1000micrograms/1ml solution for injection ampoules", "hydroxo"),
+    ("NeoCytamen injection", "hydroxo"), ("Cobalin-H 1mg/1ml injection", "hydroxo"),
+    ("Cytamen 1000micrograms/1ml solution for injection ampoules", "cyano"),
+    ("Hydroxocobalamin 1mg/1ml solution for injection ampoules", "hydroxo")])
+def test_uk_brands_and_dmd_names_give_one_ampoule_as_1000_mcg(runtime, text, ingredient):
+    fact = _order(runtime, {"text": text}, dose={"value": 1, "unit": "ampoule"}, route={"text": "IM"})
+    assert (fact.ingredient, fact.dose_kind, fact.dose_mcg, fact.parenteral) == (ingredient, "container", 1000, True)
+
+
+def test_sandbox_oral_tablet_counts_pills_times_strength(runtime):
+    fact = _order(runtime, {"coding": [{"system": RX, "code": "309593"}], "text": "Vitamin B 12 1 MG Oral Tablet"},
+                  dose=_ucum(2, "{pill}"), repeat={"frequency": 1, "period": 1, "periodUnit": "d"})
+    assert (fact.route, fact.dose_kind, fact.dose_mcg, fact.parenteral) == ("oral", "count", 2000, False)
+    assert fact.dose_arithmetic == "2 pill × 1,000 mcg = 2,000 mcg"
+
+
+@pytest.mark.parametrize(("text", "dose", "mcg"), [
+    ("cyanocobalamin 1,000 mcg/mL injection", {"value": 2, "unit": "mL"}, 2000),
+    ("cyanocobalamin 1000 MCG/ML Injectable Solution, 30 mL multi-dose vial", {"value": 1, "unit": "vial"}, 30000),
+    ("Vitamin B12 500 MCG Oral Tablet", {"value": 2, "unit": "tablets"}, 1000)])
+def test_strengths_read_from_drug_names(runtime, text, dose, mcg):
+    assert _order(runtime, {"text": text}, dose=dose).dose_mcg == mcg

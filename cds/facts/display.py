@@ -25,10 +25,11 @@ def safe_units(text: str) -> str:
 
 
 def quantity_text(value: float | None, ucum: str | None, written: str | None) -> str | None:
-    """'1000 mg', from the unit the value was read in (its UCUM code), else as written."""
+    """'1000 mg', from the unit the value was read in (its UCUM code), else as written (a UCUM
+    annotation without its braces: '1 pill' for {pill})."""
     if value is None:
         return None
-    unit = _UCUM_SHOWN.get(ucum or "") or safe_units((written or "").strip()) or "(no unit)"
+    unit = _UCUM_SHOWN.get(ucum or "") or safe_units((written or "").strip().strip("{}")) or "(no unit)"
     return f"{format_number(value)} {unit}"
 
 
