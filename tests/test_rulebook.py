@@ -143,8 +143,8 @@ JOINED_ARITHMETIC = '\n      - fact: patient\n        where: {b12_drafts: {gt: "
      "(usual {draft_order.usual_dose_mcg} mcg = 1 mg) " + "and more words " * 8, "cards allow 140"),
     ("labelled single dose of {$label_single_dose_mcg} mcg", "labelled single dose of {$label_single_dose} mcg",
      "placeholder '{$label_single_dose}' names no parameter of this pack"),
-    ("{lab_unit_problem.reason}.\n\n        This result is", "{lab_unit_problem.reason}.\n        **This result** is",
-     "two bold-labelled lines run into one paragraph"),
+    ("{lab_unit_problem.reason}.\n\n        This result is", "{lab_unit_problem.reason}.\n        **Excluded:** This result is",
+     "a bold-labelled line runs into the paragraph above it"),
     ("    indicator: critical\n", "    indicator: critical\n    hooks: [patient-view]\n",
      "a rule on patient-view alone can never match a draft_order"),
 ])

@@ -187,7 +187,7 @@ class _RuleChecker:
                 else:
                     self.check_field_ref(alias, field, self.line(here), "a condition of this rule")
             if pointer == ("detail",) and _run_together(text):
-                self.error(here, "two bold-labelled lines run into one paragraph when rendered",
+                self.error(here, "a bold-labelled line runs into the paragraph above it when rendered",
                            "put a blank line between them (EHRs render detail as markdown)")
             if pointer == ("summary",):
                 fixed = "".join(literal for literal, *_ in parts)
@@ -288,10 +288,14 @@ def _card_texts(card: dict[str, Any]) -> Iterator[tuple[tuple, str]]:
                     yield ("suggestions", index, kind, part), suggestion[kind][part]
 
 
+_BOLD_LABEL = re.compile(r"\*\*[^*]+:\*\*")
+
+
 def _run_together(text: str) -> bool:
-    """Whether a line opening with a bold label directly follows another (markdown joins them)."""
+    """Whether a line opening with a bold label ("**Results:**") directly follows a line of text:
+    markdown joins them into one paragraph."""
     lines = [line.strip() for line in text.splitlines()]
-    return any(line.startswith("**") and previous.startswith("**")
+    return any(_BOLD_LABEL.match(line) and previous and not previous.startswith("-")
                for previous, line in zip(lines, lines[1:], strict=False))
 
 
