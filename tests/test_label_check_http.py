@@ -237,3 +237,12 @@ def test_loading_suggestion_is_the_regimen_that_fits_the_finding(client, fixture
     repeat = suggestion["actions"][0]["resource"]["dosageInstruction"][0]["timing"]["repeat"]
     assert repeat == timing | ({"count": count} if count else {})
     assert "\n\n**Neurological findings:**" in card["detail"]
+
+
+def test_leber_switch_is_offered_for_injections_only(client):
+    oral = with_dosage("requests/label-leber-cyano.json",
+                       route={"coding": [{"system": "http://snomed.info/sct", "code": "26643006"}]})
+    card, = [c for c in client.post("/cds-services/b12-label-check", json=oral).json()["cards"]]
+    assert card["source"]["topic"]["code"] == "label.leber-cyanocobalamin" and "suggestions" not in card
+    injected = client.post("/cds-services/b12-label-check", json=fixture_request("requests/label-leber-cyano.json"))
+    assert injected.json()["cards"][0]["suggestions"]

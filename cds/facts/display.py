@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -48,3 +49,9 @@ def duration_text(days: float) -> str:
     if days >= 14 and abs(weeks - round(weeks)) < 0.05:
         return f"{format_number(round(weeks))} weeks"
     return f"{format_number(round(days))} days"
+
+
+def days_ago_text(days: float) -> str:
+    """'97 days ago': whole days elapsed."""
+    whole = math.floor(days)
+    return "today" if whole < 1 else f"{format_number(whole)} day{'s' if whole != 1 else ''} ago"

@@ -50,6 +50,7 @@ class PatientFact:
     # rev 2: treatment history (cds/facts/history.py), findings, blood count and folic-acid drafts
     loading_given: bool = False          # a parenteral loading course (>= 3 doses) authored in the last year
     course_start_days_ago: float | None = None   # first order of the current course; None for a new series
+    course_started: str | None = None    # the same for card text: "97 days ago"
     hb_since_course_start: bool | None = None    # an Hb dated after the current course started
     hb_days_ago: float | None = None     # the newest usable Hb, of any age
     mcv: float | None = None             # fL, latest in the Hb look-back window

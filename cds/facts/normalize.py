@@ -9,7 +9,7 @@ from functools import cached_property
 from typing import Any
 
 from cds.facts.codes import Answers, CodeSystems, ValueSet, codings_of, texts_of
-from cds.facts.display import concept_text, format_number
+from cds.facts.display import concept_text, days_ago_text, format_number
 from cds.facts.folate import VALUESET as FOLIC_ACID
 from cds.facts.folate import folic_acid_drafts
 from cds.facts.history import TreatmentHistory
@@ -218,6 +218,7 @@ class _PatientDeriver:
                                (("B12", total), ("active B12", active_b12)) if lab is not None) or None,
             loading_given=self.history.loading_given,
             course_start_days_ago=course_start,
+            course_started=days_ago_text(course_start) if course_start is not None else None,
             hb_since_course_start=(latest_hb is not None and latest_hb.days_ago < course_start
                                    if course_start is not None else None),
             hb_days_ago=latest_hb.days_ago if latest_hb else None,

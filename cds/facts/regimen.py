@@ -9,10 +9,9 @@ order of it (not cancelled, entered in error or patient-reported) that states a 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 
-from cds.facts.display import duration_text, format_number
+from cds.facts.display import days_ago_text, duration_text
 from cds.facts.model import OrderFact
 
 _VOID = frozenset({"cancelled", "entered-in-error"})
@@ -61,4 +60,4 @@ def _with_last_supply(draft: OrderFact, orders: list[OrderFact]) -> OrderFact:
                    last_supply_duration=duration_text(last.supply_days),
                    last_supply_days_ago=last.authored_days_ago,
                    last_supply_used=round(last.authored_days_ago / last.supply_days, 3),
-                   last_supply_issued=f"{format_number(math.floor(last.authored_days_ago))} days ago")
+                   last_supply_issued=days_ago_text(last.authored_days_ago))

@@ -1,0 +1,71 @@
+"""FastAPI dependencies: the rules in force, the feedback store, settings, the service and the body."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
+
+from cds.api.errors import ApiError
+from cds.config import Settings
+from cds.feedback import FeedbackStore
+from cds.metrics import REQUESTS
+from cds.rulebook.model import Service
+from cds.runtime import LoadedRules, RuleRuntime
+
+PARSE_INLINE_BYTES = 64 * 1024   # larger bodies are parsed off the event loop
+
+
+def runtime(request: Request) -> RuleRuntime:
+    return request.app.state.runtime
+
+
+def rules(request: Request) -> LoadedRules:
+    """The rule generation this request runs on start to end (a reload does not change it)."""
+    return request.app.state.runtime.current
+
+
+def settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def store(request: Request) -> FeedbackStore:
+    return request.app.state.feedback
+
+
+def service(service_id: str, request: Request) -> Service:
+    """The service the path names, or 404."""
+    found = request.app.state.runtime.current.rulebook.services.get(service_id)
+    if found is None:
+        REQUESTS.labels("(unknown)", "404").inc()
+        raise ApiError(404, f"unknown service '{service_id}'",
+                       [{"field": "service_id", "message": "not in GET /cds-services"}])
+    return found
+
+
+async def json_body(request: Request) -> Any:
+    """The decoded JSON body; a large one is decoded in a worker thread so the loop stays free."""
+    raw = await request.body()
+    try:
+        return json.loads(raw) if len(raw) <= PARSE_INLINE_BYTES else await run_in_threadpool(json.loads, raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "request body is not JSON", [{"field": "(body)", "message": "invalid JSON"}]) from None
+    except RecursionError:
+        raise ApiError(400, "request body is nested too deeply", [{"field": "(body)", "message": "too deep"}]) from None
+
+
+def arrival(request: Request) -> float:
+    """When the request arrived (monotonic): its deadline counts from here, time queued included."""
+    return request.scope.get("state", {}).get("arrived", time.monotonic())
+
+
+RuntimeDep = Annotated[RuleRuntime, Depends(runtime)]
+RulesDep = Annotated[LoadedRules, Depends(rules)]
+SettingsDep = Annotated[Settings, Depends(settings)]
+StoreDep = Annotated[FeedbackStore, Depends(store)]
+ServiceDep = Annotated[Service, Depends(service)]
+BodyDep = Annotated[Any, Depends(json_body)]
+ArrivalDep = Annotated[float, Depends(arrival)]

@@ -1,0 +1,36 @@
+"""Operations: liveness, readiness and metrics. Async, so a probe never waits for a worker thread."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from cds.api import deps
+
+router = APIRouter(tags=["Operations"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(runtime: deps.RuntimeDep) -> JSONResponse:
+    """Rules in force (digest, pack versions), load warnings and the last reload's errors."""
+    rulebook = runtime.current.rulebook
+    body: dict[str, Any] = {"status": "ready", "rules": len(rulebook.rules()), "rulesDigest": rulebook.digest,
+                            "packs": {p.name: p.version for p in rulebook.packs.values()}}
+    if rulebook.warnings:
+        body["warnings"] = [str(warning) for warning in rulebook.warnings]
+    if runtime.last_error is not None:
+        body["reloadErrors"] = [str(error) for error in runtime.last_error.errors]
+    return JSONResponse(body)
+
+
+@router.get("/metrics")
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,96 @@
+"""Discovery and service calls (the CDS Hooks endpoints)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy.exc import SQLAlchemyError
+
+from cds.api import deps
+from cds.api.errors import ApiError, responses
+from cds.config import Settings
+from cds.feedback import FeedbackStore
+from cds.fhir.client import DataUnavailable
+from cds.fhir.gather import BadPrefetch
+from cds.hooks import RequestProblem, parse_request
+from cds.metrics import CARDS, LATENCY, REQUESTS
+from cds.pipeline import run_service
+from cds.rulebook.model import Service
+from cds.runtime import LoadedRules
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["CDS Hooks"])
+
+
+class ServiceDescription(BaseModel):
+    hook: str
+    id: str
+    title: str
+    description: str
+    prefetch: dict[str, str]
+    usageRequirements: str
+
+
+class Discovery(BaseModel):
+    services: list[ServiceDescription]
+
+
+class CdsResponse(BaseModel):
+    """Cards (see service.md "Cards") and system actions; both always present."""
+
+    model_config = ConfigDict(extra="allow")
+    cards: list[dict[str, Any]]
+    systemActions: list[dict[str, Any]]
+
+
+@router.get("/cds-services", response_model=Discovery)
+async def discovery(rules: deps.RulesDep) -> dict[str, Any]:
+    return {"services": [
+        {"hook": s.hook, "id": s.id, "title": s.title, "description": s.description,
+         "prefetch": rules.prefetch, "usageRequirements": rules.rulebook.usage_requirements}
+        for s in rules.rulebook.services.values()]}
+
+
+@router.post("/cds-services/{service_id}", response_model=CdsResponse, responses=responses(400, 401, 404, 412, 413))
+async def call_service(service: deps.ServiceDep, rules: deps.RulesDep, settings: deps.SettingsDep,
+                       store: deps.StoreDep, body: deps.BodyDep, started: deps.ArrivalDep) -> JSONResponse:
+    """Evaluate the service's rules on the request's data and answer with cards."""
+    try:
+        response = await _evaluate(service, rules, settings, store, body, started)
+    except ApiError as error:
+        REQUESTS.labels(service.id, str(error.status)).inc()
+        raise
+    except Exception:
+        REQUESTS.labels(service.id, "500").inc()
+        raise
+    REQUESTS.labels(service.id, "200").inc()
+    LATENCY.labels(service.id).observe(time.monotonic() - started)
+    return response
+
+
+async def _evaluate(service: Service, rules: LoadedRules, settings: Settings, store: FeedbackStore, body: Any,
+                    started: float) -> JSONResponse:
+    try:
+        hook_request, context = parse_request(body, service.hook)
+        outcome = await run_in_threadpool(run_service, rules, service, hook_request, context, settings, started)
+    except RequestProblem as error:
+        raise ApiError(400, str(error), error.detail) from None
+    except BadPrefetch as error:
+        raise ApiError(400, "invalid prefetch", [{"field": f"prefetch.{error.key}", "message": str(error)}]) from None
+    except DataUnavailable as error:
+        raise ApiError(412, f"required data unavailable: {error.key}",
+                       [{"field": f"prefetch.{error.key}", "message": error.reason}]) from None
+    cards = outcome.response["cards"]
+    for card in cards:
+        CARDS.labels(card["source"]["topic"]["code"], card["indicator"]).inc()
+    try:
+        await run_in_threadpool(store.log_cards, service.id, cards)
+    except SQLAlchemyError:  # the cards matter more than their log: answer, and say so loudly
+        log.exception("could not log %d issued cards for %s", len(cards), service.id)
+    return JSONResponse(outcome.response)
