@@ -23,4 +23,5 @@ lint: install
 	$(BIN)/ruff check cds tests bench
 
 bench: install
-	$(BIN)/python bench/latency.py
+	$(BIN)/python -m bench.latency
+	$(BIN)/python -m bench.probes

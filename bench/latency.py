@@ -7,17 +7,13 @@ fixtures (mixed patients and services) from a few client threads, and prints per
 from __future__ import annotations
 
 import argparse
-import os
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
+from bench.server import served
 from cds import PROJECT_ROOT
 from cds.fixtures import render_fixture
 
@@ -36,15 +32,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000, help="total requests (bounded)")
     parser.add_argument("--concurrency", type=int, default=4, help="client threads")
     args = parser.parse_args()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {**os.environ, "CDS_DATA_DIR": tempfile.mkdtemp(prefix="cds-bench-")}
-    server = subprocess.Popen([sys.executable, "-m", "cds.cli", "serve", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(base)
+    with served() as base:
         bodies = [(render_fixture(PROJECT_ROOT / "fhir_fixtures" / name), service) for name, service in CASES]
         session = requests.Session()
         for body, service in bodies:  # warm up
@@ -61,25 +49,11 @@ def main() -> None:
         with ThreadPoolExecutor(args.concurrency) as pool:
             latencies = sorted(pool.map(one, range(args.requests)))
         elapsed = time.perf_counter() - started
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     quantiles = statistics.quantiles(latencies, n=100)
     print(f"requests {len(latencies)}  concurrency {args.concurrency}  elapsed {elapsed:.2f} s")
     print(f"latency ms  p50 {quantiles[49]:.1f}  p95 {quantiles[94]:.1f}  p99 {quantiles[98]:.1f}  "
           f"max {latencies[-1]:.1f}")
     print(f"throughput {len(latencies) / elapsed:.0f} requests/s")
-
-
-def _wait_ready(base: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    raise SystemExit("service did not become ready")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     fhir_max_pages: int = 10
     fhir_max_resources: int = 1000
     max_body_bytes: int = 5 * 1024 * 1024
+    evaluation_slots: int = 1                # rule evaluations at once per worker process (the GIL runs one)
     cors_origins: list[str] = ["*"]
 
     def feedback_url(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from anyio import CapacityLimiter
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -20,6 +21,7 @@ def create_app(settings: Settings | None = None, runtime: RuleRuntime | None = N
     app.state.settings = settings
     app.state.runtime = runtime or RuleRuntime(settings.rules)
     app.state.feedback = FeedbackStore(settings.feedback_url())
+    app.state.evaluations = CapacityLimiter(settings.evaluation_slots)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "OPTIONS"],
                        allow_headers=["Authorization", "Content-Type", "Accept"])

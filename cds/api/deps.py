@@ -6,6 +6,7 @@ import json
 import time
 from typing import Annotated, Any
 
+from anyio import CapacityLimiter
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
@@ -57,6 +58,12 @@ async def json_body(request: Request) -> Any:
         raise ApiError(400, "request body is nested too deeply", [{"field": "(body)", "message": "too deep"}]) from None
 
 
+def evaluations(request: Request) -> CapacityLimiter:
+    """Rule evaluations run this many at a time (settings.evaluation_slots): CPU-bound work beyond
+    the cores only contends for the GIL, and would starve the event loop and its probes."""
+    return request.app.state.evaluations
+
+
 def arrival(request: Request) -> float:
     """When the request arrived (monotonic): its deadline counts from here, time queued included."""
     return request.scope.get("state", {}).get("arrived", time.monotonic())
@@ -69,3 +76,4 @@ StoreDep = Annotated[FeedbackStore, Depends(store)]
 ServiceDep = Annotated[Service, Depends(service)]
 BodyDep = Annotated[Any, Depends(json_body)]
 ArrivalDep = Annotated[float, Depends(arrival)]
+EvaluationsDep = Annotated[CapacityLimiter, Depends(evaluations)]

@@ -6,6 +6,7 @@ import logging
 import time
 from typing import Any
 
+from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
@@ -59,10 +60,11 @@ async def discovery(rules: deps.RulesDep) -> dict[str, Any]:
 
 @router.post("/cds-services/{service_id}", response_model=CdsResponse, responses=responses(400, 401, 404, 412, 413))
 async def call_service(service: deps.ServiceDep, rules: deps.RulesDep, settings: deps.SettingsDep,
-                       store: deps.StoreDep, body: deps.BodyDep, started: deps.ArrivalDep) -> JSONResponse:
+                       store: deps.StoreDep, body: deps.BodyDep, started: deps.ArrivalDep,
+                       limiter: deps.EvaluationsDep) -> JSONResponse:
     """Evaluate the service's rules on the request's data and answer with cards."""
     try:
-        response = await _evaluate(service, rules, settings, store, body, started)
+        response = await _evaluate(service, rules, settings, store, body, started, limiter)
     except ApiError as error:
         REQUESTS.labels(service.id, str(error.status)).inc()
         raise
@@ -75,10 +77,11 @@ async def call_service(service: deps.ServiceDep, rules: deps.RulesDep, settings:
 
 
 async def _evaluate(service: Service, rules: LoadedRules, settings: Settings, store: FeedbackStore, body: Any,
-                    started: float) -> JSONResponse:
+                    started: float, evaluations: CapacityLimiter) -> JSONResponse:
     try:
         hook_request, context = parse_request(body, service.hook)
-        outcome = await run_in_threadpool(run_service, rules, service, hook_request, context, settings, started)
+        outcome = await to_thread.run_sync(run_service, rules, service, hook_request, context, settings, started,
+                                           limiter=evaluations)
     except RequestProblem as error:
         raise ApiError(400, str(error), error.detail) from None
     except BadPrefetch as error:
