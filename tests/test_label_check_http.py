@@ -7,7 +7,7 @@ import copy
 
 import pytest
 
-from tests.conftest import fixture_request
+from tests.conftest import fixture_request, topics
 
 LABEL_PACKS = ("units.", "route.", "product.", "frequency.", "label.", "service.")
 LABEL_SERVICES = ("b12-label-check", "b12-order-sign")
@@ -246,3 +246,36 @@ def test_leber_switch_is_offered_for_injections_only(client):
     assert card["source"]["topic"]["code"] == "label.leber-cyanocobalamin" and "suggestions" not in card
     injected = client.post("/cds-services/b12-label-check", json=fixture_request("requests/label-leber-cyano.json"))
     assert injected.json()["cards"][0]["suggestions"]
+
+
+def test_sandbox_draft_with_category_corrected_reads_the_same(client):
+    """The sandbox's draft once `category` is a list (the shape that crashed on {pill} before)."""
+    request = copy.deepcopy(fixture_request("requests/label-sandbox-rx-sign.json"))
+    draft = request["context"]["draftOrders"]["entry"][0]["resource"]
+    draft["category"] = [draft["category"]]
+    for service, expected in (("b12-label-check", set()),
+                              ("b12-order-sign", {"deficiency.neuro-or-anaemia-needs-loading"})):
+        response = client.post(f"/cds-services/{service}", json=request)
+        assert response.status_code == 200 and set(topics(response)) == expected
+
+
+RX = "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+
+@pytest.mark.parametrize(("coding", "expected"), [
+    ({"system": RX, "code": "309594"}, {}),
+    ({"system": RX, "code": "317106"}, {}),
+    ({"system": RX, "code": "103011"}, {}),
+    ({"system": RX, "code": "103010"}, {}),
+    ({"system": RX, "code": "2001499"}, {}),
+    ({"system": "http://hl7.org/fhir/sid/ndc", "code": "50633-310-11"}, {"product.cyanokit-mixup": "critical"}),
+    ({"display": "Cytamen 1000micrograms/1ml solution for injection ampoules"}, {}),
+    ({"display": "Neo-Cytamen 1000micrograms/1ml solution for injection ampoules"}, {}),
+    ({"display": "Cobalin-H 1mg/1ml solution for injection ampoules"}, {}),
+])
+def test_each_product_at_1000_mcg_im_monthly(client, coding, expected):
+    """1000 mcg IM monthly is a correct label for every deficiency product; CYANOKIT is the antidote."""
+    request = with_dosage("requests/label-cyano-1000mcg-monthly-quiet.json")
+    draft = request["context"]["draftOrders"]["entry"][0]["resource"]
+    draft["medicationCodeableConcept"] = {"coding": [coding]} if "code" in coding else {"text": coding["display"]}
+    assert label_cards(client.post("/cds-services/b12-label-check", json=request)) == expected
