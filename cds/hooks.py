@@ -109,17 +109,22 @@ def parse_request(body: Any, expected_hook: str) -> tuple[HookRequest, HookConte
     return request, context
 
 
-def draft_resources(context: HookContext) -> list[dict[str, Any]]:
-    """The raw resources under evaluation: draftOrders (or medications), filtered by selections."""
+def draft_resources(context: HookContext) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(the raw resources under evaluation, the drafts not selected): draftOrders (or medications)
+    split by order-select's selections. Unselected drafts are not evaluated, but still count as
+    drafted ("no draft B12 order" means none in draftOrders, selected or not)."""
     container = getattr(context, "draftOrders", None) or getattr(context, "medications", None)
     resources = container.resources() if container is not None else []
     selections = getattr(context, "selections", None)
     if selections is None:
-        return resources
+        return resources, []
     chosen = set(selections)
-    # Medication resources stay: a selected order may reference them.
-    return [r for r in resources
-            if r.get("resourceType") == "Medication" or f"{r.get('resourceType')}/{r.get('id')}" in chosen]
+
+    def selected(resource: dict[str, Any]) -> bool:  # Medications stay: a selected order may reference them
+        kind = resource.get("resourceType")
+        return kind == "Medication" or f"{kind}/{resource.get('id')}" in chosen
+
+    return [r for r in resources if selected(r)], [r for r in resources if not selected(r)]
 
 
 def _details(error: ValidationError, prefix: str = "") -> list[dict[str, str]]:

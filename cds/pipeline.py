@@ -30,7 +30,7 @@ def run_service(rules: LoadedRules, service: Service, request: HookRequest, cont
                 settings: Settings, started: float, now: datetime | None = None) -> Outcome:
     """Evaluate one validated request; raises DataUnavailable / BadPrefetch for 412 / 400."""
     deadline = started + settings.deadline_s
-    drafts = draft_resources(context) if service.hook != "patient-view" else []
+    drafts, unselected = draft_resources(context) if service.hook != "patient-view" else ([], [])
 
     def client() -> FhirClient | None:
         if not request.fhirServer:
@@ -41,7 +41,7 @@ def run_service(rules: LoadedRules, service: Service, request: HookRequest, cont
                           settings.fhir_max_pages, settings.fhir_max_resources)
 
     record = gather_record(rules.prefetch, request.prefetch, context.model_dump(), drafts, client,
-                           settings.fhir_max_resources)
+                           settings.fhir_max_resources, unselected)
     facts = rules.normalizer.normalize(record, service.hook, now or datetime.now(UTC))
     evaluation = rules.engine.evaluate(facts.engine_facts(), service.packs, service.hook, deadline)
     builder = CardBuilder(rules.rulebook, service.id, request.hookInstance, context.patientId, record.draft_json)

@@ -250,3 +250,16 @@ def test_hb_written_in_g_per_dl_but_labelled_g_per_l_is_not_severe_anaemia(clien
     topics = [c["source"]["topic"]["code"] for c in post(client, "rev2-hb-g-per-l-draft", service)]
     assert POTASSIUM not in topics and LOADING not in topics
     assert "units.lab-unit-implausible" in topics
+
+
+def test_unselected_b12_draft_still_counts_as_cover_on_order_select(client):
+    """'No draft B12 order' means none in draftOrders, selected or not (clinical-rules.md §1)."""
+    request = as_hook(fixture_request("requests/rev2-folic-acid-with-b12.json"), "order-select")
+    request["context"]["selections"] = ["MedicationRequest/draft-folic"]
+    assert FOLIC not in [c["source"]["topic"]["code"] for c in
+                         client.post("/cds-services/b12-order-select", json=request).json()["cards"]]
+    alone = as_hook(fixture_request("requests/rev2-folic-acid-alone.json"), "order-select")
+    folic_id = alone["context"]["draftOrders"]["entry"][0]["resource"]["id"]
+    alone["context"]["selections"] = [f"MedicationRequest/{folic_id}"]
+    assert FOLIC in [c["source"]["topic"]["code"] for c in
+                     client.post("/cds-services/b12-order-select", json=alone).json()["cards"]]

@@ -59,6 +59,7 @@ class PatientFact:
     nitrous_oxide_exposure: bool = False
     pregnant: bool = False
     loading_drafts: int = 0              # parenteral B12 therapy drafts dosed at least weekly
+    b12_drafts_unselected: int = 0      # order-select: B12 therapy drafts in draftOrders, not selected
     folic_acid_drafts: int = 0           # folic-acid drafts under evaluation (not B12 combinations)
     folic_acid_text: str | None = None   # e.g. "folic acid 5 mg tablet"
     # the current prescribed regimen (cds/facts/regimen.py), for the escalation rules

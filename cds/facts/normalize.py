@@ -77,7 +77,10 @@ class Normalizer:
         labs = history.marked(summarize_labs(record.observations, self.config, self.units, self.answers, now))
         folic_acid = folic_acid_drafts(record.drafts, record.medications, self.valuesets[FOLIC_ACID],
                                        {draft.id for draft in drafts})
-        deriver = _PatientDeriver(self, record, labs, orders, hook, drafts, history, folic_acid, regimen)
+        unselected_b12 = sum(not fact.antidote for draft in record.unselected_drafts
+                             if (fact := self.orders.read(draft, record.medications, now, True)))
+        deriver = _PatientDeriver(self, record, labs, orders, hook, drafts, history, folic_acid, regimen,
+                                  unselected_b12)
         findings = [FindingFact(f"finding:{name}", name, ", ".join(matched))
                     for name, matched in deriver.matched.items() if matched]
         return FactSet(deriver.fact, list(labs.latest.values()), labs.problems, drafts, orders, findings)
@@ -88,7 +91,7 @@ class _PatientDeriver:
 
     def __init__(self, normalizer: Normalizer, record: PatientRecord, labs: LabSummary,
                  orders: list[OrderFact], hook: str, drafts: list[OrderFact], history: TreatmentHistory,
-                 folic_acid: list[str], regimen: CurrentRegimen):
+                 folic_acid: list[str], regimen: CurrentRegimen, unselected_b12: int):
         self.n = normalizer
         self.record = record
         self.labs = labs
@@ -98,6 +101,7 @@ class _PatientDeriver:
         self.history = history
         self.folic_acid = folic_acid
         self.regimen = regimen
+        self.unselected_b12 = unselected_b12
         self.status = normalizer.config["status"]
         self.matched = {name: self._match(name) for name in normalizer.valuesets if name != FOLIC_ACID}
 
@@ -228,6 +232,7 @@ class _PatientDeriver:
             nitrous_oxide_exposure=bool(self.matched["nitrous_oxide"]),
             pregnant=bool(self.matched["pregnancy"]),
             loading_drafts=sum(d.parenteral and d.regimen == "loading" for d in self.therapy_drafts),
+            b12_drafts_unselected=self.unselected_b12,
             folic_acid_drafts=len(self.folic_acid),
             folic_acid_text=", ".join(self.folic_acid) or None,
             prescribed_mcg_per_28d=self.regimen.rate(),

@@ -35,7 +35,8 @@ def render_query(template: str, context: dict[str, Any]) -> str:
 
 def gather_record(templates: dict[str, str], prefetch: dict[str, Any] | None,
                   context: dict[str, Any], drafts: list[dict[str, Any]],
-                  client_factory: Callable[[], FhirClient | None], max_resources: int) -> PatientRecord:
+                  client_factory: Callable[[], FhirClient | None], max_resources: int,
+                  unselected: list[dict[str, Any]] = ()) -> PatientRecord:  # type: ignore[assignment]
     """Every prefetch key from prefetch or the FHIR server, parsed; raises DataUnavailable/BadPrefetch.
 
     A search holding more than `max_resources` is cut to its newest (as the FHIR client caps its
@@ -70,6 +71,8 @@ def gather_record(templates: dict[str, str], prefetch: dict[str, Any] | None,
             raw = sorted(raw, key=_recorded, reverse=True)[:max_resources]
         _file(record, parse_resources(raw, f"prefetch.{key}", record.skipped))
     _file_drafts(record, drafts)
+    record.unselected_drafts = [read_draft(raw)[0] for raw in unselected
+                                if isinstance(raw, dict) and raw.get("resourceType") == "MedicationRequest"]
     return record
 
 

@@ -31,6 +31,7 @@ class PatientRecord:
     drafts: list[Any] = field(default_factory=list)            # B12 candidates under evaluation
     draft_json: dict[str, dict[str, Any]] = field(default_factory=dict)  # draft id → its R4 JSON
     draft_notes: dict[str, list[str]] = field(default_factory=dict)      # draft id → parts not read
+    unselected_drafts: list[Any] = field(default_factory=list)           # order-select: drafted, not selected
     skipped: list[SkippedResource] = field(default_factory=list)
 
 
