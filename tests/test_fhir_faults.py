@@ -53,9 +53,10 @@ def test_fault_is_412_naming_the_key_within_the_deadline(client, settings, reque
 
 
 def test_endless_next_links_stop_at_the_page_cap_with_the_data_that_arrived(client, settings, request_body,
-                                                                             server):
+                                                                             server, caplog):
     server.fault = "endless-next"
     response, elapsed = _call(client, request_body, server)
+    assert f"cut short after {settings.fhir_max_pages} pages" in caplog.text
     assert response.status_code == 200
     assert "deficiency.not-confirmed" in topics(response)
     assert server.hits == settings.fhir_max_pages

@@ -55,6 +55,7 @@ class FhirClient:
                 return document  # a plain read
             raise self._fail(key, f"FHIR server sent a {document.get('resourceType')!r}, not a Bundle")
         entries = self._entries(key, document)
+        pages = 1
         for _ in range(self.max_pages - 1):
             next_url = _next_link(document)
             if not next_url or len(entries) >= self.max_resources:
@@ -63,9 +64,10 @@ class FhirClient:
             if document.get("resourceType") != "Bundle":
                 raise self._fail(key, "a result page is not a Bundle")
             entries.extend(self._entries(key, document))
+            pages += 1
         if len(entries) > self.max_resources or _next_link(document):
-            log.warning("FHIR search %s capped at %d resources / %d pages", key, self.max_resources,
-                        self.max_pages)
+            log.warning("FHIR search %s cut short after %d pages holding %d resources (caps: %d pages, %d resources)",
+                        key, pages, len(entries), self.max_pages, self.max_resources)
         FHIR_FETCHES.labels(key, "ok").inc()
         return {"resourceType": "Bundle", "type": "searchset", "entry": entries[: self.max_resources]}
 
