@@ -10,17 +10,23 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import (
     Column,
     DateTime,
+    Engine,
     MetaData,
     String,
     Table,
     Text,
     UniqueConstraint,
     create_engine,
+    event,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-metadata = MetaData()
+from cds.migrations import upgrade
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+metadata = MetaData()  # the schema the code reads and writes; Alembic revisions (cds/migrations) make the tables
 
 issued_cards = Table(
     "issued_cards", metadata,
@@ -72,10 +78,30 @@ def _insert_ignoring_duplicates(dialect: str, table: Table) -> Any:
     return module.insert(table).on_conflict_do_nothing()
 
 
+def _make_sqlite_durable(engine: Engine) -> None:
+    """WAL (a killed writer loses only its own uncommitted transaction; readers never block it),
+    a busy timeout (writers from every thread and process queue rather than fail), and
+    BEGIN IMMEDIATE (a transaction takes the write lock first, so read-then-write cannot deadlock)."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # the driver leaves BEGIN to SQLAlchemy (below)
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 class FeedbackStore:
     def __init__(self, url: str):
-        self.engine = create_engine(url, future=True, pool_pre_ping=True)
-        metadata.create_all(self.engine)
+        self.engine = create_engine(url, pool_pre_ping=True)
+        if self.engine.dialect.name == "sqlite":
+            _make_sqlite_durable(self.engine)
+        upgrade(self.engine)
 
     def log_cards(self, service_id: str, cards: list[dict[str, Any]]) -> None:
         """Remember issued cards. Repeat calls issue the same uuids, possibly concurrently: first wins."""

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import copy
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
+from sqlalchemy import create_engine, text
 
 from cds import BUNDLED_RULES, PROJECT_ROOT
 from cds.api import create_app
 from cds.config import Settings
 from cds.fixtures import render_fixture
 from cds.runtime import RuleRuntime
+from tests.postgres import postgres_server
 
 FIXTURES = PROJECT_ROOT / "fhir_fixtures"
 SAMPLES = PROJECT_ROOT.parent / "shared" / "samples"
@@ -28,6 +33,27 @@ def runtime() -> RuleRuntime:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    """One throw-away PostgreSQL server for the whole run."""
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, settings: Settings) -> str:
+    """A fresh, empty database of each supported kind."""
+    if request.param == "sqlite":
+        return settings.feedback_url()
+    server = request.getfixturevalue("postgres")
+    name = f"feedback_{uuid4().hex[:12]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return server.replace("/postgres?", f"/{name}?")
 
 
 @pytest.fixture
@@ -77,3 +103,8 @@ def as_hook(request: dict, hook: str) -> dict:
         context["selections"] = [f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in drafts["entry"]]
     request["hook"] = hook
     return request
+
+
+def sample(name: str, labels: dict[str, str] | None = None) -> float:
+    """A metric's current value in the shared default registry (0 before its first count)."""
+    return REGISTRY.get_sample_value(name, labels or {}) or 0.0

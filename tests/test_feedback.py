@@ -2,38 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from uuid import uuid4
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from cds.api import create_app
 from cds.feedback import FeedbackRequest, FeedbackStore
 from tests.conftest import fixture_request
-from tests.postgres import postgres_server
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[str]:
-    with postgres_server() as url:
-        yield url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, settings) -> str:
-    """A fresh, empty database of each supported kind."""
-    if request.param == "sqlite":
-        return settings.feedback_url()
-    server = request.getfixturevalue("postgres")
-    name = f"feedback_{uuid4().hex[:12]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return server.replace("/postgres?", f"/{name}?")
 
 
 @pytest.fixture

@@ -1,15 +1,19 @@
-"""Request body size limit as ASGI middleware: 413 before an oversized body is read whole."""
+"""Request body size limit as ASGI middleware: 413 before an oversized body is read whole.
+
+The body is read here, up to the limit, before the app sees the request: an oversized body,
+declared (Content-Length) or chunked, is refused without the app running, and a refused service
+call is counted in `cds_requests_total` as the 413 it is.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from cds.metrics import count_rejected_call
+
 Scope = dict[str, Any]
-
-
-class BodyTooLarge(Exception):
-    pass
+Message = dict[str, Any]
 
 
 class BodyLimitMiddleware:
@@ -23,32 +27,40 @@ class BodyLimitMiddleware:
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(send)
+            await self._reject(scope, send)
             return
-        received = 0
-        started = False
+        first = await self._read_body(receive)
+        if first is None:
+            await self._reject(scope, send)
+            return
+        replayed = False
 
-        async def limited_receive() -> dict[str, Any]:
-            nonlocal received
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return first
+
+        await self.app(scope, replay, send)
+
+    async def _read_body(self, receive: Any) -> Message | None:
+        """The whole body as one message (or the disconnect that ended it); None past the limit."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLarge
-            return message
+            if message["type"] != "http.request":
+                return message
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_bytes:
+                return None
+            if not message.get("more_body", False):
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
 
-        async def tracking_send(message: dict[str, Any]) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await self._reject(send)
-
-    async def _reject(self, send: Any) -> None:
+    async def _reject(self, scope: Scope, send: Any) -> None:
+        count_rejected_call(scope, 413)
         body = json.dumps({"error": "request body too large",
                            "detail": [{"field": "(body)", "message": f"limit is {self.max_bytes} bytes"}]}).encode()
         await send({"type": "http.response.start", "status": 413,

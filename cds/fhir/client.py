@@ -15,6 +15,8 @@ from cds.metrics import FHIR_FETCHES
 
 log = logging.getLogger(__name__)
 
+MAX_SEARCH_BYTES = 10 * 1024 * 1024  # one search, all its pages: far above 1000 resources, far below memory trouble
+
 
 class DataUnavailable(Exception):
     """Data a service needs could not be had: the service answers 412 naming `key`."""
@@ -30,12 +32,14 @@ class FhirClient:
 
     def __init__(self, base_url: str, access_token: str | None, budget_s: float,
                  connect_timeout_s: float, max_pages: int, max_resources: int,
-                 session: requests.Session | None = None):
+                 session: requests.Session | None = None, max_bytes: int = MAX_SEARCH_BYTES):
         self.base_url = base_url.rstrip("/") + "/"
         self.deadline = time.monotonic() + budget_s
         self.connect_timeout_s = connect_timeout_s
         self.max_pages = max_pages
         self.max_resources = max_resources
+        self.max_bytes = max_bytes
+        self.bytes_left = max_bytes
         self.session = session or requests.Session()
         self.headers = {"Accept": "application/fhir+json"}
         if access_token:
@@ -44,12 +48,14 @@ class FhirClient:
     def fetch(self, key: str, query: str) -> dict[str, Any]:
         """A read (`Patient/1`) or a search, with every page's entries merged into one Bundle."""
         url = urljoin(self.base_url, query)
+        self.bytes_left = self.max_bytes
         document = self._get(key, url)
         if document.get("resourceType") != "Bundle":
             if "?" not in query and document.get("resourceType") == query.split("/")[0]:
                 return document  # a plain read
             raise self._fail(key, f"FHIR server sent a {document.get('resourceType')!r}, not a Bundle")
         entries = self._entries(key, document)
+        pages = 1
         for _ in range(self.max_pages - 1):
             next_url = _next_link(document)
             if not next_url or len(entries) >= self.max_resources:
@@ -58,9 +64,10 @@ class FhirClient:
             if document.get("resourceType") != "Bundle":
                 raise self._fail(key, "a result page is not a Bundle")
             entries.extend(self._entries(key, document))
+            pages += 1
         if len(entries) > self.max_resources or _next_link(document):
-            log.warning("FHIR search %s capped at %d resources / %d pages", key, self.max_resources,
-                        self.max_pages)
+            log.warning("FHIR search %s cut short after %d pages holding %d resources (caps: %d pages, %d resources)",
+                        key, pages, len(entries), self.max_pages, self.max_resources)
         FHIR_FETCHES.labels(key, "ok").inc()
         return {"resourceType": "Bundle", "type": "searchset", "entry": entries[: self.max_resources]}
 
@@ -100,7 +107,11 @@ class FhirClient:
         return document
 
     def _read_body(self, key: str, response: requests.Response) -> bytes:
-        """The body, read as it arrives and given up when the budget runs out (however slow the drip)."""
+        """The body, read as it arrives; given up when the budget runs out (however slow the drip)
+        or the search has sent more than `max_bytes` (however fast)."""
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self.bytes_left:
+            raise self._too_large(key)
         chunks = []
         sock = getattr(getattr(response.raw, "connection", None), "sock", None)
         while True:
@@ -115,7 +126,13 @@ class FhirClient:
                 raise self._fail(key, f"FHIR server sent a broken response ({type(error).__name__})") from None
             if not chunk:
                 return b"".join(chunks)
+            self.bytes_left -= len(chunk)
+            if self.bytes_left < 0:
+                raise self._too_large(key)
             chunks.append(chunk)
+
+    def _too_large(self, key: str) -> DataUnavailable:
+        return self._fail(key, f"FHIR server sent more than {self.max_bytes} bytes for one search")
 
     def _entries(self, key: str, bundle: dict[str, Any]) -> list[Any]:
         entries = bundle.get("entry") or []

@@ -1,0 +1,101 @@
+"""Feedback durability: many threads, two processes, a kill mid-write, and the schema's migrations."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, insert
+
+from cds import PROJECT_ROOT
+from cds.feedback import SQLITE_BUSY_TIMEOUT_MS, FeedbackStore, feedback, metadata
+from tests.feedback_writer import feedback as feedback_request
+
+
+def _writer(url: str, name: str, count: int) -> subprocess.Popen:
+    """A `tests.feedback_writer` process; its stdout lists `[card, stored]` as each commits."""
+    return subprocess.Popen([sys.executable, "-m", "tests.feedback_writer", url, name, str(count)],
+                            cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True)
+
+
+def test_sqlite_runs_in_wal_with_a_busy_timeout(settings):
+    with FeedbackStore(settings.feedback_url()).engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == SQLITE_BUSY_TIMEOUT_MS
+
+
+def test_many_threads_lose_no_row_and_store_each_card_once(database_url):
+    store = FeedbackStore(database_url)
+    cards = [f"card-{i}" for i in range(40)]
+    with ThreadPoolExecutor(8) as pool:
+        stored = list(pool.map(lambda card: store.store("b12-order-sign", feedback_request(card))["stored"],
+                               cards * 4))
+    assert sum(stored) == len(cards)
+    assert sorted(row["card_uuid"] for row in store.rows()) == sorted(cards)
+
+
+def test_two_processes_sharing_one_sqlite_file_lose_no_row_and_store_each_card_once(settings):
+    url = settings.feedback_url()  # a fresh file: both workers also migrate it at the same moment
+    workers = [_writer(url, name, 60) for name in ("a", "b")]
+    outputs = [worker.communicate(timeout=60)[0] for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0]
+    results = [json.loads(line) for output in outputs for line in output.splitlines()]
+    shared = [stored for card, stored in results if card.startswith("shared-")]
+    assert (len(shared), sum(shared)) == (120, 60)  # each shared card stored by one worker only
+    assert all(stored == 1 for card, stored in results if not card.startswith("shared-"))
+    rows = FeedbackStore(url).rows()
+    assert len(rows) == len({row["card_uuid"] for row in rows}) == 180
+
+
+def test_a_writer_killed_mid_write_loses_no_committed_row(database_url):
+    writer = _writer(database_url, "killed", 0)
+    committed = []
+    for line in writer.stdout:
+        committed.append(json.loads(line)[0])
+        if len(committed) == 50:
+            break
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    store = FeedbackStore(database_url)  # opens as usual
+    assert set(committed) <= {row["card_uuid"] for row in store.rows()}
+    if store.engine.dialect.name == "sqlite":
+        with store.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+    assert store.store("b12-order-sign", feedback_request("after-the-kill"))["stored"] == 1
+
+
+def _head() -> str:
+    config = Config()
+    config.set_main_option("script_location", "cds:migrations")
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+def test_migrations_make_the_schema_the_code_uses(database_url):
+    store = FeedbackStore(database_url)
+    with store.engine.connect() as connection:
+        context = MigrationContext.configure(connection)
+        assert context.get_current_revision() == _head()
+        assert compare_metadata(context, metadata) == []
+
+
+def test_a_database_made_before_migrations_is_stamped_and_keeps_its_rows(database_url):
+    engine = create_engine(database_url)
+    metadata.create_all(engine)  # how the store made its tables before migrations
+    with engine.begin() as connection:
+        connection.execute(insert(feedback), {"card_uuid": "old", "outcome": "accepted", "known_card": "no",
+                                              "service_id": "b12-order-sign", "payload": "{}",
+                                              "received_at": datetime(2026, 11, 1, tzinfo=UTC)})
+    engine.dispose()
+    store = FeedbackStore(database_url)
+    with store.engine.connect() as connection:
+        assert MigrationContext.configure(connection).get_current_revision() == _head()
+    assert [r["card_uuid"] for r in store.rows()] == ["old"]
+    assert store.store("b12-order-sign", feedback_request("old"))["stored"] == 0
