@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from anyio import CapacityLimiter, to_thread
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
@@ -59,11 +59,13 @@ async def discovery(rules: deps.RulesDep) -> dict[str, Any]:
 
 
 @router.post("/cds-services/{service_id}", response_model=CdsResponse, responses=responses(400, 401, 404, 412, 413))
-async def call_service(service: deps.ServiceDep, rules: deps.RulesDep, settings: deps.SettingsDep,
-                       store: deps.StoreDep, body: deps.BodyDep, started: deps.ArrivalDep,
+async def call_service(request: Request, service: deps.ServiceDep, rules: deps.RulesDep,
+                       settings: deps.SettingsDep, store: deps.StoreDep, started: deps.ArrivalDep,
                        limiter: deps.EvaluationsDep) -> JSONResponse:
-    """Evaluate the service's rules on the request's data and answer with cards."""
+    """Evaluate the service's rules on the request's data and answer with cards. Every answer,
+    a bad body included, is counted under the service's id."""
     try:
+        body = await deps.json_body(request)
         response = await _evaluate(service, rules, settings, store, body, started, limiter)
     except ApiError as error:
         REQUESTS.labels(service.id, str(error.status)).inc()
