@@ -7,7 +7,7 @@ import logging
 import time
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
+from cds.api.auth import install_auth, require_token
 from cds.api.limits import BodyLimitMiddleware
 from cds.config import Settings
 from cds.feedback import FeedbackRequest, FeedbackStore
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None, runtime: RuleRuntime | None = N
     app.state.runtime = runtime
     app.state.settings = settings
     app.state.feedback = store
+    install_auth(app, settings, store.engine)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "OPTIONS"],
                        allow_headers=["Authorization", "Content-Type", "Accept"])
@@ -58,7 +60,7 @@ def create_app(settings: Settings | None = None, runtime: RuleRuntime | None = N
              "prefetch": rules.prefetch, "usageRequirements": rules.rulebook.usage_requirements}
             for s in rules.rulebook.services.values()]}
 
-    @app.post("/cds-services/{service_id}")
+    @app.post("/cds-services/{service_id}", dependencies=[Depends(require_token)])
     async def call_service(service_id: str, request: Request) -> Response:
         started = time.monotonic()
         rules = runtime.current
@@ -99,7 +101,7 @@ def create_app(settings: Settings | None = None, runtime: RuleRuntime | None = N
             log.exception("could not log %d issued cards for %s", len(cards), service.id)
         return JSONResponse(outcome.response)
 
-    @app.post("/cds-services/{service_id}/feedback")
+    @app.post("/cds-services/{service_id}/feedback", dependencies=[Depends(require_token)])
     async def post_feedback(service_id: str, request: Request) -> Response:
         if service_id not in runtime.current.rulebook.services:
             return problem(404, f"unknown service '{service_id}'")
