@@ -28,6 +28,13 @@ SERVICE = "b12-order-sign"
 AUD = f"{PUBLIC_URL}/cds-services/{SERVICE}"
 
 
+def assert_refused(response: Any, challenge: str = 'Bearer error="invalid_token"') -> None:
+    """A 401 with the challenge and the service's error shape, saying nothing of why."""
+    assert response.status_code == 401, response.text
+    assert response.headers["WWW-Authenticate"] == challenge
+    assert response.json() == {"error": "unauthorized", "detail": []}
+
+
 def claims(**changes: Any) -> dict[str, Any]:
     """Claims of a fresh valid token for SERVICE; a change to None drops that claim."""
     now = int(time.time())

@@ -19,6 +19,7 @@ from tests.jwt_helpers import (
     PUBLIC_URL,
     SERVICE,
     Signer,
+    assert_refused,
     claims,
     file_issuer,
     hand_made,
@@ -27,7 +28,6 @@ from tests.jwt_helpers import (
 )
 
 REQUEST = fixture_request(f"services/{SERVICE}.json")
-REFUSED = {"error": "unauthorized", "detail": []}
 
 
 @pytest.fixture(scope="module")
@@ -48,12 +48,6 @@ def client(tmp_path, runtime, es, rs) -> TestClient:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-def assert_refused(response, challenge: str = 'Bearer error="invalid_token"') -> None:
-    assert response.status_code == 401, response.text
-    assert response.headers["WWW-Authenticate"] == challenge
-    assert response.json() == REFUSED
 
 
 def _hs256_with_public_pem(es: Signer) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from uuid import uuid4
 
 import pytest
@@ -23,6 +24,7 @@ from tests.jwt_helpers import (
     SERVICE,
     JwksServer,
     Signer,
+    assert_refused,
     file_issuer,
     jwks,
     jwks_server,
@@ -41,11 +43,14 @@ def server() -> Iterator[JwksServer]:
 
 
 def call(client: TestClient, token: str) -> int:
-    return client.post(f"/cds-services/{SERVICE}", json=REQUEST, headers={"Authorization": f"Bearer {token}"}
-                       ).status_code
+    """The status of a service call with this token; a refusal must have the full 401 shape."""
+    response = client.post(f"/cds-services/{SERVICE}", json=REQUEST, headers={"Authorization": f"Bearer {token}"})
+    if response.status_code == 401:
+        assert_refused(response)
+    return response.status_code
 
 
-def test_jwks_url_is_cached_and_refetched_on_an_unknown_kid_at_most_once_a_minute(
+def test_jwks_url_is_cached_refetched_on_an_unknown_kid_at_most_once_a_minute_and_hourly(
         tmp_path, runtime, server, monkeypatch):
     old, new = Signer.es384("old"), Signer.rs384("new")
     server.documents["/jwks"] = jwks(old)
@@ -60,6 +65,11 @@ def test_jwks_url_is_cached_and_refetched_on_an_unknown_kid_at_most_once_a_minut
     assert call(client, new.token()) == 200                            # unknown kid: refetched, found
     assert call(client, Signer.es384("forged").token()) == 401         # and not again for the next unknown kid
     assert server.hits["/jwks"] == 2
+    server.documents["/jwks"] = jwks(new)                              # "old" is withdrawn
+    much_later = later + cds.auth.keys.MAX_AGE_S + 1
+    monkeypatch.setattr(cds.auth.keys, "monotonic", lambda: much_later)
+    assert call(client, old.token()) == 401                            # an hour on, even a known kid refetches
+    assert server.hits["/jwks"] == 3
 
 
 def test_jku_is_used_only_when_allowlisted_exactly(tmp_path, runtime, server):
@@ -120,6 +130,16 @@ def test_replay_cache_remembers_a_jti_until_its_token_expires(cache):
     expired = uuid4().hex
     assert cache.first_use(ISS, expired, now - 1)
     assert cache.first_use(ISS, expired, now + 60)                      # its token expired: the jti may come back
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_concurrent_first_uses_through_two_engines_let_exactly_one_through(request, tmp_path, kind):
+    url = f"sqlite:///{tmp_path / 'replay.db'}" if kind == "sqlite" else request.getfixturevalue("postgres")
+    caches = [SqlReplayCache(create_engine(url)), SqlReplayCache(create_engine(url))]
+    jti, expires = uuid4().hex, int(time.time()) + 60
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(lambda i: caches[i % 2].first_use(ISS, jti, expires), range(32)))
+    assert results.count(True) == 1
 
 
 @pytest.mark.parametrize(("entries", "message"), [
