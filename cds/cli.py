@@ -32,19 +32,31 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port [env CDS_PORT, default 8080].")] = None,
     rules: Annotated[Path | None, typer.Option(help="Rules directory [env CDS_RULES].")] = None,
     reload_rules: Annotated[bool | None, typer.Option("--reload-rules", help="Watch the rules directory.")] = None,
+    auth: Annotated[str | None, typer.Option(help="none or jwt [env CDS_AUTH, default none].")] = None,
+    issuers: Annotated[Path | None, typer.Option(help="Issuer allowlist for --auth jwt [env CDS_ISSUERS].")] = None,
+    public_url: Annotated[str | None, typer.Option(help="This service's base URL, for the JWT aud "
+                                                        "[env CDS_PUBLIC_URL].")] = None,
 ) -> None:
     """Start the CDS Hooks service."""
     import uvicorn
+    from pydantic import ValidationError
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
     from cds.api import create_app
+    from cds.auth.issuers import AuthConfigError
     from cds.config import Settings
     from cds.runtime import RuleRuntime, watch_rules
 
-    overrides = {k: v for k, v in {"host": host, "port": port, "rules": rules,
-                                    "reload_rules": reload_rules}.items() if v is not None}
-    settings = Settings(**overrides)
+    overrides = {k: v for k, v in {"host": host, "port": port, "rules": rules, "reload_rules": reload_rules,
+                                    "auth": auth, "issuers": issuers, "public_url": public_url}.items()
+                 if v is not None}
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as error:
+        for item in error.errors():
+            typer.echo(f"setting {'.'.join(map(str, item['loc']))}: {item['msg']}", err=True)
+        raise typer.Exit(2) from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         runtime = RuleRuntime(settings.rules)
@@ -59,6 +71,9 @@ def serve(
         url = make_url(settings.feedback_url()).render_as_string(hide_password=True)
         reason = str(getattr(error, "orig", None) or error).splitlines()[0]
         typer.echo(f"feedback store {url} is unusable: {reason}", err=True)
+        raise typer.Exit(2) from None
+    except AuthConfigError as error:
+        typer.echo(f"cannot turn on JWT authentication: {error}", err=True)
         raise typer.Exit(2) from None
     uvicorn.run(service, host=settings.host, port=settings.port, log_level="info")
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
 
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cds import BUNDLED_RULES
@@ -26,6 +29,19 @@ class Settings(BaseSettings):
     max_body_bytes: int = 5 * 1024 * 1024
     evaluation_slots: int = 1                # rule evaluations at once per worker process (the GIL runs one)
     cors_origins: list[str] = ["*"]
+    auth: Literal["none", "jwt"] = "none"    # jwt: service calls and feedback need a CDS Hooks bearer JWT
+    issuers: Path | None = None              # issuer allowlist file (YAML or JSON), for auth jwt
+    public_url: str | None = None            # this service's base URL as EHRs call it: aud = <it>/cds-services/<id>
+
+    @field_validator("public_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise ValueError("public_url must be an http(s) URL without query or fragment")
+        return value.rstrip("/")
 
     def feedback_url(self) -> str:
         if self.database_url:

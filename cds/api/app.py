@@ -8,6 +8,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from cds.api import errors, feedback, openapi, ops, services
 from cds.api.arrival import ArrivalMiddleware
+from cds.api.auth import install_auth
 from cds.api.limits import BodyLimitMiddleware
 from cds.config import Settings
 from cds.feedback import FeedbackStore
@@ -22,6 +23,7 @@ def create_app(settings: Settings | None = None, runtime: RuleRuntime | None = N
     app.state.runtime = runtime or RuleRuntime(settings.rules)
     app.state.feedback = FeedbackStore(settings.feedback_url())
     app.state.evaluations = CapacityLimiter(settings.evaluation_slots)
+    install_auth(app, settings, app.state.feedback.engine)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "OPTIONS"],
                        allow_headers=["Authorization", "Content-Type", "Accept"])

@@ -7,13 +7,14 @@ import time
 from typing import Any
 
 from anyio import CapacityLimiter, to_thread
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import SQLAlchemyError
 
 from cds.api import deps
+from cds.api.auth import require_token
 from cds.api.errors import ApiError, responses
 from cds.config import Settings
 from cds.feedback import FeedbackStore
@@ -58,7 +59,8 @@ async def discovery(rules: deps.RulesDep) -> dict[str, Any]:
         for s in rules.rulebook.services.values()]}
 
 
-@router.post("/cds-services/{service_id}", response_model=CdsResponse, responses=responses(400, 401, 404, 412, 413))
+@router.post("/cds-services/{service_id}", response_model=CdsResponse, responses=responses(400, 401, 404, 412, 413),
+             dependencies=[Depends(require_token)])
 async def call_service(request: Request, service: deps.ServiceDep, rules: deps.RulesDep,
                        settings: deps.SettingsDep, store: deps.StoreDep, started: deps.ArrivalDep,
                        limiter: deps.EvaluationsDep) -> JSONResponse:

@@ -1,0 +1,66 @@
+"""Bearer-token authentication for service calls and feedback (CDS Hooks 2.0 JWT, off unless `--auth jwt`).
+
+Wire it with `install_auth(app, settings, engine)` in create_app and `dependencies=[Depends(require_token)]`
+on each protected route. The expected `aud` is `<public-url>/cds-services/<id>` for the service call and
+for its feedback endpoint alike: CDS Hooks names the service endpoint as the audience.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.engine import Engine
+
+from cds.api.errors import ApiError
+from cds.auth.issuers import AuthConfigError, load_issuers
+from cds.auth.replay import SqlReplayCache
+from cds.auth.verifier import InvalidToken, TokenVerifier
+from cds.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+def build_verifier(settings: Settings, engine: Engine) -> TokenVerifier | None:
+    """The token verifier for `--auth jwt` (replay cache in the service's store), None when auth is off."""
+    if settings.auth == "none":
+        return None
+    if settings.issuers is None:
+        raise AuthConfigError("--auth jwt needs --issuers FILE (or CDS_ISSUERS)")
+    if settings.public_url is None:
+        raise AuthConfigError("--auth jwt needs --public-url URL (or CDS_PUBLIC_URL)")
+    return TokenVerifier(load_issuers(settings.issuers), SqlReplayCache(engine))
+
+
+def install_auth(app: FastAPI, settings: Settings, engine: Engine) -> None:
+    """Put the verifier on app.state (None when auth is off)."""
+    app.state.verifier = build_verifier(settings, engine)
+
+
+def unauthorized(credentials_sent: bool) -> ApiError:
+    """The 401 for any refusal: it says nothing of why (the log does)."""
+    challenge = 'Bearer error="invalid_token"' if credentials_sent else "Bearer"
+    return ApiError(401, "unauthorized", headers={"WWW-Authenticate": challenge})
+
+
+async def require_token(request: Request) -> None:
+    """FastAPI dependency: a valid bearer token whose aud is this service's URL, when auth is on."""
+    verifier: TokenVerifier | None = request.app.state.verifier
+    if verifier is None:
+        return
+    header = request.headers.get("authorization")
+    if header is None:
+        log.info("refused %s %s: no Authorization header", request.method, request.url.path)
+        raise unauthorized(credentials_sent=False)
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        log.warning("refused %s %s: Authorization header is not 'Bearer <token>'", request.method, request.url.path)
+        raise unauthorized(credentials_sent=True)
+    settings: Settings = request.app.state.settings
+    audience = f"{settings.public_url}/cds-services/{request.path_params['service_id']}"
+    try:
+        await run_in_threadpool(verifier.verify, token.strip(), audience)   # a JWKS fetch may block
+    except InvalidToken as reason:
+        log.warning("refused %s %s: %s", request.method, request.url.path, reason)
+        raise unauthorized(credentials_sent=True) from None
