@@ -28,15 +28,18 @@ class Outcome:
 
 def run_service(rules: LoadedRules, service: Service, request: HookRequest, context: HookContext,
                 settings: Settings, started: float, now: datetime | None = None) -> Outcome:
-    """Evaluate one validated request; raises DataUnavailable / BadPrefetch for 412 / 400."""
+    """Evaluate one validated request; raises DataUnavailable / BadPrefetch for 412 / 400, and
+    Overloaded (503) when too little of the deadline is left to start (load is shed at admission)."""
     deadline = started + settings.deadline_s
+    if deadline - time.monotonic() < settings.admission_min_left_s:
+        raise Overloaded(f"less than {settings.admission_min_left_s:g} s of the deadline left to start")
     drafts, unselected = draft_resources(context) if service.hook != "patient-view" else ([], [])
 
     def client() -> FhirClient | None:
         if not request.fhirServer:
             return None
         token = request.fhirAuthorization.access_token if request.fhirAuthorization else None
-        budget = min(settings.fhir_budget_s, max(0.0, deadline - time.monotonic() - 0.1))
+        budget = min(settings.fhir_budget_s, max(0.0, deadline - time.monotonic() - settings.fhir_reserve_s))
         return FhirClient(request.fhirServer, token, budget, settings.fhir_connect_timeout_s,
                           settings.fhir_max_pages, settings.fhir_max_resources)
 
@@ -48,18 +51,25 @@ def run_service(rules: LoadedRules, service: Service, request: HookRequest, cont
     cards = builder.build(evaluation.findings)
     if not evaluation.complete:
         INCOMPLETE.inc()
-        cards.append(_incomplete_card(builder))
+        cards.append(_incomplete_card(builder, evaluation.skipped))
     return Outcome({"cards": cards, "systemActions": []}, facts)
 
 
-def _incomplete_card(builder: CardBuilder) -> dict[str, Any]:
+class Overloaded(RuntimeError):
+    """Too little time left to evaluate within the deadline: 503, retry."""
+
+
+def _incomplete_card(builder: CardBuilder, skipped: list[str]) -> dict[str, Any]:
+    reasons = builder.rulebook.override_reasons
     return {
         "uuid": builder.card_uuid("service.incomplete", "patient"),
-        "summary": "B12 checks incomplete: the time limit was reached",
-        "indicator": "info",
-        "detail": "Not every rule pack could run within the service's time limit. "
-                  "The cards shown are those found so far; absence of a card is not reassurance.",
+        "summary": "B12 checks incomplete: the time limit was reached before every check ran",
+        "indicator": "warning",
+        "detail": f"These rule packs did not run: **{', '.join(skipped)}**.\n\n"
+                  "The cards shown are those found so far; the absence of a card from these packs is not "
+                  "reassurance. Retry, or check the order by hand.",
         "source": {"label": builder.rulebook.card_source_label,
-                   "topic": {"system": TOPIC_SYSTEM, "code": "service.incomplete",
-                             "display": "Checks incomplete"}},
+                   "topic": {"system": TOPIC_SYSTEM, "code": "service.incomplete", "display": "Checks incomplete"}},
+        "overrideReasons": [{"system": reasons["system"], "code": "not-applicable",
+                             "display": reasons["codes"]["not-applicable"]}],
     }

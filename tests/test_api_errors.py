@@ -155,12 +155,25 @@ def test_deadline_returns_cards_so_far_plus_incomplete_card(settings, runtime):
 
     from cds.api import create_app
 
-    hurried = TestClient(create_app(Settings(data_dir=settings.data_dir, deadline_s=0.0), runtime))
+    hurried = TestClient(create_app(Settings(data_dir=settings.data_dir, deadline_s=0.0, admission_min_left_s=-1),
+                                    runtime))
     response = hurried.post("/cds-services/b12-order-sign", json=fixture_request("requests/unit-error-1000mg.json"))
     assert response.status_code == 200
     cards = response.json()["cards"]
     assert cards[-1]["source"]["topic"]["code"] == "service.incomplete"
-    assert cards[-1]["indicator"] == "info"
+    assert cards[-1]["indicator"] == "warning" and cards[-1]["overrideReasons"]
+    assert "did not run: **service, deficiency, monitoring, units" in cards[-1]["detail"]
+
+
+def test_too_little_time_left_to_start_is_503_with_retry_after(settings, runtime):
+    from fastapi.testclient import TestClient
+
+    from cds.api import create_app
+
+    hurried = TestClient(create_app(Settings(data_dir=settings.data_dir, deadline_s=0.25), runtime))
+    response = hurried.post("/cds-services/b12-order-sign", json=fixture_request("requests/unit-error-1000mg.json"))
+    assert response.status_code == 503 and response.headers["retry-after"] == "1"
+    assert response.json()["error"] == "service busy: retry"
 
 
 @pytest.mark.parametrize(("where", "value", "field"), [

@@ -22,7 +22,7 @@ from cds.fhir.client import DataUnavailable
 from cds.fhir.gather import BadPrefetch
 from cds.hooks import RequestProblem, parse_request
 from cds.metrics import CARDS, LATENCY, REQUESTS
-from cds.pipeline import run_service
+from cds.pipeline import Overloaded, run_service
 from cds.rulebook.model import Service
 from cds.runtime import LoadedRules
 
@@ -59,8 +59,8 @@ async def discovery(rules: deps.RulesDep) -> dict[str, Any]:
         for s in rules.rulebook.services.values()]}
 
 
-@router.post("/cds-services/{service_id}", response_model=CdsResponse, responses=responses(400, 401, 404, 412, 413),
-             dependencies=[Depends(require_token)])
+@router.post("/cds-services/{service_id}", response_model=CdsResponse, dependencies=[Depends(require_token)],
+             responses=responses(400, 401, 404, 412, 413, 503))
 async def call_service(request: Request, service: deps.ServiceDep, rules: deps.RulesDep,
                        settings: deps.SettingsDep, store: deps.StoreDep, started: deps.ArrivalDep,
                        limiter: deps.EvaluationsDep) -> JSONResponse:
@@ -90,6 +90,9 @@ async def _evaluate(service: Service, rules: LoadedRules, settings: Settings, st
         raise ApiError(400, str(error), error.detail) from None
     except BadPrefetch as error:
         raise ApiError(400, "invalid prefetch", [{"field": f"prefetch.{error.key}", "message": str(error)}]) from None
+    except Overloaded as error:
+        raise ApiError(503, "service busy: retry", [{"field": "(request)", "message": str(error)}],
+                       headers={"Retry-After": "1"}) from None
     except DataUnavailable as error:
         raise ApiError(412, f"required data unavailable: {error.key}",
                        [{"field": f"prefetch.{error.key}", "message": error.reason}]) from None

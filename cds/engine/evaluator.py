@@ -113,7 +113,11 @@ class Finding:
 @dataclass
 class Evaluation:
     findings: list[Finding] = field(default_factory=list)
-    complete: bool = True
+    skipped: list[str] = field(default_factory=list)   # packs the deadline stopped before they ran
+
+    @property
+    def complete(self) -> bool:
+        return not self.skipped
 
 
 class RuleEngine:
@@ -149,9 +153,9 @@ class RuleEngine:
             ruleset = self._rulesets.get((pack, hook))
             if ruleset is None:
                 continue
-            if deadline is not None and time.monotonic() > deadline:
-                evaluation.complete = False
-                break
+            if evaluation.skipped or (deadline is not None and time.monotonic() > deadline):
+                evaluation.skipped.append(pack)
+                continue
             evaluation.findings.extend(self._run(ruleset, facts))
         return evaluation
 
