@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,8 @@ from cds.runtime import RuleRuntime
 from tests.postgres import postgres_server
 
 FIXTURES = PROJECT_ROOT / "fhir_fixtures"
+# Fuzz examples per property: bounded in CI; `CDS_FUZZ_EXAMPLES=2000 make test` for a longer run.
+FUZZ_EXAMPLES = int(os.environ.get("CDS_FUZZ_EXAMPLES", "25"))
 SAMPLES = PROJECT_ROOT.parent / "shared" / "samples"
 
 

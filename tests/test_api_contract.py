@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, settings
 
 from cds.api import create_app
 from cds.config import Settings
+from tests.conftest import FUZZ_EXAMPLES
 
 
 @pytest.mark.parametrize(("method", "path", "status"), [
@@ -42,7 +43,7 @@ SCHEMA = schemathesis.openapi.from_asgi("/openapi.json", APP)
 
 
 @SCHEMA.parametrize()
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 def test_openapi_fuzz_finds_no_server_error(case):
     """Bounded in CI (25 examples per operation); run longer with --hypothesis-profile or more examples."""
     response = case.call()
