@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import gc
 import logging
 import sys
 import threading
@@ -75,6 +76,7 @@ def serve(
     except AuthConfigError as error:
         typer.echo(f"cannot turn on JWT authentication: {error}", err=True)
         raise typer.Exit(2) from None
+    gc.freeze()  # the rules, models and tables loaded so far are permanent: keep them out of every GC pass
     uvicorn.run(service, host=settings.host, port=settings.port, log_level="info")
 
 
