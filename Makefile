@@ -25,3 +25,4 @@ lint: install
 bench: install
 	$(BIN)/python -m bench.latency
 	$(BIN)/python -m bench.probes
+	$(BIN)/python -m bench.large_record

@@ -44,7 +44,7 @@ def run_service(rules: LoadedRules, service: Service, request: HookRequest, cont
                           settings.fhir_max_pages, settings.fhir_max_resources)
 
     record = gather_record(rules.prefetch, request.prefetch, context.model_dump(), drafts, client,
-                           settings.fhir_max_resources, unselected)
+                           settings.fhir_max_resources, unselected, wanted=rules.normalizer.selects)
     facts = rules.normalizer.normalize(record, service.hook, now or datetime.now(UTC))
     evaluation = rules.engine.evaluate(facts.engine_facts(), service.packs, service.hook, deadline)
     builder = CardBuilder(rules.rulebook, service.id, request.hookInstance, context.patientId, record.draft_json)

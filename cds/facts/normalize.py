@@ -17,6 +17,7 @@ from cds.facts.labs import IGNORED_STATUSES, LAB_NAMES, UNIT_TEXT, LabSummary, o
 from cds.facts.model import FindingFact, LabFact, LabUnitProblemFact, OrderFact, PatientFact, engine_fact
 from cds.facts.orders import OrderReader
 from cds.facts.regimen import CurrentRegimen
+from cds.facts.selection import ResourceSelector
 from cds.facts.units import Units
 from cds.fhir.record import PatientRecord
 
@@ -62,6 +63,7 @@ class Normalizer:
         self.answers = Answers(systems, valuesets["answers"])
         self.units = Units(facts_config["unit_aliases"])
         self.orders = OrderReader(valuesets, facts_config, self.units)
+        self.selects = ResourceSelector(facts_config, valuesets)
 
     def normalize(self, record: PatientRecord, hook: str, now: datetime) -> FactSet:
         draft_ids = {draft.id for draft in record.drafts}

@@ -6,6 +6,7 @@ table for common display strings) or whose dimension does not fit gives None.
 
 from __future__ import annotations
 
+import math
 from functools import cache, lru_cache
 from typing import Any
 
@@ -30,6 +31,27 @@ def _parse(ucum: str) -> pint.Quantity | None:
     except Exception:  # ucumvert raises its own, lark's and pint's errors for bad input
         return None
     return parsed if isinstance(parsed, pint.Quantity) else None
+
+
+@lru_cache(maxsize=1024)
+def _factor(ucum: str, target: str, molar_mass_g_per_mol: float | None) -> float | None:
+    """How many `target` one `ucum` is (bridging mol and mass by the molar mass), or None."""
+    source, goal = _parse(ucum), _parse(target)
+    if source is None or goal is None:
+        return None
+    try:
+        attempts = [source]
+        if molar_mass_g_per_mol:
+            molar_mass = source._REGISTRY.Quantity(molar_mass_g_per_mol, "g/mol")
+            attempts += [source * molar_mass, source / molar_mass]
+    except (pint.errors.PintError, TypeError, ValueError):
+        return None
+    for attempt in attempts:
+        try:
+            return float(attempt.to(goal).magnitude)
+        except (pint.errors.PintError, TypeError, ValueError):
+            continue
+    return None
 
 
 class Units:
@@ -61,6 +83,7 @@ class Units:
         return self.ucum(quantity.code, quantity.system, quantity.unit)
 
     @staticmethod
+    @lru_cache(maxsize=1024)
     def same(first: str, second: str) -> bool:
         """Whether two UCUM codes are the same unit (pg/ml and pg/mL are)."""
         a, b = _parse(first), _parse(second)
@@ -76,24 +99,16 @@ class Units:
     @staticmethod
     def convert(value: float, ucum: str | None, target: str,
                 molar_mass_g_per_mol: float | None = None) -> float | None:
-        """`value` in `ucum` expressed in `target`, or None when it cannot be converted."""
-        source, goal = (_parse(ucum) if ucum else None), _parse(target)
-        if source is None or goal is None:
+        """`value` in `ucum` expressed in `target`, or None when it cannot be converted.
+
+        UCUM units here are all proportional (no offsets), so one factor per unit pair, found by
+        the UCUM library once and cached, converts every value: a pint conversion per lab result
+        was most of the cost of a large record.
+        """
+        factor = _factor(ucum, target, molar_mass_g_per_mol) if ucum else None
+        if factor is None or not math.isfinite(value):
             return None
-        try:
-            quantity = value * source
-            attempts = [quantity]
-            if molar_mass_g_per_mol:
-                molar_mass = quantity._REGISTRY.Quantity(molar_mass_g_per_mol, "g/mol")
-                attempts += [quantity * molar_mass, quantity / molar_mass]
-        except (pint.errors.PintError, TypeError, ValueError):
-            return None
-        for attempt in attempts:
-            try:
-                return float(f"{attempt.to(goal).magnitude:.10g}")
-            except (pint.errors.PintError, TypeError, ValueError):
-                continue
-        return None
+        return float(f"{value * factor:.10g}")
 
     @staticmethod
     def dimension(ucum: str | None) -> str | None:

@@ -36,10 +36,12 @@ def render_query(template: str, context: dict[str, Any]) -> str:
 def gather_record(templates: dict[str, str], prefetch: dict[str, Any] | None,
                   context: dict[str, Any], drafts: list[dict[str, Any]],
                   client_factory: Callable[[], FhirClient | None], max_resources: int,
-                  unselected: list[dict[str, Any]] = ()) -> PatientRecord:  # type: ignore[assignment]
+                  unselected: list[dict[str, Any]] = (),  # type: ignore[assignment]
+                  wanted: Callable[[Any], bool] = lambda raw: True) -> PatientRecord:
     """Every prefetch key from prefetch or the FHIR server, parsed; raises DataUnavailable/BadPrefetch.
 
-    A search holding more than `max_resources` is cut to its newest (as the FHIR client caps its
+    Only resources `wanted` (the facts layer's choice, from the raw JSON) become models. A search
+    holding more than `max_resources` of them is cut to its newest (as the FHIR client caps its
     own searches), so an oversized prefetch cannot use up the deadline before any rule runs.
     """
     record = PatientRecord()
@@ -65,6 +67,7 @@ def gather_record(templates: dict[str, str], prefetch: dict[str, Any] | None,
             if fetched:
                 raise DataUnavailable(key, f"FHIR server sent a malformed Bundle: {error}") from None
             raise BadPrefetch(key, str(error)) from None
+        raw = [resource for resource in raw if wanted(resource)]
         if len(raw) > max_resources:
             log.warning("prefetch %s holds %d resources: reading the newest %d", key, len(raw), max_resources)
             PREFETCH_CAPPED.labels(key).inc()

@@ -1,0 +1,48 @@
+"""Which prefetch resources a rule can ever read, chosen from the raw JSON before FHIR models are
+built (architecture.md "Select before you build"): most of a real record (glucose, lipids, other
+drugs) is never looked at, and validating it as a full model was most of a request's cost.
+
+Observations count only through the LOINC codes of the labs table (clinical-rules.md §1, rev 2);
+MedicationRequests only when they could be B12 orders (a product code or word of the catalogue,
+or a Medication reference, which is resolved later). Every other type is kept. A resource whose
+shape is too odd to tell is kept, so that validation can skip and count it as usual.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+LOINC = "http://loinc.org"
+
+
+class ResourceSelector:
+    def __init__(self, facts_config: dict[str, Any], valuesets: dict[str, Any]):
+        self._loinc = {code for spec in facts_config["labs"].values() for code in spec["loinc"]}
+        self._loinc |= set(facts_config["intrinsic_factor_antibody"]["loinc"])
+        codes = [code for entry in valuesets["products"] for code in entry["code"].values()]
+        self._product_marks = ([f'"{code}' for code in codes]                # a code as a JSON string's start
+                               + [entry["contains"] for entry in valuesets["product_text"]])
+
+    def __call__(self, raw: Any) -> bool:
+        if not isinstance(raw, dict):
+            return True
+        kind = raw.get("resourceType")
+        if kind == "Observation":
+            return self._lab(raw)
+        if kind == "MedicationRequest":
+            return self._b12_order(raw)
+        return True
+
+    def _lab(self, raw: dict[str, Any]) -> bool:
+        code = raw.get("code")
+        codings = code.get("coding") if isinstance(code, dict) else None
+        if not isinstance(codings, list) or not all(isinstance(c, dict) for c in codings):
+            return True
+        return any(c.get("system") == LOINC and c.get("code") in self._loinc for c in codings)
+
+    def _b12_order(self, raw: dict[str, Any]) -> bool:
+        if "medicationReference" in raw:
+            return True
+        text = json.dumps(raw, ensure_ascii=False).lower()
+        return any(mark in text for mark in self._product_marks)
