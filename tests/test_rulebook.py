@@ -146,7 +146,8 @@ JOINED_ARITHMETIC = '\n      - fact: patient\n        where: {b12_drafts: {gt: "
     ("{lab_unit_problem.reason}.\n\n        This result is",
      "{lab_unit_problem.reason}.\n        **Excluded:** This result is",
      "a bold-labelled line runs into the paragraph above it"),
-    ("    indicator: critical\n", "    indicator: critical\n    hooks: [patient-view]\n",
+    ("    hooks: [order-select, order-sign, medication-prescribe]   # doses of drafts: not on patient-view\n",
+     "    hooks: [patient-view]\n",
      "a rule on patient-view alone can never match a draft_order"),
 ])
 def test_card_and_file_mistakes_are_load_errors(rules_copy, old, new, message):
