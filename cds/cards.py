@@ -187,9 +187,11 @@ def _drop_product(resource: dict[str, Any]) -> None:
 
 def _applies(suggestion: dict[str, Any], finding: Finding) -> bool:
     """Whether the matched facts have the values the suggestion's `if` asks for."""
-    return all(finding.facts.get(alias, {}).get(field) == value
-               for alias, _, field in (name.partition(".") for name in suggestion.get("if", {}))
-               for value in (suggestion["if"][f"{alias}.{field}"],))
+    for name, value in suggestion.get("if", {}).items():
+        alias, _, field = name.partition(".")
+        if finding.facts.get(alias, {}).get(field) != value:
+            return False
+    return True
 
 
 def _order_key(finding: Finding) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -36,7 +36,7 @@ def render_query(template: str, context: dict[str, Any]) -> str:
 def gather_record(templates: dict[str, str], prefetch: dict[str, Any] | None,
                   context: dict[str, Any], drafts: list[dict[str, Any]],
                   client_factory: Callable[[], FhirClient | None], max_resources: int,
-                  unselected: list[dict[str, Any]] = (),  # type: ignore[assignment]
+                  unselected: Sequence[dict[str, Any]] = (),
                   wanted: Callable[[Any], bool] = lambda raw: True) -> PatientRecord:
     """Every prefetch key from prefetch or the FHIR server, parsed; raises DataUnavailable/BadPrefetch.
 
@@ -74,15 +74,17 @@ def gather_record(templates: dict[str, str], prefetch: dict[str, Any] | None,
             raw = sorted(raw, key=_recorded, reverse=True)[:max_resources]
         _file(record, parse_resources(raw, f"prefetch.{key}", record.skipped))
     _file_drafts(record, drafts)
-    record.unselected_drafts = [read_draft(raw)[0] for raw in unselected
-                                if isinstance(raw, dict) and raw.get("resourceType") == "MedicationRequest"]
+    record.unselected_drafts = [read_draft(raw)[0] for raw in unselected if _is_order(raw)]
     return record
+
+
+def _is_order(raw: Any) -> bool:
+    return isinstance(raw, dict) and raw.get("resourceType") == "MedicationRequest"
 
 
 def _file_drafts(record: PatientRecord, drafts: list[dict[str, Any]]) -> None:
     """Draft MedicationRequests read leniently (never skipped); Medications beside them as usual."""
-    requests = [raw for raw in drafts if isinstance(raw, dict) and raw.get("resourceType") == "MedicationRequest"]
-    for raw in requests:
+    for raw in filter(_is_order, drafts):
         model, r4_json, notes = read_draft(raw)
         record.drafts.append(model)
         if model.id:
@@ -90,7 +92,7 @@ def _file_drafts(record: PatientRecord, drafts: list[dict[str, Any]]) -> None:
             record.draft_notes[model.id] = notes
         if notes:
             log.warning("draft MedicationRequest/%s read leniently: %s", model.id, "; ".join(notes))
-    others = [raw for raw in drafts if not any(raw is request for request in requests)]
+    others = [raw for raw in drafts if not _is_order(raw)]
     for model in parse_resources(others, "draftOrders", record.skipped):
         if model.get_resource_type() == "Medication" and model.id:
             record.medications[f"Medication/{model.id}"] = model
