@@ -74,7 +74,8 @@ DRAFT_PATHS = [(), ("dosageInstruction",), ("dosageInstruction", 0), ("dosageIns
                ("dosageInstruction", 0, "doseAndRate", 0, "doseQuantity", "value"),
                ("dosageInstruction", 0, "doseAndRate", 0, "doseQuantity", "unit"),
                ("dosageInstruction", 0, "route"), ("dosageInstruction", 0, "timing"), ("category",), ("intent",),
-               ("status",), ("subject",), ("authoredOn",), ("dispenseRequest",)]
+               ("status",), ("subject",), ("authoredOn",), ("dispenseRequest",),
+               ("medicationCodeableConcept", "coding"), ("medicationCodeableConcept", "coding", 0)]
 
 
 @FAST

@@ -279,3 +279,14 @@ def test_each_product_at_1000_mcg_im_monthly(client, coding, expected):
     draft = request["context"]["draftOrders"]["entry"][0]["resource"]
     draft["medicationCodeableConcept"] = {"coding": [coding]} if "code" in coding else {"text": coding["display"]}
     assert label_cards(client.post("/cds-services/b12-label-check", json=request)) == expected
+
+
+@pytest.mark.parametrize("medication", [
+    {"coding": {"system": RX, "code": "309594"}},          # coding as an object
+    {"coding": [{"system": RX, "code": 309594}]},           # the code as a number
+])
+def test_sloppy_product_coding_still_gets_the_critical_card(client, medication):
+    request = with_dosage("requests/unit-error-1000mg.json")
+    request["context"]["draftOrders"]["entry"][0]["resource"]["medicationCodeableConcept"] = medication
+    assert label_cards(client.post("/cds-services/b12-label-check", json=request)) == {
+        "units.mg-mcg-confusion": "critical"}

@@ -40,3 +40,13 @@ def test_an_unreadable_resource_keeps_its_text():
     text = model.medicationCodeableConcept.text if model.medicationCodeableConcept else ""
     notes_text = " ".join(n.text for n in model.note or [])
     assert "hydroxocobalamin" in text + notes_text
+
+
+def test_a_coding_written_as_an_object_or_a_number_keeps_the_product_code():
+    raw = BASE | {"medicationCodeableConcept": {"coding": {"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                                                           "code": 309594}},
+                  "dosageInstruction": [{"route": {"coding": {"code": "78421000"}}}]}
+    model, _, notes = read_draft(raw)
+    assert notes == []
+    assert model.medicationCodeableConcept.coding[0].code == "309594"
+    assert model.dosageInstruction[0].route.coding[0].code == "78421000"

@@ -22,6 +22,7 @@ _DOSE_PARTS = ("doseQuantity", "doseRange", "rateQuantity", "rateRange", "rateRa
 _LISTS = ("category", "dosageInstruction", "reasonCode", "note", "identifier", "contained")
 _REQUIRED = {"status": "draft", "intent": "order", "subject": {"display": "the patient of this request"}}
 _MEDICATION = ("medicationCodeableConcept", "medicationReference")
+_CODING_TEXT = ("system", "code", "display", "version")
 
 
 def read_draft(raw: dict[str, Any]) -> tuple[Any, dict[str, Any], list[str]]:
@@ -58,7 +59,27 @@ def _r4_shape(draft: dict[str, Any]) -> dict[str, Any]:
     for dosage in dosages if isinstance(dosages, list) else []:
         if isinstance(dosage, dict):
             _dosage_shape(dosage)
+    _codings_shape(draft)
     return draft
+
+
+def _codings_shape(node: Any) -> None:
+    """Every CodeableConcept's `coding` as a list, and a coding's numbers as strings (RxNorm
+    309594 written as a number): the code that names the product must not be dropped."""
+    if isinstance(node, list):
+        for item in node:
+            _codings_shape(item)
+    elif isinstance(node, dict):
+        if isinstance(node.get("coding"), dict):
+            node["coding"] = [node["coding"]]
+        for coding in node.get("coding") if isinstance(node.get("coding"), list) else []:
+            if isinstance(coding, dict):
+                numbers = {key: value for key, value in coding.items() if key in _CODING_TEXT
+                           and isinstance(value, int | float) and not isinstance(value, bool)}
+                coding.update({key: str(value) for key, value in numbers.items()})
+        for key, value in node.items():
+            if key != "coding":
+                _codings_shape(value)
 
 
 def _dosage_shape(dosage: dict[str, Any]) -> None:
