@@ -28,6 +28,8 @@ def order(medication: dict) -> dict:
     (order({"medicationCodeableConcept": {"text": "Neo-Cytamen 1000 micrograms/ml"}}), True),
     (order({"medicationCodeableConcept": {"text": "Amoxicillin 500 MG Oral Capsule"}}), False),
     (order({"medicationReference": {"reference": "Medication/x"}}), True),  # resolved later
+    (order({"medicationCodeableConcept": {"coding": [{"system": "http://hl7.org/fhir/sid/ndc",
+                                                      "code": "50633031011"}]}}), True),  # any NDC layout
     ({"resourceType": "Condition", "code": {"text": "anything"}}, True), ("not a resource", True),
 ])
 def test_selector(runtime, resource, wanted):

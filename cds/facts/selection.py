@@ -21,7 +21,9 @@ class ResourceSelector:
         self._loinc = {code for spec in facts_config["labs"].values() for code in spec["loinc"]}
         self._loinc |= set(facts_config["intrinsic_factor_antibody"]["loinc"])
         codes = [code for entry in valuesets["products"] for code in entry["code"].values()]
-        self._product_marks = ([f'"{code}' for code in codes]                # a code as a JSON string's start
+        # A code as a JSON string's start; NDC codes are written in several layouts (codes.ndc_candidates),
+        # so any NDC coding is kept and left to the catalogue to judge.
+        self._product_marks = ([f'"{code}' for code in codes] + [f'"{uri}"' for uri in valuesets["systems"]["ndc"]]
                                + [entry["contains"] for entry in valuesets["product_text"]])
 
     def __call__(self, raw: Any) -> bool:
