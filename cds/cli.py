@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import os
 import sys
 import threading
 from pathlib import Path
@@ -16,6 +17,9 @@ from cds import BUNDLED_RULES
 from cds.rulebook import RulebookError
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from cds.config import Settings
     from cds.runtime import LoadedRules
 
 app = typer.Typer(help="Cobalt CDS: CDS Hooks service for vitamin B12 injection therapy.", no_args_is_help=True)
@@ -37,21 +41,18 @@ def serve(
     issuers: Annotated[Path | None, typer.Option(help="Issuer allowlist for --auth jwt [env CDS_ISSUERS].")] = None,
     public_url: Annotated[str | None, typer.Option(help="This service's base URL, for the JWT aud "
                                                         "[env CDS_PUBLIC_URL].")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Worker processes, each with its own rules and "
+                                                            "reload watcher [env CDS_WORKERS, default 1].")] = None,
 ) -> None:
     """Start the CDS Hooks service."""
     import uvicorn
     from pydantic import ValidationError
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import SQLAlchemyError
 
-    from cds.api import create_app
-    from cds.auth.issuers import AuthConfigError
     from cds.config import Settings
-    from cds.runtime import RuleRuntime, watch_rules
 
     overrides = {k: v for k, v in {"host": host, "port": port, "rules": rules, "reload_rules": reload_rules,
-                                    "auth": auth, "issuers": issuers, "public_url": public_url}.items()
-                 if v is not None}
+                                    "auth": auth, "issuers": issuers, "public_url": public_url,
+                                    "workers": workers}.items() if v is not None}
     try:
         settings = Settings(**overrides)
     except ValidationError as error:
@@ -59,13 +60,38 @@ def serve(
             typer.echo(f"setting {'.'.join(map(str, item['loc']))}: {item['msg']}", err=True)
         raise typer.Exit(2) from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    os.environ.update({f"CDS_{name.upper()}": str(value) for name, value in overrides.items()})
+    service = _worker_app_or_exit(settings, watch=settings.workers == 1)  # and the set-up is checked before workers
+    if settings.workers == 1:
+        uvicorn.run(service, host=settings.host, port=settings.port, log_level="info")
+    else:
+        del service
+        uvicorn.run("cds.cli:worker_app", factory=True, workers=settings.workers, host=settings.host,
+                    port=settings.port, log_level="info")
+
+
+def worker_app() -> FastAPI:
+    """The app of one `cds serve` worker process, configured from the CDS_* environment."""
+    from cds.config import Settings
+
+    return _worker_app_or_exit(Settings(), watch=True)
+
+
+def _worker_app_or_exit(settings: Settings, watch: bool) -> FastAPI:
+    """Rules loaded (and watched, with reload_rules), feedback store migrated, app built; exit 2 saying
+    which part of the set-up is unusable."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from cds.api import create_app
+    from cds.auth.issuers import AuthConfigError
+    from cds.runtime import RuleRuntime, watch_rules
+
     try:
         runtime = RuleRuntime(settings.rules)
     except RulebookError as error:
         typer.echo(f"rules in {settings.rules} are invalid:\n{error}", err=True)
         raise typer.Exit(2) from None
-    if settings.reload_rules:
-        threading.Thread(target=watch_rules, args=(runtime,), daemon=True, name="rule-watcher").start()
     try:
         service = create_app(settings, runtime)
     except SQLAlchemyError as error:
@@ -76,8 +102,10 @@ def serve(
     except AuthConfigError as error:
         typer.echo(f"cannot turn on JWT authentication: {error}", err=True)
         raise typer.Exit(2) from None
+    if watch and settings.reload_rules:
+        threading.Thread(target=watch_rules, args=(runtime,), daemon=True, name="rule-watcher").start()
     gc.freeze()  # the rules, models and tables loaded so far are permanent: keep them out of every GC pass
-    uvicorn.run(service, host=settings.host, port=settings.port, log_level="info")
+    return service
 
 
 @rules_app.command("check")

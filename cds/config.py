@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cds import BUNDLED_RULES
@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     fhir_max_pages: int = 10
     fhir_max_resources: int = 1000
     max_body_bytes: int = 5 * 1024 * 1024
+    workers: int = Field(1, ge=1)            # worker processes of `cds serve` (each loads the rules)
     evaluation_slots: int = 1                # rule evaluations at once per worker process (the GIL runs one)
     cors_origins: list[str] = ["*"]
     auth: Literal["none", "jwt"] = "none"    # jwt: service calls and feedback need a CDS Hooks bearer JWT
