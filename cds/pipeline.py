@@ -16,6 +16,7 @@ from cds.hooks import HookContext, HookRequest, draft_resources
 from cds.metrics import INCOMPLETE
 from cds.rulebook.model import Service
 from cds.runtime import LoadedRules
+from cds.stages import StageClock
 
 
 @dataclass
@@ -24,12 +25,17 @@ class Outcome:
 
     response: dict[str, Any]
     facts: FactSet
+    clock: StageClock
 
 
 def run_service(rules: LoadedRules, service: Service, request: HookRequest, context: HookContext,
-                settings: Settings, started: float, now: datetime | None = None) -> Outcome:
+                settings: Settings, started: float, now: datetime | None = None,
+                clock: StageClock | None = None) -> Outcome:
     """Evaluate one validated request; raises DataUnavailable / BadPrefetch for 412 / 400, and
-    Overloaded (503) when too little of the deadline is left to start (load is shed at admission)."""
+    Overloaded (503) when too little of the deadline is left to start (load is shed at admission).
+    The stages' times go to `clock` (from its last mark)."""
+    clock = clock or StageClock()
+    clock.mark("queue")  # waiting for an evaluation slot
     deadline = started + settings.deadline_s
     if deadline - time.monotonic() < settings.admission_min_left_s:
         raise Overloaded(f"less than {settings.admission_min_left_s:g} s of the deadline left to start")
@@ -45,14 +51,18 @@ def run_service(rules: LoadedRules, service: Service, request: HookRequest, cont
 
     record = gather_record(rules.prefetch, request.prefetch, context.model_dump(), drafts, client,
                            settings.fhir_max_resources, unselected, wanted=rules.normalizer.selects)
+    clock.mark("fhir")
     facts = rules.normalizer.normalize(record, service.hook, now or datetime.now(UTC))
+    clock.mark("facts")
     evaluation = rules.engine.evaluate(facts.engine_facts(), service.packs, service.hook, deadline)
+    clock.mark("engine")
     builder = CardBuilder(rules.rulebook, service.id, request.hookInstance, context.patientId, record.draft_json)
     cards = builder.build(evaluation.findings)
     if not evaluation.complete:
         INCOMPLETE.inc()
         cards.append(_incomplete_card(builder, evaluation.skipped))
-    return Outcome({"cards": cards, "systemActions": []}, facts)
+    clock.mark("cards")
+    return Outcome({"cards": cards, "systemActions": []}, facts, clock)
 
 
 class Overloaded(RuntimeError):

@@ -25,6 +25,7 @@ from cds.metrics import CARDS, LATENCY, REQUESTS
 from cds.pipeline import Overloaded, run_service
 from cds.rulebook.model import Service
 from cds.runtime import LoadedRules
+from cds.stages import StageClock
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["CDS Hooks"])
@@ -83,9 +84,11 @@ async def call_service(request: Request, service: deps.ServiceDep, rules: deps.R
 async def _evaluate(service: Service, rules: LoadedRules, settings: Settings, store: FeedbackStore, body: Any,
                     started: float, evaluations: CapacityLimiter) -> JSONResponse:
     try:
+        clock = StageClock()
         hook_request, context = parse_request(body, service.hook)
+        clock.mark("request")
         outcome = await to_thread.run_sync(run_service, rules, service, hook_request, context, settings, started,
-                                           limiter=evaluations)
+                                           None, clock, limiter=evaluations)
     except RequestProblem as error:
         raise ApiError(400, str(error), error.detail) from None
     except BadPrefetch as error:
@@ -103,4 +106,4 @@ async def _evaluate(service: Service, rules: LoadedRules, settings: Settings, st
         await run_in_threadpool(store.log_cards, service.id, cards)
     except SQLAlchemyError:  # the cards matter more than their log: answer, and say so loudly
         log.exception("could not log %d issued cards for %s", len(cards), service.id)
-    return JSONResponse(outcome.response)
+    return JSONResponse(outcome.response, headers={"Server-Timing": outcome.clock.server_timing()})
