@@ -54,7 +54,7 @@ def run_service(rules: LoadedRules, service: Service, request: HookRequest, cont
     clock.mark("fhir")
     facts = rules.normalizer.normalize(record, service.hook, now or datetime.now(UTC))
     clock.mark("facts")
-    evaluation = rules.engine.evaluate(facts.engine_facts(), service.packs, service.hook, deadline)
+    evaluation = rules.engine.evaluate(facts.engine_facts(), service, deadline)
     clock.mark("engine")
     builder = CardBuilder(rules.rulebook, service.id, request.hookInstance, context.patientId, record.draft_json)
     cards = builder.build(evaluation.findings)

@@ -58,4 +58,4 @@ def test_random_resources_never_raise(runtime, observations, orders, drafts):
         assert math.isfinite(lab.value)
     for order in facts.drafts + facts.orders:
         assert order.dose_mcg is None or math.isfinite(order.dose_mcg)
-    runtime.current.engine.evaluate(facts.engine_facts(), ["service", "units", "frequency"], "order-sign")
+    runtime.current.engine.evaluate(facts.engine_facts(), runtime.current.rulebook.services["b12-order-sign"])

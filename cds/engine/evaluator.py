@@ -1,4 +1,4 @@
-"""Evaluate facts against compiled packs, one isolated durable_rules session per request."""
+"""Evaluate facts against a service's compiled rules, one isolated durable_rules session per request."""
 
 from __future__ import annotations
 
@@ -9,14 +9,15 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from durable.engine import Host, MessageNotHandledException
 
 from cds.engine.compiler import ANCHOR_FACT, CompiledRule, compile_rule
-from cds.rulebook.model import HOOKS, Rulebook
+from cds.rulebook.conditions import AbsentCondition, FactCondition
+from cds.rulebook.model import Rule, Rulebook, Service
 
 # The durable_rules C engine keeps global state and is not thread-safe: every call into it,
 # from every RuleEngine generation (hot reload makes several), runs under this one lock.
@@ -120,50 +121,61 @@ class Evaluation:
         return not self.skipped
 
 
+@dataclass(frozen=True)
+class _ServiceRuleset:
+    """One service's rules for its hook, compiled into one durable_rules ruleset."""
+
+    name: str
+    packs: tuple[str, ...]
+    fact_types: frozenset[str]             # the fact types some rule looks at (others are not asserted)
+    order: dict[str, int]                  # rule id → its place in the service (packs, then file order)
+
+
 class RuleEngine:
-    """A rulebook's packs compiled into durable_rules rulesets, one per (pack, hook)."""
+    """The façade over durable_rules: one ruleset per service, so a request is one engine session.
+
+    It owns the engine's quirks: the anchor fact asserted last, numbers the C engine can read,
+    unique fact ids, findings collected per session, and the engine lock taken within the deadline.
+    """
 
     def __init__(self, rulebook: Rulebook):
         self.rulebook = rulebook
         self._host = SynchronousHost()
-        self._rulesets: dict[tuple[str, str], str] = {}
+        self._rulesets: dict[str, _ServiceRuleset] = {}
         self._findings: list[Finding] = []
         definitions: dict[str, dict[str, Any]] = {}
-        for pack in rulebook.packs.values():
-            for hook in HOOKS:
-                compiled = [c for rule in pack.rules if hook in rule.hooks
-                            for c in compile_rule(rule, pack.parameters)]
-                if compiled:
-                    name = next_ruleset_name(f"{pack.name}_{hook}")
-                    definitions[name] = with_anchor_rule({c.name: {**c.definition, "run": self._action(c)}
-                                                          for c in compiled})
-                    self._rulesets[(pack.name, hook)] = name
+        for service in rulebook.services.values():
+            packs = [rulebook.packs[name] for name in service.packs]
+            rules = [(rule, pack.parameters) for pack in packs for rule in pack.rules if service.hook in rule.hooks]
+            compiled = [c for rule, parameters in rules for c in compile_rule(rule, parameters)]
+            if not compiled:
+                continue
+            name = next_ruleset_name(f"{service.id}_{service.hook}")
+            definitions[name] = with_anchor_rule({c.name: {**c.definition, "run": self._action(c)} for c in compiled})
+            fact_types = {c.fact_type for rule, _ in rules for c in _fact_conditions(rule)} | {ANCHOR_FACT}
+            self._rulesets[service.id] = _ServiceRuleset(name, service.packs, frozenset(fact_types),
+                                                         {rule.id: index for index, (rule, _) in enumerate(rules)})
         with ENGINE_LOCK:
             self._host.register_rulesets(definitions)
 
-    def evaluate(self, facts: list[dict[str, Any]], packs: Iterable[str], hook: str,
-                 deadline: float | None = None) -> Evaluation:
-        """Run `packs` for `hook` over `facts`; stop between packs once `deadline` has passed.
+    def evaluate(self, facts: list[dict[str, Any]], service: Service, deadline: float | None = None) -> Evaluation:
+        """Run the service's rules over `facts` in one session. If the engine cannot be had before
+        `deadline`, nothing runs and every pack of the service is reported skipped.
 
         `facts` must end with the single anchor (patient) fact; see compiler.ANCHOR_FACT.
         """
-        evaluation = Evaluation()
-        facts = engine_safe(facts)
-        for pack in packs:
-            ruleset = self._rulesets.get((pack, hook))
-            if ruleset is None:
-                continue
-            if evaluation.skipped or (deadline is not None and time.monotonic() > deadline):
-                evaluation.skipped.append(pack)
-                continue
-            evaluation.findings.extend(self._run(ruleset, facts))
-        return evaluation
-
-    def _run(self, ruleset: str, facts: list[dict[str, Any]]) -> list[Finding]:
-        with ENGINE_LOCK:  # re-entrant use below: held across the run so _findings is ours
+        ruleset = self._rulesets.get(service.id)
+        if ruleset is None:
+            return Evaluation()
+        if not _acquire_engine(deadline):
+            return Evaluation(skipped=list(ruleset.packs))
+        try:
             self._findings = []
-            run_session(self._host, ruleset, facts)
-            return self._findings
+            run_session(self._host, ruleset.name, engine_safe([f for f in facts if f["type"] in ruleset.fact_types]))
+            findings = sorted(self._findings, key=lambda finding: ruleset.order[finding.rule_id])
+        finally:
+            ENGINE_LOCK.release()
+        return Evaluation(findings)
 
     def _action(self, compiled: CompiledRule) -> Callable[[Any], None]:
         # One parameter only: durable_rules treats two-parameter actions as asynchronous.
@@ -172,3 +184,17 @@ class RuleEngine:
             self._findings.append(Finding(compiled.rule.id, compiled.indicator, matched))
 
         return record
+
+
+def _acquire_engine(deadline: float | None) -> bool:
+    """The engine lock, waited for no longer than the deadline allows."""
+    if deadline is None:
+        return ENGINE_LOCK.acquire()
+    left = deadline - time.monotonic()
+    return left > 0 and ENGINE_LOCK.acquire(timeout=left)
+
+
+def _fact_conditions(rule: Rule) -> list[FactCondition | AbsentCondition]:
+    """Every fact a rule's conditions (escalations included) name, present or absent."""
+    conditions = [*rule.when, *(c for escalation in rule.escalate for c in escalation.when)]
+    return [c for c in conditions if isinstance(c, FactCondition | AbsentCondition)]
