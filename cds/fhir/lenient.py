@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from cds.fhir.parse import MODELS
+from cds.fhir.parse import FULL_MEDICATION_REQUEST
 
 _MAX_DROPS = 20
 _DOSE_PARTS = ("doseQuantity", "doseRange", "rateQuantity", "rateRange", "rateRatio")
@@ -30,7 +30,7 @@ def read_draft(raw: dict[str, Any]) -> tuple[Any, dict[str, Any], list[str]]:
     draft, notes = _r4_shape(copy.deepcopy(raw)), []
     for _ in range(_MAX_DROPS):
         try:
-            return MODELS["MedicationRequest"].model_validate(draft), draft, notes
+            return FULL_MEDICATION_REQUEST.model_validate(draft), draft, notes
         except (ValidationError, ValueError, TypeError) as error:
             dropped = _drop_first_error(draft, error)
             if dropped is None:
@@ -39,7 +39,7 @@ def read_draft(raw: dict[str, Any]) -> tuple[Any, dict[str, Any], list[str]]:
             draft = _r4_shape(draft)
     text_only = _text_only(raw)
     notes.append("the order could not be read as a FHIR MedicationRequest; only its text was read")
-    return MODELS["MedicationRequest"].model_validate(text_only), text_only, notes
+    return FULL_MEDICATION_REQUEST.model_validate(text_only), text_only, notes
 
 
 def _r4_shape(draft: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Any
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
+from cds.fhir import slim
 from cds.fhir.record import SkippedResource
 from cds.metrics import SKIPPED_RESOURCES
 
@@ -15,8 +16,12 @@ log = logging.getLogger(__name__)
 
 # The resource types the normalizer reads; other types in a bundle are ignored unparsed. Their model
 # classes are resolved at import: fhir.resources builds them lazily, which would cost the first request.
-MODELS = {name: get_fhir_model_class(name) for name in (
-    "Patient", "Observation", "MedicationRequest", "Medication", "Condition", "Procedure", "AllergyIntolerance")}
+# Observations and MedicationRequests, the bulk of a record, are read with slim models of the
+# elements the facts use (cds/fhir/slim.py); drafts are read in full (cds/fhir/lenient.py).
+MODELS = {name: get_fhir_model_class(name) for name in ("Patient", "Medication", "Condition", "Procedure",
+                                                       "AllergyIntolerance")}
+MODELS |= {"Observation": slim.Observation, "MedicationRequest": slim.MedicationRequest}
+FULL_MEDICATION_REQUEST = get_fhir_model_class("MedicationRequest")
 
 
 def bundle_resources(bundle: dict[str, Any]) -> list[Any]:

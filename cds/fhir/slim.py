@@ -1,0 +1,223 @@
+"""Slim R4 models: only the elements the facts read, validated as their FHIR types.
+
+A full fhir.resources model validates every element of a resource in Python, most of which no
+rule reads (subject, category, referenceRange, narrative, ...); for Observations, the bulk of a
+record, that was most of a request's cost. These models read the same elements with the same
+types and attribute names, so the facts code reads either kind, and they ignore the rest:
+an unread element that is malformed no longer costs the whole resource.
+
+Types follow R4 (http://hl7.org/fhir/R4/datatypes.html): dateTime and instant by their regular
+expressions (a full date-time is a datetime, a full date a date, a partial date stays text, as
+fhir.resources gives them; an integer is not a date, which fhir.resources reads as seconds since
+1970), decimal as Decimal (a numeric string accepted, as fhir.resources does), code, uri and
+string non-empty and untrimmed, boolean as pydantic reads it ("yes", 1), as fhir.resources does.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar, Literal
+
+from fhir.resources.R4B import get_fhir_model_class
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+_DATE_TIME = re.compile(
+    r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1])"
+    r"(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]{1,9})?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)))?)?)?")
+
+
+def _date_time(text: str) -> datetime | date | str:
+    if not _DATE_TIME.fullmatch(text):
+        raise ValueError("not a FHIR dateTime (YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm:ss+zz:zz)")
+    if len(text) > 10:
+        return datetime.fromisoformat(text)
+    return date.fromisoformat(text) if len(text) == 10 else text
+
+
+def _decimal(value: Decimal) -> Decimal:
+    if not value.is_finite():
+        raise ValueError("a FHIR decimal is a finite number")
+    return value
+
+
+FhirString = Annotated[str, StringConstraints(strict=True, pattern=r"^[ \r\n\t\S]+$")]
+Code = Annotated[str, StringConstraints(strict=True, pattern=r"^[^\s]+(\s[^\s]+)*$")]
+Uri = Annotated[str, StringConstraints(strict=True, pattern=r"^\S*$")]
+Id = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z0-9\-\.]{1,64}$")]
+DateTime = Annotated[Annotated[str, StringConstraints(strict=True)], AfterValidator(_date_time)]
+FhirDecimal = Annotated[Decimal, AfterValidator(_decimal)]
+PositiveInt = Annotated[int, Field(gt=0)]
+Time = Annotated[str, StringConstraints(strict=True,
+                                        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?$")]
+
+
+class Element(BaseModel):
+    """Read elements only; everything else in the JSON is ignored. `choices`: the FHIR choice
+    elements (value[x], ...) of which at most one may be present."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=False)
+    choices: ClassVar[tuple[tuple[str, ...], ...]] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_choice(cls, data: Any) -> Any:
+        if cls.choices and isinstance(data, dict):
+            for names in cls.choices:
+                if sum(data.get(name) is not None for name in names) > 1:
+                    raise ValueError(f"at most one of {', '.join(names)}")
+        return data
+
+
+class Coding(Element):
+    system: Uri | None = None
+    code: Code | None = None
+    display: FhirString | None = None
+
+
+class CodeableConcept(Element):
+    coding: list[Coding] | None = None
+    text: FhirString | None = None
+
+
+class Quantity(Element):
+    value: FhirDecimal | None = None
+    comparator: Code | None = None        # as fhir.resources: any code, so "~" is read, as a bound
+    unit: FhirString | None = None
+    system: Uri | None = None
+    code: Code | None = None
+
+
+class Period(Element):
+    start: DateTime | None = None
+    end: DateTime | None = None
+
+
+class Resource(Element):
+    id: Id | None = None
+
+    def get_resource_type(self) -> str:
+        return type(self).__name__
+
+
+class Observation(Resource):
+    """The elements labs and findings read (facts/labs.py, facts/normalize.py)."""
+
+    resourceType: Literal["Observation"]
+    status: Code
+    code: CodeableConcept
+    effectiveDateTime: DateTime | None = None
+    effectiveInstant: DateTime | None = None
+    effectivePeriod: Period | None = None
+    issued: DateTime | None = None
+    valueQuantity: Quantity | None = None
+    valueCodeableConcept: CodeableConcept | None = None
+    valueBoolean: bool | None = None
+    valueString: FhirString | None = None
+    interpretation: list[CodeableConcept] | None = None
+
+
+    choices = (("valueQuantity", "valueCodeableConcept", "valueString", "valueBoolean", "valueInteger", "valueRange",
+                "valueRatio", "valueSampledData", "valueTime", "valueDateTime", "valuePeriod"),
+               ("effectiveDateTime", "effectivePeriod", "effectiveTiming", "effectiveInstant"))
+
+
+_FULL_MEDICATION = get_fhir_model_class("Medication")
+
+
+class Reference(Element):
+    reference: FhirString | None = None
+    type: Uri | None = None
+    display: FhirString | None = None
+
+
+class Annotation(Element):
+    text: FhirString
+
+
+class Range(Element):
+    low: Quantity | None = None
+    high: Quantity | None = None
+
+
+class DoseAndRate(Element):
+    doseQuantity: Quantity | None = None
+    doseRange: Range | None = None
+
+    choices = (("doseQuantity", "doseRange"),)
+
+
+class TimingRepeat(Element):
+    boundsDuration: Quantity | None = None
+    boundsPeriod: Period | None = None
+    count: PositiveInt | None = None
+    frequency: PositiveInt | None = None
+    frequencyMax: PositiveInt | None = None
+    period: FhirDecimal | None = None
+    periodUnit: Code | None = None
+    dayOfWeek: list[Code] | None = None
+    timeOfDay: list[Time] | None = None
+
+    choices = (("boundsDuration", "boundsPeriod", "boundsRange"),)
+
+
+class Timing(Element):
+    repeat: TimingRepeat | None = None
+
+
+class Dosage(Element):
+    text: FhirString | None = None
+    patientInstruction: FhirString | None = None
+    timing: Timing | None = None
+    route: CodeableConcept | None = None
+    doseAndRate: list[DoseAndRate] | None = None
+
+
+class DispenseRequest(Element):
+    quantity: Quantity | None = None
+
+
+class MedicationRequest(Resource):
+    """The elements order facts read (facts/orders.py, medication.py, schedule.py, dose.py).
+    A contained Medication is read with the full model, as a referenced one is."""
+
+    resourceType: Literal["MedicationRequest"]
+    status: Code
+    intent: Code
+    medicationCodeableConcept: CodeableConcept | None = None
+    medicationReference: Reference | None = None
+    contained: list[Any] | None = None
+    authoredOn: DateTime | None = None
+    reasonCode: list[CodeableConcept] | None = None
+    reasonReference: list[Reference] | None = None
+    note: list[Annotation] | None = None
+    reportedBoolean: bool | None = None
+    reportedReference: Reference | None = None
+    dosageInstruction: list[Dosage] | None = None
+    dispenseRequest: DispenseRequest | None = None
+
+    choices = (("medicationCodeableConcept", "medicationReference"), ("reportedBoolean", "reportedReference"))
+
+    @field_validator("contained", mode="before")
+    @classmethod
+    def _contained_medications(cls, value: Any) -> Any:
+        """Contained Medications as full models; other contained resources are not read."""
+        if not isinstance(value, list):
+            return value
+        return [_FULL_MEDICATION.model_validate(item) for item in value
+                if isinstance(item, dict) and item.get("resourceType") == "Medication"]
+
+    @model_validator(mode="after")
+    def _one_medication(self) -> MedicationRequest:
+        if self.medicationCodeableConcept is None and self.medicationReference is None:
+            raise ValueError("medication[x] is required")
+        return self

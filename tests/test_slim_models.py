@@ -1,0 +1,165 @@
+"""The slim Observation and MedicationRequest models read what the full fhir.resources models read
+(cds/fhir/slim.py): the same facts from every fixture, the same verdict on malformed read elements."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+
+import pytest
+from fhir.resources.R4B import get_fhir_model_class
+from pydantic import ValidationError
+
+from cds.fhir import parse, slim
+from cds.fhir.gather import gather_record
+from cds.hooks import draft_resources, parse_request
+from tests.conftest import FIXTURES, fixture_request
+
+FULL_OBSERVATION = get_fhir_model_class("Observation")
+REQUESTS = sorted(str(path.relative_to(FIXTURES)) for folder in ("requests", "services")
+                  for path in (FIXTURES / folder).glob("*.json"))
+NOW = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)
+
+
+def _facts(runtime, body: dict, hook: str):
+    request, context = parse_request(copy.deepcopy(body), hook)
+    drafts, unselected = draft_resources(context) if hook != "patient-view" else ([], [])
+    record = gather_record(runtime.current.prefetch, request.prefetch, context.model_dump(), drafts,
+                           lambda: None, 1000, unselected, wanted=runtime.current.normalizer.selects)
+    return runtime.current.normalizer.normalize(record, hook, NOW)
+
+
+@pytest.mark.parametrize("fixture", REQUESTS)
+def test_every_fixture_gives_the_same_facts_with_the_full_model(runtime, monkeypatch, fixture):
+    body = fixture_request(fixture)
+    if not isinstance(body.get("prefetch"), dict) or "hook" not in body:
+        pytest.fail(f"{fixture} is not a request with prefetch")
+    slim_facts = _facts(runtime, body, body["hook"])
+    monkeypatch.setitem(parse.MODELS, "Observation", FULL_OBSERVATION)
+    monkeypatch.setitem(parse.MODELS, "MedicationRequest", parse.FULL_MEDICATION_REQUEST)
+    full_facts = _facts(runtime, body, body["hook"])
+    assert slim_facts == full_facts
+
+
+def test_fixtures_hold_observations():
+    """The parity above is about something: the fixtures carry many Observations."""
+    bundles = [(fixture_request(name).get("prefetch") or {}).get("observations") for name in REQUESTS]
+    assert sum(len(bundle.get("entry") or []) for bundle in bundles if isinstance(bundle, dict)) > 100
+
+
+BASE = {"resourceType": "Observation", "id": "o1", "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "718-7"}]},
+        "effectiveDateTime": "2026-10-01T09:30:00Z",
+        "valueQuantity": {"value": 120, "unit": "g/L", "system": "http://unitsofmeasure.org", "code": "g/L"}}
+
+
+@pytest.mark.parametrize(("path", "value"), [
+    (("status",), ""),
+    (("status",), 3),
+    (("code",), "718-7"),
+    (("code", "coding"), {"code": "718-7"}),
+    (("code", "coding", 0, "code"), " 718-7"),
+    (("effectiveDateTime",), "2026-13-01"),
+    (("effectiveDateTime",), "2026-10-01T09:30:00"),
+    (("valueQuantity", "value"), "many"),
+    (("valueQuantity", "comparator"), "< "),
+    (("valueQuantity", "unit"), ""),
+    (("valueQuantity", "value"), {"amount": 1}),
+    (("id",), "has space"),
+])
+def test_a_malformed_read_element_is_refused_by_both_models(path, value):
+    resource = copy.deepcopy(BASE)
+    node = resource
+    for step in path[:-1]:
+        node = node[step]
+    node[path[-1]] = value
+    for model in (FULL_OBSERVATION, slim.Observation):
+        with pytest.raises(ValidationError):
+            model.model_validate(resource)
+
+
+def test_an_integer_date_is_refused_where_the_full_model_misreads_it():
+    resource = {**BASE, "effectiveDateTime": 20261001}
+    assert FULL_OBSERVATION.model_validate(resource).effectiveDateTime.year == 1970
+    with pytest.raises(ValidationError):
+        slim.Observation.model_validate(resource)
+
+
+def test_two_values_are_refused_by_both_models():
+    resource = {**BASE, "valueString": "120 g/L"}
+    for model in (FULL_OBSERVATION, slim.Observation):
+        with pytest.raises(ValidationError):
+            model.model_validate(resource)
+
+
+def test_dates_read_as_the_full_model_reads_them():
+    for written in ("2026", "2026-10", "2026-10-01", "2026-10-01T09:30:00+02:00", "2026-10-01T09:30:00.25Z"):
+        resource = {**BASE, "effectiveDateTime": written}
+        assert (slim.Observation.model_validate(resource).effectiveDateTime
+                == FULL_OBSERVATION.model_validate(resource).effectiveDateTime)
+
+
+def test_an_unread_malformed_element_costs_nothing_in_the_slim_model():
+    resource = {**BASE, "subject": {"reference": 42}, "referenceRange": "normal"}
+    with pytest.raises(ValidationError):
+        FULL_OBSERVATION.model_validate(resource)
+    assert slim.Observation.model_validate(resource).valueQuantity.value == 120
+
+
+
+CYANO = {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "1670022"}],
+         "text": "cyanocobalamin 1 MG/ML Injectable Solution"}
+ORDER = {"resourceType": "MedicationRequest", "id": "mr1", "status": "active", "intent": "order",
+         "subject": {"reference": "Patient/p"}, "authoredOn": "2026-09-01T09:30:00Z",
+         "medicationCodeableConcept": CYANO,
+         "dosageInstruction": [{"text": "1 mg IM monthly", "route": {"coding": [
+             {"system": "http://snomed.info/sct", "code": "78421000"}]},
+             "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "mo", "count": 12}},
+             "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "mg", "system": "http://unitsofmeasure.org",
+                                               "code": "mg"}}]}],
+         "dispenseRequest": {"quantity": {"value": 3, "unit": "mL", "system": "http://unitsofmeasure.org",
+                                          "code": "mL"}}}
+MEDICATION = {"resourceType": "Medication", "id": "med1", "code": CYANO}
+ORDER_VARIANTS = {
+    "coded": ORDER,
+    "contained medication": {**{k: v for k, v in ORDER.items() if k != "medicationCodeableConcept"},
+                             "contained": [MEDICATION], "medicationReference": {"reference": "#med1"}},
+    "referenced medication": {**{k: v for k, v in ORDER.items() if k != "medicationCodeableConcept"},
+                              "medicationReference": {"reference": "Medication/med1"}},
+    "display only": {**{k: v for k, v in ORDER.items() if k != "medicationCodeableConcept"},
+                     "medicationReference": {"display": "Hydroxocobalamin 1 mg/1 mL injection"}},
+    "reported by patient": {**ORDER, "reportedReference": {"reference": "Patient/p"}, "note": [{"text": "own supply"}]},
+    "dose range and bounds": {**ORDER, "dosageInstruction": [{"timing": {"repeat": {
+        "frequency": 1, "frequencyMax": 2, "period": 1, "periodUnit": "wk",
+        "boundsPeriod": {"start": "2026-09-01", "end": "2026-12-01"}}}, "doseAndRate": [{"doseRange": {
+            "low": {"value": 500, "unit": "mcg"}, "high": {"value": 1000, "unit": "mcg"}}}]}]},
+    "times of day": {**ORDER, "dosageInstruction": [{"timing": {"repeat": {"timeOfDay": ["08:00:00", "20:00:00"]}},
+                                                     "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "mg"}}]}]},
+}
+
+
+@pytest.mark.parametrize("variant", ORDER_VARIANTS)
+def test_orders_read_the_same_with_the_full_model(runtime, variant):
+    reader = runtime.current.normalizer.orders
+    medications = {"Medication/med1": parse.MODELS["Medication"].model_validate(MEDICATION)}
+    resource = ORDER_VARIANTS[variant]
+    full = reader.read(parse.FULL_MEDICATION_REQUEST.model_validate(resource), medications, NOW, False)
+    slim_fact = reader.read(slim.MedicationRequest.model_validate(resource), medications, NOW, False)
+    assert full is not None and slim_fact == full
+
+
+@pytest.mark.parametrize("change", [
+    {"medicationCodeableConcept": None},
+    {"intent": None},
+    {"medicationReference": {"reference": "Medication/med1"}},
+    {"reportedBoolean": "maybe"},
+    {"dosageInstruction": [{"timing": {"repeat": {"frequency": 0}}}]},
+    {"dosageInstruction": [{"timing": {"repeat": {"timeOfDay": ["8 am"]}}}]},
+    {"contained": [{**MEDICATION, "code": "cyanocobalamin"}]},
+    {"note": [{"author": "x"}]},
+])
+def test_a_malformed_order_is_refused_by_both_models(change):
+    resource = {key: value for key, value in {**ORDER, **change}.items() if value is not None}
+    for model in (parse.FULL_MEDICATION_REQUEST, slim.MedicationRequest):
+        with pytest.raises(ValidationError):
+            model.model_validate(resource)
