@@ -6,6 +6,7 @@ import json
 import time
 from typing import Annotated, Any
 
+import orjson
 from anyio import CapacityLimiter
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
@@ -51,11 +52,20 @@ async def json_body(request: Request) -> Any:
     """The decoded JSON body; a large one is decoded in a worker thread so the loop stays free."""
     raw = await request.body()
     try:
-        return json.loads(raw) if len(raw) <= PARSE_INLINE_BYTES else await run_in_threadpool(json.loads, raw)
+        return _decode(raw) if len(raw) <= PARSE_INLINE_BYTES else await run_in_threadpool(_decode, raw)
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "request body is not JSON", [{"field": "(body)", "message": "invalid JSON"}]) from None
     except RecursionError:
         raise ApiError(400, "request body is nested too deeply", [{"field": "(body)", "message": "too deep"}]) from None
+
+
+def _decode(raw: bytes) -> Any:
+    """orjson (several times faster on a large record); what it refuses is decoded again by the
+    standard library, which accepts integers beyond 64 bits and says why anything else is not JSON."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw)
 
 
 def evaluations(request: Request) -> CapacityLimiter:

@@ -9,7 +9,10 @@ hydroxocobalamin in grams) are never treatment history.
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 from cds.facts.labs import LabSummary
 from cds.facts.model import LabFact, OrderFact
@@ -64,9 +67,17 @@ class TreatmentHistory:
 
     def on_treatment(self, days_ago: float) -> bool:
         """A result taken while an order was ongoing, or within a year after one was authored."""
-        return any(_age(o) >= days_ago
-                   and (o.status in ONGOING or _age(o) - days_ago <= RECENT_DAYS)
-                   for o in self.orders)
+        ages = self._ages  # sorted: is any order authored in [days_ago, days_ago + RECENT_DAYS]?
+        return (days_ago <= self._oldest_ongoing
+                or bisect_left(ages, days_ago) < bisect_right(ages, days_ago + RECENT_DAYS))
+
+    @cached_property
+    def _ages(self) -> list[float]:
+        return sorted(_age(o) for o in self.orders)
+
+    @cached_property
+    def _oldest_ongoing(self) -> float:
+        return max((_age(o) for o in self.orders if o.status in ONGOING), default=-math.inf)
 
     def marked(self, labs: LabSummary) -> LabSummary:
         """The labs with every B12, active B12 and MMA result marked `on_treatment` where it was."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 import operator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 from cds.facts.codes import Answers, codings_of, texts_of
@@ -34,7 +35,12 @@ class LabSummary:
 
 
 def day_text(when: datetime) -> str:
-    return f"{when.day} {when:%b %Y}"
+    return _day_text(when.date())
+
+
+@lru_cache(maxsize=4096)
+def _day_text(day: date) -> str:
+    return f"{day.day} {day:%b %Y}"
 
 
 def summarize_labs(observations: list[Any], config: dict[str, Any], units: Units, answers: Answers,

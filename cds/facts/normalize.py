@@ -8,7 +8,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from cds.facts.codes import Answers, CodeSystems, ValueSet, codings_of, texts_of
+from cds.facts.codes import Answers, CodeSystems, Coding, ValueSet, codings_of, texts_of
 from cds.facts.display import concept_text, days_ago_text, format_number
 from cds.facts.folate import VALUESET as FOLIC_ACID
 from cds.facts.folate import folic_acid_drafts
@@ -121,20 +121,33 @@ class _PatientDeriver:
             found += [concept_text(p.code) for p in self.record.procedures
                       if p.status == "completed" and valueset.matches(codings_of(p.code))]
         if "Observation" in sources:
-            found += [concept_text(o.valueCodeableConcept or o.code) for o in self.record.observations
-                      if o.status not in IGNORED_STATUSES and self._observed(valueset, o)]
+            for (value, code), observations in self._observations_by_codings.items():
+                found += [concept_text(o.valueCodeableConcept or o.code) for o in self._observed(
+                    valueset, value, code, observations)]
         if "AllergyIntolerance" in sources:
             found += [concept_text(a.code or _reaction_substance(a)) for a in self.record.allergies
                       if _active(a) and valueset.matches(codings_of(a.code), _allergy_texts(a))]
         return list(dict.fromkeys(found))
 
-    def _observed(self, valueset: ValueSet, observation: Any) -> bool:
-        """A finding recorded as an Observation: its value is in the set, or its code is and the
+    @cached_property
+    def _observations_by_codings(self) -> dict[tuple[tuple[Coding, ...], tuple[Coding, ...]], list[Any]]:
+        """The counted Observations grouped by (value codings, code codings): a record repeats the
+        same few codes, so each value set is matched once per group."""
+        grouped: dict[tuple[tuple[Coding, ...], tuple[Coding, ...]], list[Any]] = {}
+        for o in self.record.observations:
+            if o.status not in IGNORED_STATUSES:
+                grouped.setdefault((tuple(codings_of(o.valueCodeableConcept)), tuple(codings_of(o.code))), []).append(o)
+        return grouped
+
+    def _observed(self, valueset: ValueSet, value: tuple[Coding, ...], code: tuple[Coding, ...],
+                  observations: list[Any]) -> list[Any]:
+        """Findings recorded as Observations: their value is in the set, or their code is and the
         value does not say no (a paraesthesia Observation valued "Absent" is not a finding)."""
-        if valueset.matches(codings_of(observation.valueCodeableConcept)):
-            return True
-        return valueset.matches(codings_of(observation.code)) and observation_answer(
-            observation, self.n.answers) is not False
+        if valueset.matches(value):
+            return observations
+        if valueset.matches(code):
+            return [o for o in observations if observation_answer(o, self.n.answers) is not False]
+        return []
 
     @cached_property
     def renal_impairment(self) -> bool:

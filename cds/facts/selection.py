@@ -10,8 +10,9 @@ shape is too odd to tell is kept, so that validation can skip and count it as us
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+import orjson
 
 LOINC = "http://loinc.org"
 
@@ -23,8 +24,9 @@ class ResourceSelector:
         codes = [code for entry in valuesets["products"] for code in entry["code"].values()]
         # A code as a JSON string's start; NDC codes are written in several layouts (codes.ndc_candidates),
         # so any NDC coding is kept and left to the catalogue to judge.
-        self._product_marks = ([f'"{code}' for code in codes] + [f'"{uri}"' for uri in valuesets["systems"]["ndc"]]
-                               + [entry["contains"] for entry in valuesets["product_text"]])
+        marks = ([f'"{code}' for code in codes] + [f'"{uri}"' for uri in valuesets["systems"]["ndc"]]
+                 + [entry["contains"] for entry in valuesets["product_text"]])
+        self._product_marks = [mark.lower().encode() for mark in marks]
 
     def __call__(self, raw: Any) -> bool:
         if not isinstance(raw, dict):
@@ -46,5 +48,8 @@ class ResourceSelector:
     def _b12_order(self, raw: dict[str, Any]) -> bool:
         if "medicationReference" in raw:
             return True
-        text = json.dumps(raw, ensure_ascii=False).lower()
+        try:
+            text = orjson.dumps(raw).lower()  # UTF-8 JSON; the marks are ASCII
+        except TypeError:  # not JSON-serialisable after all (integers beyond 64 bits): let validation judge
+            return True
         return any(mark in text for mark in self._product_marks)
