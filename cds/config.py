@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     workers: int = Field(1, ge=1)            # worker processes of `cds serve` (each loads the rules)
     evaluation_slots: int = 1                # rule evaluations at once per worker process (the GIL runs one)
     cors_origins: list[str] = ["*"]
+    trusted_proxies: list[str] = []          # addresses/CIDRs whose X-Request-Start header is believed
     auth: Literal["none", "jwt"] = "none"    # jwt: service calls and feedback need a CDS Hooks bearer JWT
     issuers: Path | None = None              # issuer allowlist file (YAML or JSON), for auth jwt
     public_url: str | None = None            # this service's base URL as EHRs call it: aud = <it>/cds-services/<id>

@@ -27,7 +27,7 @@ def create_app(settings: Settings | None = None, runtime: RuleRuntime | None = N
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "OPTIONS"],
                        allow_headers=["Authorization", "Content-Type", "Accept"])
-    app.add_middleware(ArrivalMiddleware)   # added last, so it runs first
+    app.add_middleware(ArrivalMiddleware, trusted_proxies=settings.trusted_proxies)   # added last: runs first
     errors.install(app)
     for router in (services.router, feedback.router, ops.router):
         app.include_router(router)
