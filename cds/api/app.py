@@ -6,6 +6,7 @@ from anyio import CapacityLimiter
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from cds.analytics import page
 from cds.api import errors, feedback, openapi, ops, services
 from cds.api.arrival import ArrivalMiddleware
 from cds.api.auth import install_auth
@@ -31,5 +32,6 @@ def create_app(settings: Settings | None = None, runtime: RuleRuntime | None = N
     errors.install(app)
     for router in (services.router, feedback.router, ops.router):
         app.include_router(router)
+    page.install(app)
     openapi.install(app)
     return app

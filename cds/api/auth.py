@@ -2,7 +2,8 @@
 
 Wire it with `install_auth(app, settings, engine)` in create_app and `dependencies=[Depends(require_token)]`
 on each protected route. The expected `aud` is `<public-url>/cds-services/<id>` for the service call and
-for its feedback endpoint alike: CDS Hooks names the service endpoint as the audience.
+for its feedback endpoint alike: CDS Hooks names the service endpoint as the audience. The analytics
+console's routes (no service in the path) expect `<public-url>/analytics`.
 """
 
 from __future__ import annotations
@@ -44,8 +45,15 @@ def unauthorized(credentials_sent: bool) -> ApiError:
     return ApiError(401, "unauthorized", headers={"WWW-Authenticate": challenge})
 
 
+def audience(request: Request) -> str:
+    """The `aud` a token must name: the service URL on a service's routes, `<public-url>/analytics` on the console."""
+    settings: Settings = request.app.state.settings
+    service_id = request.path_params.get("service_id")
+    return f"{settings.public_url}/cds-services/{service_id}" if service_id else f"{settings.public_url}/analytics"
+
+
 async def require_token(request: Request) -> None:
-    """FastAPI dependency: a valid bearer token whose aud is this service's URL, when auth is on."""
+    """FastAPI dependency: a valid bearer token whose aud is `audience(request)`, when auth is on."""
     verifier: TokenVerifier | None = request.app.state.verifier
     if verifier is None:
         return
@@ -57,10 +65,8 @@ async def require_token(request: Request) -> None:
     if scheme.lower() != "bearer" or not token.strip():
         log.warning("refused %s %s: Authorization header is not 'Bearer <token>'", request.method, request.url.path)
         raise unauthorized(credentials_sent=True)
-    settings: Settings = request.app.state.settings
-    audience = f"{settings.public_url}/cds-services/{request.path_params['service_id']}"
     try:
-        await run_in_threadpool(verifier.verify, token.strip(), audience)   # a JWKS fetch may block
+        await run_in_threadpool(verifier.verify, token.strip(), audience(request))   # a JWKS fetch may block
     except InvalidToken as reason:
         log.warning("refused %s %s: %s", request.method, request.url.path, reason)
         raise unauthorized(credentials_sent=True) from None
