@@ -117,10 +117,12 @@ def percent(rate: float | None) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    """A median time to feedback in the largest unit that keeps it readable."""
+    """A median time to feedback in the largest unit that keeps it readable: 45 s, 2.5 min, 5.0 h, 1.5 d."""
     if seconds is None:
         return "—"
-    for limit, divisor, unit in ((90, 1, "s"), (90 * 60, 60, "min"), (36 * 3600, 3600, "h")):
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    for limit, divisor, unit in ((90 * 60, 60, "min"), (36 * 3600, 3600, "h")):
         if seconds < limit:
-            return f"{seconds / divisor:.0f} {unit}" if unit != "h" else f"{seconds / divisor:.1f} {unit}"
+            return f"{seconds / divisor:.1f} {unit}"
     return f"{seconds / 86400:.1f} d"
