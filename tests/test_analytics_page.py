@@ -8,6 +8,7 @@ from html.parser import HTMLParser
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.exc import OperationalError
 
 from cds.analytics import page
 from cds.analytics.figures import AnalyticsQuery, AnalyticsReport, DayCount, ReasonCount, RuleFigures
@@ -187,6 +188,16 @@ def test_an_unknown_rule_is_a_404_in_the_error_shape(settings, runtime):
     assert response.status_code == 404
     assert response.json() == {"error": "unknown rule 'no.such-rule'",
                                "detail": [{"field": "rule_id", "message": "not in the rules in force"}]}
+
+
+def test_a_card_log_that_cannot_be_read_is_a_503_in_the_error_shape(settings, runtime):
+    def unavailable(query: AnalyticsQuery) -> AnalyticsReport:
+        raise OperationalError("SELECT", {}, Exception("database is locked"))
+
+    app = create_app(settings, runtime)
+    app.dependency_overrides[page.report_source] = lambda: unavailable
+    response = TestClient(app).get("/analytics")
+    assert response.status_code == 503 and response.json()["error"] == "card log unavailable: please retry"
 
 
 def test_with_auth_on_the_console_needs_a_token_for_the_analytics_audience(tmp_path, runtime):

@@ -3,6 +3,7 @@ server-rendered with Jinja2; charts are inline SVG and the stylesheet is served 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
@@ -17,6 +18,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader
+from sqlalchemy.exc import SQLAlchemyError
 
 from cds.analytics import charts, view
 from cds.analytics.figures import AnalyticsQuery, AnalyticsReport
@@ -25,6 +27,7 @@ from cds.api.auth import require_token
 from cds.api.errors import ApiError
 from cds.rulebook.model import Rulebook
 
+log = logging.getLogger(__name__)
 ReportSource = Callable[[AnalyticsQuery], AnalyticsReport]
 
 templates = Jinja2Templates(env=Environment(loader=PackageLoader("cds.analytics", "templates"), autoescape=True))
@@ -55,7 +58,11 @@ ReportSourceDep = Annotated[ReportSource, Depends(report_source)]
 async def _page_data(rulebook: Rulebook, chosen: view.Filters, source: ReportSource) -> tuple[AnalyticsReport, dict]:
     """The report for the filters (built off the event loop: the store's queries block), and what every
     console page shows of the filters."""
-    report = await run_in_threadpool(source, chosen.query())
+    try:
+        report = await run_in_threadpool(source, chosen.query())
+    except SQLAlchemyError:
+        log.exception("could not read the card log for the analytics console")
+        raise ApiError(503, "card log unavailable: please retry") from None
     versions = sorted({pack.version for pack in rulebook.packs.values()})
     return report, {"filters": chosen, "query_string": urlencode(chosen.fields()),
                     "services": sorted(rulebook.services), "pack_versions": versions}
