@@ -9,7 +9,7 @@ from anyio import CapacityLimiter, to_thread
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from cds.api import errors, feedback, openapi, ops, services
+from cds.api import analytics, errors, feedback, openapi, ops, services
 from cds.api.arrival import ArrivalMiddleware
 from cds.api.auth import install_auth
 from cds.api.limits import BodyLimitMiddleware
@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None, runtime: RuleRuntime | None = N
                        allow_headers=["Authorization", "Content-Type", "Accept"])
     app.add_middleware(ArrivalMiddleware)   # added last, so it runs first
     errors.install(app)
-    for router in (services.router, feedback.router, ops.router):
+    for router in (services.router, feedback.router, ops.router, analytics.router):
         app.include_router(router)
     openapi.install(app)
     return app
