@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Annotated
@@ -22,8 +21,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cds.analytics import charts, view
 from cds.analytics.figures import AnalyticsQuery, AnalyticsReport
+from cds.analytics.period import BadQuery, analytics_query
+from cds.analytics.queries import build_report
 from cds.api import deps
-from cds.api.auth import require_token
+from cds.api.auth import require_analytics_token
 from cds.api.errors import ApiError
 from cds.rulebook.model import Rulebook
 
@@ -32,23 +33,21 @@ ReportSource = Callable[[AnalyticsQuery], AnalyticsReport]
 
 templates = Jinja2Templates(env=Environment(loader=PackageLoader("cds.analytics", "templates"), autoescape=True))
 templates.env.filters.update(percent=view.percent, duration=view.duration)
-router = APIRouter(prefix="/analytics", include_in_schema=False, dependencies=[Depends(require_token)])
+router = APIRouter(prefix="/analytics", include_in_schema=False, dependencies=[Depends(require_analytics_token)])
 
 
 def report_source(store: deps.StoreDep) -> ReportSource:
     """Builds reports from the card log in the service's store (tests may override this dependency)."""
-    from cds.analytics.queries import build_report
     return partial(build_report, store.engine)
 
 
 def filters(since: str | None = None, until: str | None = None, service: str | None = None,
             pack_version: str | None = None) -> view.Filters:
-    """The filter form as sent; a bad date is a 400 in the service's error shape."""
+    """The filter form as sent, read as the analytics API reads it; a bad date is a 400 in the error shape."""
     try:
-        return view.Filters.parse(since, until, service, pack_version, datetime.now(UTC).date())
-    except ValueError as error:
-        field, _, message = str(error).partition(": ")
-        raise ApiError(400, "invalid filter", [{"field": field, "message": message}]) from None
+        return view.Filters(analytics_query(since, until, service, pack_version))
+    except BadQuery as error:
+        raise ApiError(400, "invalid analytics query", [{"field": error.field, "message": str(error)}]) from None
 
 
 FiltersDep = Annotated[view.Filters, Depends(filters)]
@@ -59,7 +58,7 @@ async def _page_data(rulebook: Rulebook, chosen: view.Filters, source: ReportSou
     """The report for the filters (built off the event loop: the store's queries block), and what every
     console page shows of the filters."""
     try:
-        report = await run_in_threadpool(source, chosen.query())
+        report = await run_in_threadpool(source, chosen.query)
     except SQLAlchemyError:
         log.exception("could not read the card log for the analytics console")
         raise ApiError(503, "card log unavailable: please retry") from None

@@ -4,54 +4,33 @@ from __future__ import annotations
 
 import string
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, timedelta
 
 from cds.analytics.figures import AnalyticsQuery, AnalyticsReport, RuleFigures
 from cds.rulebook.conditions import Invalid
 from cds.rulebook.expressions import Param, references
 from cds.rulebook.model import Rule, Rulebook
 
-DEFAULT_DAYS = 30
-
 
 @dataclass(frozen=True)
 class Filters:
-    """The filter form: whole UTC days from `first` to `last` inclusive, a service, a pack version."""
+    """The filter form over an analytics query: its period as whole UTC days, its service and pack version."""
 
-    first: date
-    last: date
-    service: str | None = None
-    pack_version: str | None = None
+    query: AnalyticsQuery
 
-    @classmethod
-    def parse(cls, since: str | None, until: str | None, service: str | None, pack_version: str | None,
-              today: date) -> Filters:
-        """The form's fields as sent (blank means any; dates YYYY-MM-DD, the last 30 days by default).
-        Raises ValueError starting with the bad field's name."""
-        last = _date("until", until) or today
-        first = _date("since", since) or last - timedelta(days=DEFAULT_DAYS - 1)
-        if first > last:
-            raise ValueError("since: must not be after until")
-        return cls(first, last, service or None, pack_version or None)
+    @property
+    def first(self) -> date:
+        return self.query.since.astimezone(UTC).date()
 
-    def query(self) -> AnalyticsQuery:
-        return AnalyticsQuery(datetime.combine(self.first, time(), UTC),
-                              datetime.combine(self.last + timedelta(days=1), time(), UTC),
-                              self.service, self.pack_version)
+    @property
+    def last(self) -> date:
+        """The period's last day (its end is exclusive)."""
+        return (self.query.until.astimezone(UTC) - timedelta(microseconds=1)).date()
 
     def fields(self) -> dict[str, str]:
         """The form's values, also the query string that keeps the filters from page to page."""
-        return {"since": self.first.isoformat(), "until": self.last.isoformat(), "service": self.service or "",
-                "pack_version": self.pack_version or ""}
-
-
-def _date(name: str, value: str | None) -> date | None:
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"{name}: '{value}' is not a date (YYYY-MM-DD)") from None
+        return {"since": self.first.isoformat(), "until": self.last.isoformat(), "service": self.query.service or "",
+                "pack_version": self.query.pack_version or ""}
 
 
 @dataclass(frozen=True)
