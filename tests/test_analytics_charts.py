@@ -36,8 +36,8 @@ def test_a_long_period_is_drawn_in_buckets_of_days_that_keep_every_card():
         days, FIRST, last, "a year")
 
 
-@pytest.mark.parametrize(("seconds", "text"), [(None, "—"), (0, "0 s"), (89, "89 s"), (150, "2.5 min"),
-                                               (5400, "1.5 h"), (36 * 3600, "1.5 d")])
+@pytest.mark.parametrize(("seconds", "text"), [(None, "—"), (0, "< 1 s"), (0.4, "< 1 s"), (1, "1 s"), (89, "89 s"),
+                                               (150, "2.5 min"), (5400, "1.5 h"), (36 * 3600, "1.5 d")])
 def test_durations_read_in_the_largest_readable_unit(seconds, text):
     assert duration(seconds) == text
 

@@ -17,7 +17,7 @@ MAX_BARS = 92            # a longer period is drawn in buckets of several days
 WIDTH = 640              # viewBox units; the SVG scales to its container (a full-width chart asks for more)
 FIRING_HEIGHT = 180
 PLOT_LEFT, PLOT_RIGHT, PLOT_TOP, PLOT_BOTTOM = 40, 8, 12, 28
-REASON_ROW, REASON_LABEL, REASON_COUNT = 26, 300, 40
+REASON_ROW, REASON_LABEL, REASON_COUNT = 28, 330, 40
 
 
 def nice_ceiling(value: int) -> int:
@@ -111,5 +111,5 @@ def reasons_chart(reasons: Sequence[ReasonCount], title: str) -> Markup:
     return _svg(title, WIDTH, len(reasons) * REASON_ROW + 4, Markup("").join(parts), "chart reasons")
 
 
-def _shorten(label: str, limit: int = 42) -> str:
+def _shorten(label: str, limit: int = 40) -> str:
     return label if len(label) <= limit else label[: limit - 1] + "…"

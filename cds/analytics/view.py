@@ -96,9 +96,11 @@ def percent(rate: float | None) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    """A median time to feedback in the largest unit that keeps it readable: 45 s, 2.5 min, 5.0 h, 1.5 d."""
+    """A median time to feedback in the largest unit that keeps it readable: < 1 s, 45 s, 2.5 min, 5.0 h, 1.5 d."""
     if seconds is None:
         return "—"
+    if seconds < 1:
+        return "< 1 s"
     if seconds < 90:
         return f"{seconds:.0f} s"
     for limit, divisor, unit in ((90 * 60, 60, "min"), (36 * 3600, 3600, "h")):
