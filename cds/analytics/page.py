@@ -54,7 +54,8 @@ FiltersDep = Annotated[view.Filters, Depends(filters)]
 ReportSourceDep = Annotated[ReportSource, Depends(report_source)]
 
 
-async def _page_data(rulebook: Rulebook, chosen: view.Filters, source: ReportSource) -> tuple[AnalyticsReport, dict]:
+async def _page_data(rulebook: Rulebook, chosen: view.Filters,
+                     source: ReportSource) -> tuple[AnalyticsReport, dict[str, object]]:
     """The report for the filters (built off the event loop: the store's queries block), and what every
     console page shows of the filters."""
     try:
