@@ -31,11 +31,12 @@ _STOP = object()
 
 def card_rows(service_id: str, hook_instance: str, patient_hash: str, cards: list[dict[str, Any]],
               issued_at: datetime) -> list[dict[str, Any]]:
-    """The card log's rows for the cards of one call."""
+    """The card log's rows for the cards of one call (the EHR's hookInstance made to fit its column:
+    one row the store refuses would lose its whole batch)."""
     return [{"card_uuid": card["uuid"], "service_id": service_id, "rule_id": card["source"]["topic"]["code"],
              "pack_version": card.get("extension", {}).get("cobalt-cds", {}).get("packVersion"),
-             "indicator": card["indicator"], "hook_instance": hook_instance[:100], "patient_hash": patient_hash,
-             "issued_at": issued_at} for card in cards]
+             "indicator": card["indicator"], "hook_instance": hook_instance.replace("\x00", "")[:100],
+             "patient_hash": patient_hash, "issued_at": issued_at} for card in cards]
 
 
 class CardLogWriter:
@@ -103,7 +104,7 @@ class CardLogWriter:
     def _write(self, rows: list[dict[str, Any]]) -> None:
         try:
             self._store.log_cards(rows)
-        except SQLAlchemyError:
+        except Exception:  # whatever the store or its driver raises, the writer lives on for the next batch
             CARD_LOG_DROPPED.labels("store_error").inc(len(rows))
             log.exception("card log store unavailable: dropped %d issued cards", len(rows))
 

@@ -77,6 +77,17 @@ def test_each_issued_card_is_logged_with_a_keyed_patient_hash_and_no_phi(client,
     assert "Jane" not in stored
 
 
+def test_an_odd_hook_instance_is_logged_to_fit(client):
+    """A hookInstance with NUL characters (PostgreSQL refuses them) and over the column's length."""
+    request = {**fixture_request(UNIT_ERROR), "hookInstance": "odd\x00" * 40}
+    before = sample(DROPPED, {"reason": "store_error"})
+    cards = client.post("/cds-services/b12-order-sign", json=request).json()["cards"]
+    client.app.state.card_log.flush()
+    assert [row["hook_instance"] for row in _table_rows(client.app.state.feedback.engine)["issued_cards"]] == [
+        ("odd" * 40)[:100]] * len(cards)
+    assert sample(DROPPED, {"reason": "store_error"}) == before
+
+
 def test_the_hash_key_comes_from_the_setting_when_given(tmp_path, runtime):
     settings = Settings(data_dir=tmp_path, patient_hash_key="a secret of the deployment")
     request = fixture_request(UNIT_ERROR)
