@@ -75,9 +75,14 @@ class CardLogWriter:
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Write what is queued, then stop the thread (app shutdown)."""
-        if self._thread is not None and self._thread.is_alive():
+        if self._thread is None or not self._thread.is_alive():
+            return
+        try:
             self._queue.put(_STOP, timeout=timeout_s)
-            self._thread.join(timeout_s)
+        except queue.Full:  # the store is too slow to take even the backlog: what is queued is lost
+            log.error("card log writer still behind at shutdown: %d queued calls not logged", self._queue.qsize())
+            return
+        self._thread.join(timeout_s)
 
     def _run(self) -> None:
         self._prune()

@@ -189,6 +189,15 @@ def test_calls_succeed_when_postgres_is_stopped(settings, runtime):
             _calls_answer_with_cards_and_count_the_drop(client)
 
 
+def test_shutdown_writes_what_is_queued(settings, runtime):
+    app = create_app(settings, runtime)
+    cards = TestClient(app).post("/cds-services/b12-order-sign", json=fixture_request(UNIT_ERROR)).json()["cards"]
+    with TestClient(app):  # no lifespan above: the cards waited in the queue; the writer starts and shuts down
+        pass
+    assert sorted(row["card_uuid"] for row in _table_rows(app.state.feedback.engine)["issued_cards"]) == sorted(
+        card["uuid"] for card in cards)
+
+
 def test_a_full_queue_drops_and_counts_without_failing_the_call(settings, runtime, monkeypatch):
     monkeypatch.setattr("cds.cardlog.QUEUE_CALLS", 1)
     client = TestClient(create_app(settings, runtime))  # no lifespan: the writer never runs, the queue stays full
