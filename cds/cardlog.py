@@ -31,11 +31,12 @@ _STOP = object()
 
 def card_rows(service_id: str, hook_instance: str, patient_hash: str, cards: list[dict[str, Any]],
               issued_at: datetime) -> list[dict[str, Any]]:
-    """The card log's rows for the cards of one call."""
+    """The card log's rows for the cards of one call (the EHR's hookInstance made to fit its column:
+    one row the store refuses would lose its whole batch)."""
     return [{"card_uuid": card["uuid"], "service_id": service_id, "rule_id": card["source"]["topic"]["code"],
              "pack_version": card.get("extension", {}).get("cobalt-cds", {}).get("packVersion"),
-             "indicator": card["indicator"], "hook_instance": hook_instance[:100], "patient_hash": patient_hash,
-             "issued_at": issued_at} for card in cards]
+             "indicator": card["indicator"], "hook_instance": hook_instance.replace("\x00", "")[:100],
+             "patient_hash": patient_hash, "issued_at": issued_at} for card in cards]
 
 
 class CardLogWriter:
@@ -74,9 +75,14 @@ class CardLogWriter:
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Write what is queued, then stop the thread (app shutdown)."""
-        if self._thread is not None and self._thread.is_alive():
+        if self._thread is None or not self._thread.is_alive():
+            return
+        try:
             self._queue.put(_STOP, timeout=timeout_s)
-            self._thread.join(timeout_s)
+        except queue.Full:  # the store is too slow to take even the backlog: what is queued is lost
+            log.error("card log writer still behind at shutdown: %d queued calls not logged", self._queue.qsize())
+            return
+        self._thread.join(timeout_s)
 
     def _run(self) -> None:
         self._prune()
@@ -103,7 +109,7 @@ class CardLogWriter:
     def _write(self, rows: list[dict[str, Any]]) -> None:
         try:
             self._store.log_cards(rows)
-        except SQLAlchemyError:
+        except Exception:  # whatever the store or its driver raises, the writer lives on for the next batch
             CARD_LOG_DROPPED.labels("store_error").inc(len(rows))
             log.exception("card log store unavailable: dropped %d issued cards", len(rows))
 

@@ -207,3 +207,10 @@ def test_analytics_need_a_token_for_the_analytics_audience_when_auth_is_on(tmp_p
     assert_refused(client.get(API, headers={"Authorization": f"Bearer {signer.token()}"}))  # a service's aud
     token = signer.token(claims(aud=f"{PUBLIC_URL}/analytics"))
     assert client.get(API, headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
+def test_openapi_documents_the_analytics_api(client):
+    operation = client.get("/openapi.json").json()["paths"][API]["get"]
+    assert {p["name"] for p in operation["parameters"]} == {"since", "until", "service", "pack_version"}
+    assert operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/AnalyticsReport")
+    assert {"400", "401", "503"} <= set(operation["responses"])

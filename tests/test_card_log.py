@@ -77,6 +77,17 @@ def test_each_issued_card_is_logged_with_a_keyed_patient_hash_and_no_phi(client,
     assert "Jane" not in stored
 
 
+def test_an_odd_hook_instance_is_logged_to_fit(client):
+    """A hookInstance with NUL characters (PostgreSQL refuses them) and over the column's length."""
+    request = {**fixture_request(UNIT_ERROR), "hookInstance": "odd\x00" * 40}
+    before = sample(DROPPED, {"reason": "store_error"})
+    cards = client.post("/cds-services/b12-order-sign", json=request).json()["cards"]
+    client.app.state.card_log.flush()
+    assert [row["hook_instance"] for row in _table_rows(client.app.state.feedback.engine)["issued_cards"]] == [
+        ("odd" * 40)[:100]] * len(cards)
+    assert sample(DROPPED, {"reason": "store_error"}) == before
+
+
 def test_the_hash_key_comes_from_the_setting_when_given(tmp_path, runtime):
     settings = Settings(data_dir=tmp_path, patient_hash_key="a secret of the deployment")
     request = fixture_request(UNIT_ERROR)
@@ -176,6 +187,15 @@ def test_calls_succeed_when_postgres_is_stopped(settings, runtime):
         with TestClient(create_app(settings.model_copy(update={"database_url": url}), runtime)) as client:
             server.close()  # PostgreSQL stops (and its directory is gone) while the app serves
             _calls_answer_with_cards_and_count_the_drop(client)
+
+
+def test_shutdown_writes_what_is_queued(settings, runtime):
+    app = create_app(settings, runtime)
+    cards = TestClient(app).post("/cds-services/b12-order-sign", json=fixture_request(UNIT_ERROR)).json()["cards"]
+    with TestClient(app):  # no lifespan above: the cards waited in the queue; the writer starts and shuts down
+        pass
+    assert sorted(row["card_uuid"] for row in _table_rows(app.state.feedback.engine)["issued_cards"]) == sorted(
+        card["uuid"] for card in cards)
 
 
 def test_a_full_queue_drops_and_counts_without_failing_the_call(settings, runtime, monkeypatch):
