@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 import threading
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -27,8 +28,15 @@ rules_app = typer.Typer(help="Validate, list, test and explain rule files.", no_
 fixtures_app = typer.Typer(help="Work with request fixtures.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
 app.add_typer(fixtures_app, name="fixtures")
+analytics_app = typer.Typer(help="Card-log analytics.", no_args_is_help=True)
+app.add_typer(analytics_app, name="analytics")
 
 RulesDir = Annotated[Path, typer.Argument(help="Rules directory.")]
+
+
+class ExportFormat(StrEnum):
+    csv = "csv"
+    json = "json"
 
 
 @app.command()
@@ -96,8 +104,7 @@ def _worker_app_or_exit(settings: Settings, watch: bool) -> FastAPI:
         service = create_app(settings, runtime)
     except SQLAlchemyError as error:
         url = make_url(settings.feedback_url()).render_as_string(hide_password=True)
-        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
-        typer.echo(f"feedback store {url} is unusable: {reason}", err=True)
+        typer.echo(f"feedback store {url} is unusable: {_first_line(error)}", err=True)
         raise typer.Exit(2) from None
     except AuthConfigError as error:
         typer.echo(f"cannot turn on JWT authentication: {error}", err=True)
@@ -189,6 +196,46 @@ def render(fixture: Annotated[Path, typer.Argument(help="Request fixture file.")
 
     json.dump(render_fixture(fixture), sys.stdout, indent=2)
     sys.stdout.write("\n")
+
+
+@analytics_app.command("export")
+def export(
+    since: Annotated[str, typer.Option(help="First day (or moment), ISO 8601.")],
+    until: Annotated[str | None, typer.Option(help="Last day (included) or moment, ISO 8601 (default: now).")] = None,
+    service: Annotated[str | None, typer.Option(help="Only this service's cards.")] = None,
+    pack_version: Annotated[str | None, typer.Option(help="Only cards of this pack version.")] = None,
+    output: Annotated[ExportFormat, typer.Option("--format", help="csv (one row per rule) or json (the API's body).")]
+    = ExportFormat.json,
+) -> None:
+    """Print the per-rule figures of GET /analytics/api/rules, from the store `cds serve` uses
+    (CDS_DATABASE_URL, else the SQLite file in CDS_DATA_DIR)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from cds.analytics.export import report_csv, report_json
+    from cds.analytics.period import BadQuery, analytics_query
+    from cds.analytics.queries import build_report
+    from cds.config import Settings
+    from cds.feedback import FeedbackStore
+
+    try:
+        query = analytics_query(since, until, service, pack_version)
+    except BadQuery as error:
+        typer.echo(f"--{error.field.replace('_', '-')}: {error}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        report = build_report(FeedbackStore(Settings().feedback_url()).engine, query)
+    except SQLAlchemyError as error:
+        typer.echo(f"cannot read the card log: {_first_line(error)}", err=True)
+        raise typer.Exit(1) from None
+    if output is ExportFormat.json:
+        typer.echo(json.dumps(report_json(report), indent=2))
+    else:
+        typer.echo(report_csv(report), nl=False)
+
+
+def _first_line(error: Exception) -> str:
+    """The first line of what the database driver said."""
+    return str(getattr(error, "orig", None) or error).splitlines()[0]
 
 
 def _load_or_exit(directory: Path) -> LoadedRules:

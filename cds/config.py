@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cds import BUNDLED_RULES
@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     auth: Literal["none", "jwt"] = "none"    # jwt: service calls and feedback need a CDS Hooks bearer JWT
     issuers: Path | None = None              # issuer allowlist file (YAML or JSON), for auth jwt
     public_url: str | None = None            # this service's base URL as EHRs call it: aud = <it>/cds-services/<id>
+    patient_hash_key: SecretStr | None = None  # card log's patient-id HMAC key (default: a key file in data_dir)
+    card_log_retention_days: int = Field(400, ge=1)  # card-log and feedback rows older than this are pruned
 
     @field_validator("public_url")
     @classmethod

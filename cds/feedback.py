@@ -1,23 +1,31 @@
-"""Card log and feedback store (SQLAlchemy: SQLite by default, PostgreSQL by URL)."""
+"""Card log and feedback store (SQLAlchemy: SQLite by default, PostgreSQL by URL).
+
+Nothing here holds PHI: cards are logged with a keyed hash of the patient id (cds.patient_hash),
+and feedback keeps the override reason's coding but never the clinician's free-text userComment
+(only whether one was given).
+"""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import (
+    JSON,
+    Boolean,
     Column,
     DateTime,
     Engine,
+    Index,
     MetaData,
     String,
     Table,
-    Text,
     UniqueConstraint,
     create_engine,
+    delete,
     event,
+    false,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -35,6 +43,10 @@ issued_cards = Table(
     Column("rule_id", String(200), nullable=False),
     Column("pack_version", String(100)),
     Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("indicator", String(20)),           # null in rows logged before revision 0003
+    Column("hook_instance", String(100)),
+    Column("patient_hash", String(64)),        # HMAC-SHA256 of the patient id, hex
+    Index("ix_issued_cards_issued_at", "issued_at"),
 )
 
 feedback = Table(
@@ -42,12 +54,19 @@ feedback = Table(
     Column("card_uuid", String(64), nullable=False),
     Column("outcome", String(20), nullable=False),
     Column("service_id", String(100), nullable=False),
-    Column("rule_id", String(200)),            # null when the card is unknown to the log
-    Column("pack_version", String(100)),
+    Column("rule_id", String(200)),            # rule, pack version, indicator: null when the card was not
+    Column("pack_version", String(100)),       # in the log when the feedback came (queries join by card_uuid)
     Column("known_card", String(5), nullable=False),
-    Column("payload", Text, nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("indicator", String(20)),
+    Column("outcome_at", DateTime(timezone=True)),     # the EHR's outcomeTimestamp, in UTC
+    Column("override_system", String(200)),
+    Column("override_code", String(100)),
+    Column("override_display", String(300)),
+    Column("accepted_suggestions", JSON),               # list of suggestion uuids
+    Column("comment_given", Boolean, nullable=False, server_default=false()),  # the comment itself is never kept
     UniqueConstraint("card_uuid", "outcome", name="uq_feedback_card_outcome"),
+    Index("ix_feedback_received_at", "received_at"),
 )
 
 
@@ -103,17 +122,12 @@ class FeedbackStore:
             _make_sqlite_durable(self.engine)
         upgrade(self.engine)
 
-    def log_cards(self, service_id: str, cards: list[dict[str, Any]]) -> None:
-        """Remember issued cards. Repeat calls issue the same uuids, possibly concurrently: first wins."""
-        if not cards:
-            return
-        now = datetime.now(UTC)
-        rows = [{"card_uuid": card["uuid"], "service_id": service_id, "rule_id": card["source"]["topic"]["code"],
-                 "pack_version": card.get("extension", {}).get("cobalt-cds", {}).get("packVersion"),
-                 "issued_at": now} for card in cards]
-        statement = _insert_ignoring_duplicates(self.engine.dialect.name, issued_cards)
-        with self.engine.begin() as connection:
-            connection.execute(statement, rows)
+    def log_cards(self, rows: list[dict[str, Any]]) -> None:
+        """Insert card-log rows (cds.cardlog.card_rows). Repeat calls issue the same uuids, possibly
+        concurrently: first wins."""
+        if rows:
+            with self.engine.begin() as connection:
+                connection.execute(_insert_ignoring_duplicates(self.engine.dialect.name, issued_cards), rows)
 
     def store(self, service_id: str, request: FeedbackRequest) -> dict[str, int]:
         """Store each item once per (card, outcome), all items or none; returns stored and repeated counts."""
@@ -124,16 +138,47 @@ class FeedbackStore:
             issued = {row["card_uuid"]: row for row in connection.execute(
                 select(issued_cards).where(issued_cards.c.card_uuid.in_(uuids))).mappings()}
             for item in request.feedback:
-                card = issued.get(item.card)
-                stored += connection.execute(statement, {
-                    "card_uuid": item.card, "outcome": item.outcome, "service_id": service_id,
-                    "rule_id": card["rule_id"] if card else None,
-                    "pack_version": card["pack_version"] if card else None,
-                    "known_card": "yes" if card else "no",
-                    "payload": json.dumps(item.model_dump(mode="json", exclude_none=True)),
-                    "received_at": datetime.now(UTC)}).first() is not None
+                row = feedback_row(service_id, item, issued.get(item.card))
+                stored += connection.execute(statement, row).first() is not None
         return {"stored": stored, "alreadyStored": len(request.feedback) - stored}
+
+    def prune(self, before: datetime) -> tuple[int, int]:
+        """Delete cards issued and feedback received before `before`; returns how many of each."""
+        with self.engine.begin() as connection:
+            cards = connection.execute(delete(issued_cards).where(issued_cards.c.issued_at < before)).rowcount
+            answers = connection.execute(delete(feedback).where(feedback.c.received_at < before)).rowcount
+        return cards, answers
 
     def rows(self) -> list[dict[str, Any]]:
         with self.engine.connect() as connection:
             return [dict(row) for row in connection.execute(select(feedback)).mappings()]
+
+
+def feedback_row(service_id: str, item: FeedbackItem, card: Any | None) -> dict[str, Any]:
+    """The feedback table's row for one item: the override coding, accepted suggestion ids and
+    whether a comment was given (never the comment), plus the card's rule when the log knows it."""
+    reason = (item.overrideReason.reason or {}) if item.overrideReason else {}
+    return {
+        "card_uuid": item.card, "outcome": item.outcome, "service_id": service_id,
+        "rule_id": card["rule_id"] if card else None,
+        "pack_version": card["pack_version"] if card else None,
+        "indicator": card["indicator"] if card else None,
+        "known_card": "yes" if card else "no",
+        "received_at": datetime.now(UTC),
+        "outcome_at": as_utc(item.outcomeTimestamp),
+        "override_system": _text(reason.get("system"), 200),
+        "override_code": _text(reason.get("code"), 100),
+        "override_display": _text(reason.get("display"), 300),
+        "accepted_suggestions": [str(s.get("id")) for s in item.acceptedSuggestions or [] if s.get("id")] or None,
+        "comment_given": bool(item.overrideReason and item.overrideReason.userComment),
+    }
+
+
+def as_utc(moment: datetime) -> datetime:
+    """The moment in UTC; a time without offset is taken as UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _text(value: Any, length: int) -> str | None:
+    """A coding field as text that fits its column (None stays None)."""
+    return None if value is None else str(value)[:length]

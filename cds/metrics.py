@@ -19,6 +19,8 @@ INCOMPLETE = Counter("cds_evaluations_incomplete_total", "Evaluations cut short 
 RULES_LOADED = Gauge("cds_rules_loaded", "Rules currently loaded")
 RELOADS = Counter("cds_rule_reloads_total", "Rule reload attempts by outcome", ["outcome"])
 FEEDBACK = Counter("cds_feedback_total", "Feedback entries stored by outcome", ["outcome"])
+CARD_LOG_DROPPED = Counter("cds_card_log_dropped_total", "Issued cards not written to the card log, by reason "
+                           "(queue_full: the writer is behind; store_error: the store refused the batch)", ["reason"])
 
 UNKNOWN_SERVICE = "(unknown)"  # a label for every unknown id: callers cannot grow the label set
 

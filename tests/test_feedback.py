@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from cds.api import create_app
+from cds.cardlog import card_rows
 from cds.feedback import FeedbackRequest, FeedbackStore
 from tests.conftest import fixture_request
 
 
 @pytest.fixture
-def client(settings, runtime, database_url) -> TestClient:
-    return TestClient(create_app(settings.model_copy(update={"database_url": database_url}), runtime))
+def client(settings, runtime, database_url) -> Iterator[TestClient]:
+    with TestClient(create_app(settings.model_copy(update={"database_url": database_url}), runtime)) as client:
+        yield client
+
+
+def _issue(client: TestClient, service: str, fixture: str) -> list[dict]:
+    """The cards of one fixture call, once the card log has written them."""
+    cards = client.post(f"/cds-services/{service}", json=fixture_request(fixture)).json()["cards"]
+    client.app.state.card_log.flush()
+    return cards
 
 
 def _feedback(card: str, outcome: str = "overridden") -> dict:
@@ -27,8 +38,7 @@ def _feedback(card: str, outcome: str = "overridden") -> dict:
 
 
 def test_feedback_is_idempotent_and_traceable(client):
-    card = client.post("/cds-services/b12-order-sign",
-                       json=fixture_request("requests/unit-error-1000mg.json")).json()["cards"][0]
+    card = _issue(client, "b12-order-sign", "requests/unit-error-1000mg.json")[0]
     first = client.post("/cds-services/b12-order-sign/feedback", json=_feedback(card["uuid"]))
     again = client.post("/cds-services/b12-order-sign/feedback", json=_feedback(card["uuid"]))
     accepted = client.post("/cds-services/b12-order-sign/feedback", json=_feedback(card["uuid"], "accepted"))
@@ -59,10 +69,11 @@ def test_malformed_feedback_is_400(client):
 
 def test_concurrent_repeats_store_once(database_url):
     store = FeedbackStore(database_url)
-    card = {"uuid": "c-1", "source": {"topic": {"code": "units.mg-mcg-confusion"}}}
+    card = {"uuid": "c-1", "source": {"topic": {"code": "units.mg-mcg-confusion"}}, "indicator": "critical"}
+    rows = card_rows("b12-order-sign", "hook-1", "0" * 64, [card], datetime.now(UTC))
     request = FeedbackRequest.model_validate(_feedback("c-1"))
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda _: store.log_cards("b12-order-sign", [card]), range(16)))
+        list(pool.map(lambda _: store.log_cards(rows), range(16)))
         results = list(pool.map(lambda _: store.store("b12-order-sign", request), range(16)))
     assert sum(r["stored"] for r in results) == 1
     assert sum(r["alreadyStored"] for r in results) == 15
@@ -101,10 +112,9 @@ def test_repeat_within_one_request_is_counted_once(client):
 def test_feedback_finds_each_services_own_card_for_one_hook_instance(client):
     """An EHR calls order-sign and label-check with one hookInstance; the pharmacist's override
     on label-check is stored for label-check's card, not taken as a repeat of order-sign's."""
-    request = fixture_request("requests/unit-error-1000mg.json")
     uuids = {}
     for service in ("b12-order-sign", "b12-label-check"):
-        cards = client.post(f"/cds-services/{service}", json=request).json()["cards"]
+        cards = _issue(client, service, "requests/unit-error-1000mg.json")
         uuids[service] = next(c["uuid"] for c in cards if c["source"]["topic"]["code"] == "units.mg-mcg-confusion")
     assert uuids["b12-order-sign"] != uuids["b12-label-check"]
     for service, card in uuids.items():

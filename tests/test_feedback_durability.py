@@ -13,12 +13,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import MetaData, create_engine, insert
+from sqlalchemy import MetaData, insert, text
 
 from cds import PROJECT_ROOT
 from cds.auth.replay import metadata as replay_metadata
-from cds.feedback import SQLITE_BUSY_TIMEOUT_MS, FeedbackStore, feedback, metadata
+from cds.feedback import SQLITE_BUSY_TIMEOUT_MS, FeedbackStore, metadata
 from tests.feedback_writer import feedback as feedback_request
+from tests.old_store import OLD_FEEDBACK, database_at
 
 
 def _writer(url: str, name: str, count: int) -> subprocess.Popen:
@@ -96,12 +97,12 @@ def _code_schema() -> MetaData:
 
 
 def test_a_database_made_before_migrations_is_stamped_and_keeps_its_rows(database_url):
-    engine = create_engine(database_url)
-    metadata.create_all(engine)  # how the store made its tables before migrations
+    engine = database_at(database_url, "0001")  # the tables as the store made them before migrations
     with engine.begin() as connection:
-        connection.execute(insert(feedback), {"card_uuid": "old", "outcome": "accepted", "known_card": "no",
-                                              "service_id": "b12-order-sign", "payload": "{}",
-                                              "received_at": datetime(2026, 11, 1, tzinfo=UTC)})
+        connection.execute(text("DROP TABLE alembic_version"))
+        connection.execute(insert(OLD_FEEDBACK), {"card_uuid": "old", "outcome": "accepted", "known_card": "no",
+                                                  "service_id": "b12-order-sign", "payload": "{}",
+                                                  "received_at": datetime(2026, 11, 1, tzinfo=UTC)})
     engine.dispose()
     store = FeedbackStore(database_url)
     with store.engine.connect() as connection:

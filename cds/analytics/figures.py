@@ -21,6 +21,7 @@ class ReasonCount:
     code: str
     display: str | None
     count: int
+    system: str | None = None              # the override reason's coding system
 
 
 @dataclass(frozen=True)

@@ -2,26 +2,41 @@
 
 from __future__ import annotations
 
-from anyio import CapacityLimiter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from anyio import CapacityLimiter, to_thread
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from cds.api import errors, feedback, openapi, ops, services
+from cds.analytics import page
+from cds.api import analytics, errors, feedback, openapi, ops, services
 from cds.api.arrival import ArrivalMiddleware
 from cds.api.auth import install_auth
 from cds.api.limits import BodyLimitMiddleware
+from cds.cardlog import CardLogWriter
 from cds.config import Settings
 from cds.feedback import FeedbackStore
+from cds.patient_hash import patient_hasher
 from cds.runtime import RuleRuntime
+
+
+@asynccontextmanager
+async def _card_log_running(app: FastAPI) -> AsyncIterator[None]:
+    """The card log's writer runs while the app serves; at shutdown it writes what is queued."""
+    app.state.card_log.start()
+    yield
+    await to_thread.run_sync(app.state.card_log.close)
 
 
 def create_app(settings: Settings | None = None, runtime: RuleRuntime | None = None) -> FastAPI:
     settings = settings or Settings()
     app = FastAPI(title="Cobalt CDS", version="0.1.0",
-                  description="CDS Hooks 2.0 service for vitamin B12 injection therapy")
+                  description="CDS Hooks 2.0 service for vitamin B12 injection therapy", lifespan=_card_log_running)
     app.state.settings = settings
     app.state.runtime = runtime or RuleRuntime(settings.rules)
     app.state.feedback = FeedbackStore(settings.feedback_url())
+    app.state.card_log = CardLogWriter(app.state.feedback, patient_hasher(settings), settings.card_log_retention_days)
     app.state.evaluations = CapacityLimiter(settings.evaluation_slots)
     install_auth(app, settings, app.state.feedback.engine)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
@@ -29,7 +44,8 @@ def create_app(settings: Settings | None = None, runtime: RuleRuntime | None = N
                        allow_headers=["Authorization", "Content-Type", "Accept"])
     app.add_middleware(ArrivalMiddleware, trusted_proxies=settings.trusted_proxies)   # added last: runs first
     errors.install(app)
-    for router in (services.router, feedback.router, ops.router):
+    for router in (services.router, feedback.router, ops.router, analytics.router):
         app.include_router(router)
+    page.install(app)
     openapi.install(app)
     return app

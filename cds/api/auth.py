@@ -1,8 +1,11 @@
-"""Bearer-token authentication for service calls and feedback (CDS Hooks 2.0 JWT, off unless `--auth jwt`).
+"""Bearer-token authentication for service calls, feedback and analytics (CDS Hooks 2.0 JWT, off unless
+`--auth jwt`).
 
 Wire it with `install_auth(app, settings, engine)` in create_app and `dependencies=[Depends(require_token)]`
-on each protected route. The expected `aud` is `<public-url>/cds-services/<id>` for the service call and
-for its feedback endpoint alike: CDS Hooks names the service endpoint as the audience.
+on each service route. The expected `aud` is `<public-url>/cds-services/<id>` for the service call and
+for its feedback endpoint alike: CDS Hooks names the service endpoint as the audience. The analytics
+routes (`dependencies=[Depends(require_analytics_token)]`) belong to no service: their `aud` is
+`<public-url>/analytics`, the same issuers and checks otherwise.
 """
 
 from __future__ import annotations
@@ -46,6 +49,16 @@ def unauthorized(credentials_sent: bool) -> ApiError:
 
 async def require_token(request: Request) -> None:
     """FastAPI dependency: a valid bearer token whose aud is this service's URL, when auth is on."""
+    await _verify(request, f"/cds-services/{request.path_params['service_id']}")
+
+
+async def require_analytics_token(request: Request) -> None:
+    """FastAPI dependency: a valid bearer token whose aud is `<public-url>/analytics`, when auth is on."""
+    await _verify(request, "/analytics")
+
+
+async def _verify(request: Request, audience_path: str) -> None:
+    """Refuse the request (401) unless auth is off or it has a valid token for `<public-url><audience_path>`."""
     verifier: TokenVerifier | None = request.app.state.verifier
     if verifier is None:
         return
@@ -58,7 +71,7 @@ async def require_token(request: Request) -> None:
         log.warning("refused %s %s: Authorization header is not 'Bearer <token>'", request.method, request.url.path)
         raise unauthorized(credentials_sent=True)
     settings: Settings = request.app.state.settings
-    audience = f"{settings.public_url}/cds-services/{request.path_params['service_id']}"
+    audience = f"{settings.public_url}{audience_path}"
     try:
         await run_in_threadpool(verifier.verify, token.strip(), audience)   # a JWKS fetch may block
     except InvalidToken as reason:

@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
 from cds.api.errors import ApiError
+from cds.cardlog import CardLogWriter
 from cds.config import Settings
 from cds.feedback import FeedbackStore
 from cds.metrics import REQUESTS
@@ -36,6 +37,10 @@ def settings(request: Request) -> Settings:
 
 def store(request: Request) -> FeedbackStore:
     return request.app.state.feedback
+
+
+def card_log(request: Request) -> CardLogWriter:
+    return request.app.state.card_log
 
 
 def service(service_id: str, request: Request) -> Service:
@@ -83,6 +88,7 @@ RuntimeDep = Annotated[RuleRuntime, Depends(runtime)]
 RulesDep = Annotated[LoadedRules, Depends(rules)]
 SettingsDep = Annotated[Settings, Depends(settings)]
 StoreDep = Annotated[FeedbackStore, Depends(store)]
+CardLogDep = Annotated[CardLogWriter, Depends(card_log)]
 ServiceDep = Annotated[Service, Depends(service)]
 BodyDep = Annotated[Any, Depends(json_body)]
 ArrivalDep = Annotated[float, Depends(arrival)]

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any
 
 from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Depends, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy.exc import SQLAlchemyError
 
 from cds.api import deps
 from cds.api.auth import require_token
 from cds.api.errors import ApiError, responses
+from cds.cardlog import CardLogWriter
 from cds.config import Settings
-from cds.feedback import FeedbackStore
 from cds.fhir.client import DataUnavailable
 from cds.fhir.gather import BadPrefetch
 from cds.hooks import RequestProblem, parse_request
@@ -27,7 +24,6 @@ from cds.rulebook.model import Service
 from cds.runtime import LoadedRules
 from cds.stages import StageClock
 
-log = logging.getLogger(__name__)
 router = APIRouter(tags=["CDS Hooks"])
 
 
@@ -63,13 +59,13 @@ async def discovery(rules: deps.RulesDep) -> dict[str, Any]:
 @router.post("/cds-services/{service_id}", response_model=CdsResponse, dependencies=[Depends(require_token)],
              responses=responses(400, 401, 404, 412, 413, 503))
 async def call_service(request: Request, service: deps.ServiceDep, rules: deps.RulesDep,
-                       settings: deps.SettingsDep, store: deps.StoreDep, started: deps.ArrivalDep,
+                       settings: deps.SettingsDep, card_log: deps.CardLogDep, started: deps.ArrivalDep,
                        limiter: deps.EvaluationsDep) -> JSONResponse:
     """Evaluate the service's rules on the request's data and answer with cards. Every answer,
     a bad body included, is counted under the service's id."""
     try:
         body = await deps.json_body(request)
-        response = await _evaluate(service, rules, settings, store, body, started, limiter)
+        response = await _evaluate(service, rules, settings, card_log, body, started, limiter)
     except ApiError as error:
         REQUESTS.labels(service.id, str(error.status)).inc()
         raise
@@ -81,8 +77,8 @@ async def call_service(request: Request, service: deps.ServiceDep, rules: deps.R
     return response
 
 
-async def _evaluate(service: Service, rules: LoadedRules, settings: Settings, store: FeedbackStore, body: Any,
-                    started: float, evaluations: CapacityLimiter) -> JSONResponse:
+async def _evaluate(service: Service, rules: LoadedRules, settings: Settings, card_log: CardLogWriter,
+                    body: Any, started: float, evaluations: CapacityLimiter) -> JSONResponse:
     try:
         clock = StageClock()
         hook_request, context = parse_request(body, service.hook)
@@ -102,8 +98,5 @@ async def _evaluate(service: Service, rules: LoadedRules, settings: Settings, st
     cards = outcome.response["cards"]
     for card in cards:
         CARDS.labels(card["source"]["topic"]["code"], card["indicator"]).inc()
-    try:
-        await run_in_threadpool(store.log_cards, service.id, cards)
-    except SQLAlchemyError:  # the cards matter more than their log: answer, and say so loudly
-        log.exception("could not log %d issued cards for %s", len(cards), service.id)
+    card_log.submit(service.id, hook_request.hookInstance, context.patientId, cards)  # written off the hot path
     return JSONResponse(outcome.response, headers={"Server-Timing": outcome.clock.server_timing()})

@@ -20,8 +20,8 @@ PRE_MIGRATION_TABLES = {"issued_cards", "feedback"}
 _LOCK_ID = 0x0C0BA17  # PostgreSQL advisory lock: one migrating worker at a time
 
 
-def upgrade(engine: Engine) -> None:
-    """Upgrade the database to the newest revision (stamping a pre-migration database first)."""
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Upgrade the database to the newest revision, or the one named (stamping a pre-migration database first)."""
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
@@ -29,7 +29,7 @@ def upgrade(engine: Engine) -> None:
         tables = set(inspect(connection).get_table_names())
         if "alembic_version" not in tables and tables >= PRE_MIGRATION_TABLES:
             command.stamp(config, BASELINE)
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
 
 
 def _config(connection: Connection) -> Config:

@@ -1,0 +1,33 @@
+"""The analytics report as the API's JSON body and as CSV (one row per rule)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from cds.analytics.figures import AnalyticsReport
+
+_REPORT = TypeAdapter(AnalyticsReport)
+CSV_COLUMNS = ["rule_id", "fired", "patients", "accepted", "overridden", "accept_rate", "override_rate",
+               "median_seconds_to_feedback", "top_override_reasons", "firing_by_day"]
+
+
+def report_json(report: AnalyticsReport) -> dict[str, Any]:
+    """The report as JSON data: the dataclasses' fields, dates and times in ISO 8601."""
+    return _REPORT.dump_python(report, mode="json")
+
+
+def report_csv(report: AnalyticsReport) -> str:
+    """One row per rule; reasons as `code=count` and days as `YYYY-MM-DD=count`, separated by `; `."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for rule in report_json(report)["rules"]:
+        writer.writerow({
+            **{column: rule[column] for column in CSV_COLUMNS[:8]},
+            "top_override_reasons": "; ".join(f"{r['code']}={r['count']}" for r in rule["top_override_reasons"]),
+            "firing_by_day": "; ".join(f"{d['day']}={d['count']}" for d in rule["firing_by_day"])})
+    return out.getvalue()

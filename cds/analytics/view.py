@@ -1,0 +1,109 @@
+"""What the console pages show, computed from a report and the rules in force (no HTTP, no HTML)."""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from datetime import UTC, date, timedelta
+
+from cds.analytics.figures import AnalyticsQuery, AnalyticsReport, RuleFigures
+from cds.rulebook.conditions import Invalid
+from cds.rulebook.expressions import Param, references
+from cds.rulebook.model import Rule, Rulebook
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The filter form over an analytics query: its period as whole UTC days, its service and pack version."""
+
+    query: AnalyticsQuery
+
+    @property
+    def first(self) -> date:
+        return self.query.since.astimezone(UTC).date()
+
+    @property
+    def last(self) -> date:
+        """The period's last day (its end is exclusive)."""
+        return (self.query.until.astimezone(UTC) - timedelta(microseconds=1)).date()
+
+    def fields(self) -> dict[str, str]:
+        """The form's values, also the query string that keeps the filters from page to page."""
+        return {"since": self.first.isoformat(), "until": self.last.isoformat(), "service": self.query.service or "",
+                "pack_version": self.query.pack_version or ""}
+
+
+@dataclass(frozen=True)
+class RuleRow:
+    """One rule's figures, with the rule in force (None: fired in the period, since removed)."""
+
+    figures: RuleFigures
+    rule: Rule | None
+
+
+def no_cards(rule_id: str) -> RuleFigures:
+    return RuleFigures(rule_id, fired=0, patients=0, accepted=0, overridden=0, accept_rate=None, override_rate=None,
+                       top_override_reasons=[], median_seconds_to_feedback=None, firing_by_day=[])
+
+
+def in_scope(rule: Rule, query: AnalyticsQuery, rulebook: Rulebook) -> bool:
+    """Whether the rule could have fired under the query's service and pack version filters."""
+    if query.pack_version is not None and rule.pack_version != query.pack_version:
+        return False
+    if query.service is None:
+        return True
+    service = rulebook.services.get(query.service)
+    return service is not None and rule.pack in service.packs and service.hook in rule.hooks
+
+
+def rule_rows(report: AnalyticsReport, rulebook: Rulebook) -> list[RuleRow]:
+    """Every rule that fired, then every rule in scope that did not (with zeros); most fired first."""
+    fired = {figures.rule_id: figures for figures in report.rules}
+    quiet = [no_cards(rule.id) for rule in rulebook.rules()
+             if rule.id not in fired and in_scope(rule, report.query, rulebook)]
+    rows = [RuleRow(figures, rulebook.rule(figures.rule_id)) for figures in [*fired.values(), *quiet]]
+    return sorted(rows, key=lambda row: (-row.figures.fired, row.figures.rule_id))
+
+
+def figures_of(report: AnalyticsReport, rule_id: str) -> RuleFigures:
+    return next((figures for figures in report.rules if figures.rule_id == rule_id), no_cards(rule_id))
+
+
+def parameters_used(rule: Rule, rulebook: Rulebook) -> dict[str, float]:
+    """The pack parameters the rule's conditions and card text name, with their values."""
+    conditions = [*rule.when, *(condition for step in rule.escalate for condition in step.when)]
+    names = {ref.name for condition in conditions for operand in condition.operands()
+             if not isinstance(operand, Invalid) for ref in references(operand) if isinstance(ref, Param)}
+    names |= {field[1:] for text in _card_texts(rule.card) for _, field, _, _ in string.Formatter().parse(text)
+              if field and field.startswith("$")}
+    parameters = rulebook.packs[rule.pack].parameters
+    return {name: parameters[name] for name in sorted(names) if name in parameters}
+
+
+def _card_texts(value: object) -> list[str]:
+    """Every string in a card template (summary, detail, suggestion labels and instructions)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in _card_texts(item)]
+    if isinstance(value, list | tuple):
+        return [text for item in value for text in _card_texts(item)]
+    return []
+
+
+def percent(rate: float | None) -> str:
+    return "—" if rate is None else f"{rate * 100:.0f}%"
+
+
+def duration(seconds: float | None) -> str:
+    """A median time to feedback in the largest unit that keeps it readable: < 1 s, 45 s, 2.5 min, 5.0 h, 1.5 d."""
+    if seconds is None:
+        return "—"
+    if seconds < 1:
+        return "< 1 s"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    for limit, divisor, unit in ((90 * 60, 60, "min"), (36 * 3600, 3600, "h")):
+        if seconds < limit:
+            return f"{seconds / divisor:.1f} {unit}"
+    return f"{seconds / 86400:.1f} d"
