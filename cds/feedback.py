@@ -33,6 +33,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from cds.migrations import upgrade
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+READ_ONLY = "cds_read_only"  # execution option: the connection only reads (SQLite: BEGIN without IMMEDIATE)
 
 metadata = MetaData()  # the schema the code reads and writes; Alembic revisions (cds/migrations) make the tables
 
@@ -100,7 +101,8 @@ def _insert_ignoring_duplicates(dialect: str, table: Table) -> Any:
 def _make_sqlite_durable(engine: Engine) -> None:
     """WAL (a killed writer loses only its own uncommitted transaction; readers never block it),
     a busy timeout (writers from every thread and process queue rather than fail), and
-    BEGIN IMMEDIATE (a transaction takes the write lock first, so read-then-write cannot deadlock)."""
+    BEGIN IMMEDIATE (a transaction takes the write lock first, so read-then-write cannot deadlock),
+    except on a connection with the execution option READ_ONLY (a snapshot that never blocks writers)."""
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
@@ -112,7 +114,7 @@ def _make_sqlite_durable(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql("BEGIN" if connection.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 class FeedbackStore:

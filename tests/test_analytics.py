@@ -214,3 +214,9 @@ def test_openapi_documents_the_analytics_api(client):
     assert {p["name"] for p in operation["parameters"]} == {"since", "until", "service", "pack_version"}
     assert operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/AnalyticsReport")
     assert {"400", "401", "503"} <= set(operation["responses"])
+
+
+def test_figures_are_read_while_the_store_is_being_written(client):
+    with client.app.state.feedback.engine.begin():  # a writer's transaction (on SQLite it holds the write lock)
+        response = client.get(API)
+    assert response.status_code == 200
