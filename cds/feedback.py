@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -84,6 +84,14 @@ class FeedbackItem(BaseModel):
     outcomeTimestamp: datetime
     acceptedSuggestions: list[dict[str, Any]] | None = None
     overrideReason: OverrideReason | None = None
+
+    @field_validator("outcomeTimestamp")
+    @classmethod
+    def _in_utc(cls, moment: datetime) -> datetime:
+        try:
+            return as_utc(moment)
+        except OverflowError:
+            raise ValueError("out of range in UTC") from None
 
 
 class FeedbackRequest(BaseModel):
@@ -167,7 +175,7 @@ def feedback_row(service_id: str, item: FeedbackItem, card: Any | None) -> dict[
         "indicator": card["indicator"] if card else None,
         "known_card": "yes" if card else "no",
         "received_at": datetime.now(UTC),
-        "outcome_at": as_utc(item.outcomeTimestamp),
+        "outcome_at": item.outcomeTimestamp,
         "override_system": _text(reason.get("system"), 200),
         "override_code": _text(reason.get("code"), 100),
         "override_display": _text(reason.get("display"), 300),
