@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -33,6 +33,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from cds.migrations import upgrade
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+READ_ONLY = "cds_read_only"  # execution option: the connection only reads (SQLite: BEGIN without IMMEDIATE)
 
 metadata = MetaData()  # the schema the code reads and writes; Alembic revisions (cds/migrations) make the tables
 
@@ -84,6 +85,14 @@ class FeedbackItem(BaseModel):
     acceptedSuggestions: list[dict[str, Any]] | None = None
     overrideReason: OverrideReason | None = None
 
+    @field_validator("outcomeTimestamp")
+    @classmethod
+    def _in_utc(cls, moment: datetime) -> datetime:
+        try:
+            return as_utc(moment)
+        except OverflowError:
+            raise ValueError("out of range in UTC") from None
+
 
 class FeedbackRequest(BaseModel):
     feedback: list[FeedbackItem] = Field(min_length=1)
@@ -100,7 +109,8 @@ def _insert_ignoring_duplicates(dialect: str, table: Table) -> Any:
 def _make_sqlite_durable(engine: Engine) -> None:
     """WAL (a killed writer loses only its own uncommitted transaction; readers never block it),
     a busy timeout (writers from every thread and process queue rather than fail), and
-    BEGIN IMMEDIATE (a transaction takes the write lock first, so read-then-write cannot deadlock)."""
+    BEGIN IMMEDIATE (a transaction takes the write lock first, so read-then-write cannot deadlock),
+    except on a connection with the execution option READ_ONLY (a snapshot that never blocks writers)."""
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
@@ -112,7 +122,7 @@ def _make_sqlite_durable(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql("BEGIN" if connection.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 class FeedbackStore:
@@ -165,7 +175,7 @@ def feedback_row(service_id: str, item: FeedbackItem, card: Any | None) -> dict[
         "indicator": card["indicator"] if card else None,
         "known_card": "yes" if card else "no",
         "received_at": datetime.now(UTC),
-        "outcome_at": as_utc(item.outcomeTimestamp),
+        "outcome_at": item.outcomeTimestamp,
         "override_system": _text(reason.get("system"), 200),
         "override_code": _text(reason.get("code"), 100),
         "override_display": _text(reason.get("display"), 300),

@@ -22,6 +22,7 @@ from cds.feedback import as_utc, issued_cards
 from cds.runtime import RuleRuntime
 from tests.conftest import edit_file, fixture_request
 from tests.jwt_helpers import PUBLIC_URL, Signer, assert_refused, claims, file_issuer, jwt_settings
+from tests.stores import stored_text
 
 MG_MCG, NOT_CONFIRMED, LAB_UNITS = "units.mg-mcg-confusion", "deficiency.not-confirmed", "units.lab-unit-implausible"
 REASON = "urn:cobalt-cds:override-reason"
@@ -107,6 +108,14 @@ def seeded(settings, runtime, database_url, rules_copy) -> Iterator[Seeded]:
         yield Seeded(client, database_url, {"since": str(first.date() - timedelta(days=1)),
                                             "until": str(datetime.now(UTC).date())},
                      {rule: sorted({i.at.date() for i in cards}) for rule, cards in logged.items()})
+
+
+def test_the_store_holds_no_patient_id(seeded):
+    stored = stored_text(seeded.client.app.state.feedback.engine)
+    patients = {fixture_request(f"requests/{fixture}")["context"]["patientId"] for _, fixture in CALLS}
+    assert len(patients) == 4
+    assert [patient for patient in patients if patient in stored] == []
+    assert "free text" not in stored  # the override comments
 
 
 def _figures(rule: dict) -> tuple:
@@ -214,3 +223,9 @@ def test_openapi_documents_the_analytics_api(client):
     assert {p["name"] for p in operation["parameters"]} == {"since", "until", "service", "pack_version"}
     assert operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/AnalyticsReport")
     assert {"400", "401", "503"} <= set(operation["responses"])
+
+
+def test_figures_are_read_while_the_store_is_being_written(client):
+    with client.app.state.feedback.engine.begin():  # a writer's transaction (on SQLite it holds the write lock)
+        response = client.get(API)
+    assert response.status_code == 200

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, MetaData, insert, select
+from sqlalchemy import insert
 
 from cds import PROJECT_ROOT
 from cds.api import create_app
@@ -25,8 +25,8 @@ from cds.config import Settings
 from cds.feedback import FeedbackStore, feedback, issued_cards
 from cds.patient_hash import KEY_FILE
 from tests.conftest import fixture_request, sample
-from tests.old_store import OLD_FEEDBACK, database_at
 from tests.postgres import postgres_server
+from tests.stores import OLD_FEEDBACK, database_at, stored_text, table_rows
 
 UNIT_ERROR = "requests/unit-error-1000mg.json"
 DROPPED = "cds_card_log_dropped_total"
@@ -36,19 +36,6 @@ DROPPED = "cds_card_log_dropped_total"
 def client(settings, runtime, database_url) -> Iterator[TestClient]:
     with TestClient(create_app(settings.model_copy(update={"database_url": database_url}), runtime)) as client:
         yield client
-
-
-def _table_rows(engine: Engine) -> dict[str, list[dict]]:
-    """Every row of every table in the store."""
-    tables = MetaData()
-    tables.reflect(engine)
-    with engine.connect() as connection:
-        return {name: [dict(row) for row in connection.execute(select(table)).mappings()]
-                for name, table in tables.tables.items()}
-
-
-def _texts(engine: Engine) -> str:
-    return json.dumps(_table_rows(engine), default=str)
 
 
 def test_each_issued_card_is_logged_with_a_keyed_patient_hash_and_no_phi(client, settings):
@@ -61,7 +48,7 @@ def test_each_issued_card_is_logged_with_a_keyed_patient_hash_and_no_phi(client,
                                       "display": "Dose is intended and checked"}, "userComment": comment}}]})
     client.app.state.card_log.flush()
     engine = client.app.state.feedback.engine
-    rows = _table_rows(engine)
+    rows = table_rows(engine)
     key = (settings.data_dir / KEY_FILE).read_text().strip().encode()
     patient_hash = hmac.new(key, request["context"]["patientId"].encode(), hashlib.sha256).hexdigest()
     assert sorted((r["card_uuid"], r["service_id"], r["rule_id"], r["pack_version"], r["indicator"],
@@ -72,7 +59,7 @@ def test_each_issued_card_is_logged_with_a_keyed_patient_hash_and_no_phi(client,
     assert (answer["override_code"], answer["override_display"], answer["comment_given"]) == (
         "dose-intended", "Dose is intended and checked", True)
     assert answer["outcome_at"].replace(tzinfo=UTC) == datetime(2026, 11, 30, 9, tzinfo=UTC)
-    stored = _texts(engine)
+    stored = stored_text(engine)
     assert request["context"]["patientId"] not in stored
     assert "Jane" not in stored
 
@@ -83,7 +70,7 @@ def test_an_odd_hook_instance_is_logged_to_fit(client):
     before = sample(DROPPED, {"reason": "store_error"})
     cards = client.post("/cds-services/b12-order-sign", json=request).json()["cards"]
     client.app.state.card_log.flush()
-    assert [row["hook_instance"] for row in _table_rows(client.app.state.feedback.engine)["issued_cards"]] == [
+    assert [row["hook_instance"] for row in table_rows(client.app.state.feedback.engine)["issued_cards"]] == [
         ("odd" * 40)[:100]] * len(cards)
     assert sample(DROPPED, {"reason": "store_error"}) == before
 
@@ -94,7 +81,7 @@ def test_the_hash_key_comes_from_the_setting_when_given(tmp_path, runtime):
     with TestClient(create_app(settings, runtime)) as client:
         client.post("/cds-services/b12-order-sign", json=request)
         client.app.state.card_log.flush()
-        hashes = {row["patient_hash"] for row in _table_rows(client.app.state.feedback.engine)["issued_cards"]}
+        hashes = {row["patient_hash"] for row in table_rows(client.app.state.feedback.engine)["issued_cards"]}
     assert hashes == {hmac.new(b"a secret of the deployment", request["context"]["patientId"].encode(),
                                hashlib.sha256).hexdigest()}
     assert not (tmp_path / KEY_FILE).exists()
@@ -125,7 +112,7 @@ def test_rows_past_retention_are_pruned_when_the_writer_starts(settings, runtime
     with TestClient(app) as client:
         client.post("/cds-services/b12-order-sign", json=fixture_request(UNIT_ERROR))
         client.app.state.card_log.flush()  # the writer prunes before it writes
-    rows = _table_rows(store.engine)
+    rows = table_rows(store.engine)
     assert "old" not in {r["card_uuid"] for r in rows["issued_cards"]} | {r["card_uuid"] for r in rows["feedback"]}
     assert {"recent"} <= {r["card_uuid"] for r in rows["issued_cards"]}
     assert [r["card_uuid"] for r in rows["feedback"]] == ["recent"]
@@ -156,8 +143,8 @@ def test_a_0002_database_keeps_its_feedback_in_the_new_columns_without_comments(
     assert (rows["c-2"]["accepted_suggestions"], rows["c-2"]["comment_given"]) == (["s-1", "s-2"], False)
     assert [rows[c]["outcome_at"].replace(tzinfo=UTC) for c in ("c-1", "c-2")] == [
         datetime(2026, 11, 20, 8, 30, tzinfo=UTC), datetime(2026, 11, 21, 7, tzinfo=UTC)]
-    assert [r["card_uuid"] for r in _table_rows(store.engine)["issued_cards"]] == ["c-1"]
-    assert "Smith" not in _texts(store.engine)
+    assert [r["card_uuid"] for r in table_rows(store.engine)["issued_cards"]] == ["c-1"]
+    assert "Smith" not in stored_text(store.engine)
 
 
 def _calls_answer_with_cards_and_count_the_drop(client: TestClient) -> None:
@@ -194,7 +181,7 @@ def test_shutdown_writes_what_is_queued(settings, runtime):
     cards = TestClient(app).post("/cds-services/b12-order-sign", json=fixture_request(UNIT_ERROR)).json()["cards"]
     with TestClient(app):  # no lifespan above: the cards waited in the queue; the writer starts and shuts down
         pass
-    assert sorted(row["card_uuid"] for row in _table_rows(app.state.feedback.engine)["issued_cards"]) == sorted(
+    assert sorted(row["card_uuid"] for row in table_rows(app.state.feedback.engine)["issued_cards"]) == sorted(
         card["uuid"] for card in cards)
 
 

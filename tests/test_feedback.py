@@ -60,7 +60,8 @@ def test_feedback_for_unknown_card_is_stored_and_marked(client):
 
 def test_malformed_feedback_is_400(client):
     for body in ({}, {"feedback": []}, {"feedback": [{"card": "x", "outcome": "maybe", "outcomeTimestamp": "t"}]},
-                 {"feedback": [{"card": "x", "outcome": "accepted", "outcomeTimestamp": "not a date"}]}):
+                 {"feedback": [{"card": "x", "outcome": "accepted", "outcomeTimestamp": "not a date"}]},
+                 {"feedback": [{"card": "x", "outcome": "accepted", "outcomeTimestamp": "0001-01-01T00:00:00+01:00"}]}):
         response = client.post("/cds-services/b12-order-sign/feedback", json=body)
         assert response.status_code == 400
         assert response.json()["detail"]

@@ -19,7 +19,7 @@ from cds import PROJECT_ROOT
 from cds.auth.replay import metadata as replay_metadata
 from cds.feedback import SQLITE_BUSY_TIMEOUT_MS, FeedbackStore, metadata
 from tests.feedback_writer import feedback as feedback_request
-from tests.old_store import OLD_FEEDBACK, database_at
+from tests.stores import OLD_FEEDBACK, database_at
 
 
 def _writer(url: str, name: str, count: int) -> subprocess.Popen:

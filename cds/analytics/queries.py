@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Engine, Select, Subquery, and_, func, select
 
 from cds.analytics.figures import AnalyticsQuery, AnalyticsReport, DayCount, ReasonCount, RuleFigures
-from cds.feedback import as_utc, feedback, issued_cards
+from cds.feedback import READ_ONLY, as_utc, feedback, issued_cards
 
 TOP_REASONS = 5
 
@@ -26,7 +26,7 @@ def build_report(engine: Engine, query: AnalyticsQuery) -> AnalyticsReport:
     answered = cards.join(feedback, and_(feedback.c.card_uuid == cards.c.card_uuid,
                                          feedback.c.service_id == cards.c.service_id))
     rule = cards.c.rule_id
-    with engine.connect() as connection:
+    with engine.connect().execution_options(**{READ_ONLY: True}) as connection:  # one snapshot, writers go on
         def rows(statement: Select) -> list[Any]:
             return list(connection.execute(statement))
 
