@@ -37,6 +37,9 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port [env CDS_PORT, default 8080].")] = None,
     rules: Annotated[Path | None, typer.Option(help="Rules directory [env CDS_RULES].")] = None,
     reload_rules: Annotated[bool | None, typer.Option("--reload-rules", help="Watch the rules directory.")] = None,
+    reload_skip_examples: Annotated[bool | None, typer.Option(
+        "--reload-skip-examples", help="Emergencies only: load rules without running their own examples "
+                                       "[env CDS_RELOAD_SKIP_EXAMPLES].")] = None,
     auth: Annotated[str | None, typer.Option(help="none or jwt [env CDS_AUTH, default none].")] = None,
     issuers: Annotated[Path | None, typer.Option(help="Issuer allowlist for --auth jwt [env CDS_ISSUERS].")] = None,
     public_url: Annotated[str | None, typer.Option(help="This service's base URL, for the JWT aud "
@@ -51,8 +54,8 @@ def serve(
     from cds.config import Settings
 
     overrides = {k: v for k, v in {"host": host, "port": port, "rules": rules, "reload_rules": reload_rules,
-                                    "auth": auth, "issuers": issuers, "public_url": public_url,
-                                    "workers": workers}.items() if v is not None}
+                                    "reload_skip_examples": reload_skip_examples, "auth": auth, "issuers": issuers,
+                                    "public_url": public_url, "workers": workers}.items() if v is not None}
     try:
         settings = Settings(**overrides)
     except ValidationError as error:
@@ -87,8 +90,11 @@ def _worker_app_or_exit(settings: Settings, watch: bool) -> FastAPI:
     from cds.auth.issuers import AuthConfigError
     from cds.runtime import RuleRuntime, watch_rules
 
+    if settings.reload_skip_examples:
+        logging.getLogger("cds").warning("RULE EXAMPLES ARE NOT CHECKED (--reload-skip-examples): rules in %s go "
+                                         "live even if their own examples fail", settings.rules)
     try:
-        runtime = RuleRuntime(settings.rules)
+        runtime = RuleRuntime(settings.rules, check_examples=not settings.reload_skip_examples)
     except RulebookError as error:
         typer.echo(f"rules in {settings.rules} are invalid:\n{error}", err=True)
         raise typer.Exit(2) from None

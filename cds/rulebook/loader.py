@@ -195,7 +195,8 @@ def _build_rule(document: YamlDocument, index: int) -> Rule:
         card=raw["card"],
         rationale=raw["rationale"].strip(),
         references=tuple(raw.get("references", [])),
-        tests=tuple(RuleTest(**test) for test in raw.get("tests", [])),
+        tests=tuple(RuleTest(**test, line=document.line_of((*base, "tests", i)))
+                    for i, test in enumerate(raw.get("tests", []))),
         pack=data["pack"],
         pack_version=str(data["version"]),
         file=str(document.path),

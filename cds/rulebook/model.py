@@ -46,6 +46,7 @@ class RuleTest:
     expect: str
     service: str | None = None
     indicator: str | None = None
+    line: int = 1  # where the example is written in its rule file
 
 
 @dataclass(frozen=True)
