@@ -175,12 +175,21 @@ def _build_pack(document: YamlDocument) -> Pack:
     data = document.data
     parameters = {name: (spec["value"] if isinstance(spec, dict) else spec)
                   for name, spec in (data.get("parameters") or {}).items()}
-    rules = tuple(_build_rule(document, index) for index in range(len(data["rules"])))
-    return Pack(data["pack"], str(data["version"]), data.get("title", data["pack"]),
-                parameters, rules, str(document.path))
+    version = pack_version(data)
+    rules = tuple(_build_rule(document, index, version) for index in range(len(data["rules"])))
+    return Pack(data["pack"], version, data.get("title", data["pack"]), parameters, rules, str(document.path))
 
 
-def _build_rule(document: YamlDocument, index: int) -> Rule:
+def pack_version(data: dict[str, Any]) -> str:
+    """The declared version plus a digest of the pack's content, e.g. `2026-11-30+3fa2c1d` (`1.2+b7.3fa2c1d`
+    when the declared one has a `+`): any change to what the pack says gives a new version (comments and
+    layout do not), the same in every process."""
+    content = json.dumps(data, sort_keys=True, default=str, ensure_ascii=False).encode()
+    declared = str(data["version"])
+    return f"{declared}{'.' if '+' in declared else '+'}{hashlib.sha256(content).hexdigest()[:7]}"
+
+
+def _build_rule(document: YamlDocument, index: int, version: str) -> Rule:
     data, base = document.data, ("rules", index)
     raw = data["rules"][index]
     return Rule(
@@ -198,7 +207,7 @@ def _build_rule(document: YamlDocument, index: int) -> Rule:
         tests=tuple(RuleTest(**test, line=document.line_of((*base, "tests", i)))
                     for i, test in enumerate(raw.get("tests", []))),
         pack=data["pack"],
-        pack_version=str(data["version"]),
+        pack_version=version,
         file=str(document.path),
         line=document.line_of(base),
     )
