@@ -25,6 +25,7 @@ from cds.rulebook.model import (
     RuleTest,
     Service,
 )
+from cds.rulebook.yamlerrors import syntax_error
 from cds.rulebook.yamlsource import YamlDocument, read_yaml
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "rules" / "schema"
@@ -120,9 +121,7 @@ def _load(path: Path, schema_name: str, errors: list[LoadError]) -> YamlDocument
     try:
         document = read_yaml(path)
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = mark.line + 1 if mark else 1
-        errors.append(LoadError(str(path), line, f"not valid YAML: {getattr(error, 'problem', error)}"))
+        errors.append(syntax_error(path, error))
         return None
     schema_errors = sorted(_validator(schema_name).iter_errors(document.data),
                            key=lambda e: list(map(str, e.absolute_path)))
