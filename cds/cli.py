@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cds import BUNDLED_RULES
-from cds.rulebook import RulebookError
+from cds.rulebook import RulebookError, Service
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -134,9 +134,11 @@ def check(directory: RulesDir = BUNDLED_RULES) -> None:
 
 @rules_app.command("list")
 def list_rules(directory: RulesDir = BUNDLED_RULES) -> None:
-    """Rule ids, indicators, hooks and titles."""
-    for rule in _load_or_exit(directory).rulebook.rules():
-        typer.echo(f"{rule.id:50} {rule.indicator:9} {','.join(rule.hooks):45} {rule.title}")
+    """Rule ids, indicators, hooks and titles, in columns."""
+    rows = [(rule.id, rule.indicator, ",".join(rule.hooks), rule.title)
+            for rule in _load_or_exit(directory).rulebook.rules()]
+    for line in _columns([("RULE", "INDICATOR", "HOOKS", "TITLE"), *rows]):
+        typer.echo(line)
 
 
 @rules_app.command("test")
@@ -157,25 +159,41 @@ def test(directory: RulesDir = BUNDLED_RULES) -> None:
 @rules_app.command("explain")
 def explain(
     request: Annotated[Path, typer.Argument(help="Request JSON (a fixture or a real request).")],
-    service: Annotated[str, typer.Option(help="Service id.")],
+    service: Annotated[str | None, typer.Option(help="Service id [default: every service for the request's "
+                                                     "hook].")] = None,
     directory: Annotated[Path, typer.Option("--rules", help="Rules directory.")] = BUNDLED_RULES,
 ) -> None:
     """For every rule of the service: fired or not, and which condition held or failed."""
+    from cds.fixtures import render_fixture
+
+    rules = _load_or_exit(directory)
+    try:
+        hook = render_fixture(request).get("hook")
+    except Exception as error:  # an unreadable request: say why in one line
+        typer.echo(f"cannot explain {request}: {type(error).__name__}: {error}", err=True)
+        raise typer.Exit(2) from None
+    services = ([rules.rulebook.services[service]] if service in rules.rulebook.services
+                else [] if service else [s for s in rules.rulebook.services.values() if s.hook == hook])
+    if not services:
+        typer.echo(f"unknown service {service!r}" if service else f"no service answers hook {hook!r}", err=True)
+        raise typer.Exit(2)
+    for chosen in services:
+        typer.echo(f"== {chosen.id} ({chosen.hook}): {chosen.title}")
+        _explain_service(rules, request, chosen)
+
+
+def _explain_service(rules: LoadedRules, request: Path, service: Service) -> None:
+    """Each rule `service` runs on its hook: fired or quiet, each condition with its candidate facts."""
     from cds.engine.explain import explain_rules
     from cds.ruletests import call_fixture
 
-    rules = _load_or_exit(directory)
-    chosen = rules.rulebook.services.get(service)
-    if chosen is None:
-        typer.echo(f"unknown service {service!r}", err=True)
-        raise typer.Exit(2)
     try:
-        outcome = call_fixture(rules, request, service)
-    except Exception as error:  # an unreadable or mismatched request: say why in one line
+        outcome = call_fixture(rules, request, service.id)
+    except Exception as error:  # a request that does not fit the service: say why in one line
         typer.echo(f"cannot explain {request}: {type(error).__name__}: {error}", err=True)
         raise typer.Exit(2) from None
-    packs = [rules.rulebook.packs[name] for name in chosen.packs]
-    candidates = [(rule, pack.parameters) for pack in packs for rule in pack.rules if chosen.hook in rule.hooks]
+    packs = [rules.rulebook.packs[name] for name in service.packs]
+    candidates = [(rule, pack.parameters) for pack in packs for rule in pack.rules if service.hook in rule.hooks]
     for report in explain_rules(candidates, outcome.facts.engine_facts()):
         typer.echo(f"{'FIRED' if report.fired else 'quiet'}  {report.rule.id}")
         for condition in report.conditions:
@@ -195,6 +213,12 @@ def render(fixture: Annotated[Path, typer.Argument(help="Request fixture file.")
 
     json.dump(render_fixture(fixture), sys.stdout, indent=2)
     sys.stdout.write("\n")
+
+
+def _columns(rows: list[tuple[str, ...]]) -> list[str]:
+    """Rows as lines of left-aligned columns, each as wide as its widest cell, two spaces apart."""
+    widths = [max(map(len, column)) for column in zip(*rows, strict=True)]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
 
 
 def _load_or_exit(directory: Path) -> LoadedRules:
