@@ -29,6 +29,7 @@ app.add_typer(rules_app, name="rules")
 app.add_typer(fixtures_app, name="fixtures")
 
 RulesDir = Annotated[Path, typer.Argument(help="Rules directory.")]
+VETTED_RULES = "CDS_INTERNAL_VETTED_RULES"  # digest of the rules whose examples `cds serve` ran before its workers
 
 
 @app.command()
@@ -68,6 +69,7 @@ def serve(
     if settings.workers == 1:
         uvicorn.run(service, host=settings.host, port=settings.port, log_level="info")
     else:
+        os.environ[VETTED_RULES] = service.state.runtime.current.rulebook.digest  # workers need not rerun examples
         del service
         uvicorn.run("cds.cli:worker_app", factory=True, workers=settings.workers, host=settings.host,
                     port=settings.port, log_level="info")
@@ -77,10 +79,10 @@ def worker_app() -> FastAPI:
     """The app of one `cds serve` worker process, configured from the CDS_* environment."""
     from cds.config import Settings
 
-    return _worker_app_or_exit(Settings(), watch=True)
+    return _worker_app_or_exit(Settings(), watch=True, vetted_digest=os.environ.get(VETTED_RULES))
 
 
-def _worker_app_or_exit(settings: Settings, watch: bool) -> FastAPI:
+def _worker_app_or_exit(settings: Settings, watch: bool, vetted_digest: str | None = None) -> FastAPI:
     """Rules loaded (and watched, with reload_rules), feedback store migrated, app built; exit 2 saying
     which part of the set-up is unusable."""
     from sqlalchemy.engine import make_url
@@ -94,7 +96,8 @@ def _worker_app_or_exit(settings: Settings, watch: bool) -> FastAPI:
         logging.getLogger("cds").warning("RULE EXAMPLES ARE NOT CHECKED (--reload-skip-examples): rules in %s go "
                                          "live even if their own examples fail", settings.rules)
     try:
-        runtime = RuleRuntime(settings.rules, check_examples=not settings.reload_skip_examples)
+        runtime = RuleRuntime(settings.rules, check_examples=not settings.reload_skip_examples,
+                              vetted_digest=vetted_digest)
     except RulebookError as error:
         typer.echo(f"rules in {settings.rules} are invalid:\n{error}", err=True)
         raise typer.Exit(2) from None

@@ -43,11 +43,11 @@ def load(directory: Path) -> LoadedRules:
     return build(load_rulebook(directory))
 
 
-def load_vetted(directory: Path, check_examples: bool) -> LoadedRules:
-    """`load`, and with `check_examples` the rules' own examples too: raises RulebookError naming each
-    failing example."""
+def load_vetted(directory: Path, check_examples: bool, vetted_digest: str | None = None) -> LoadedRules:
+    """`load`, and with `check_examples` the rules' own examples too (unless they are the rules of
+    `vetted_digest`, whose examples passed already): raises RulebookError naming each failing example."""
     rules = load(directory)
-    if check_examples:
+    if check_examples and rules.rulebook.digest != vetted_digest:
         from cds.ruletests import example_errors  # runs the pipeline, which needs this module
 
         errors = example_errors(rules)
@@ -69,12 +69,13 @@ class RuleRuntime:
     """Holds the current LoadedRules; a request takes one reference and uses it throughout.
 
     With `check_examples`, rules that fail their own examples are refused at start and on reload, like
-    a schema error (the `cds serve` default; the library default leaves examples to `cds rules test`)."""
+    a schema error (the `cds serve` default; the library default leaves examples to `cds rules test`).
+    `vetted_digest`: rules whose examples another process has just run, not run again at start."""
 
-    def __init__(self, directory: Path, check_examples: bool = False):
+    def __init__(self, directory: Path, check_examples: bool = False, vetted_digest: str | None = None):
         self.directory = directory
         self.check_examples = check_examples
-        self.current = load_vetted(directory, check_examples)
+        self.current = load_vetted(directory, check_examples, vetted_digest)
         self.last_error: RulebookError | None = None
         self._reload_lock = threading.Lock()
         RULES_LOADED.set(len(self.current.rulebook.rules()))

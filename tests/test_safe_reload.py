@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cds.cli import app
-from cds.rulebook import RulebookError
+from cds.rulebook import RulebookError, load_rulebook
 from cds.runtime import RuleRuntime
 from tests.conftest import edit_file
 
@@ -42,3 +42,13 @@ def test_rules_failing_their_examples_do_not_start(rules_copy):
         RuleRuntime(rules_copy, check_examples=True)
     result = CliRunner().invoke(app, ["serve", "--port", "0", "--rules", str(rules_copy)])
     assert result.exit_code == 2 and "label-ampoule-quiet.json failed" in result.output
+
+
+def test_a_worker_trusts_examples_run_on_the_same_rules_only(rules_copy):
+    """`cds serve --workers N` runs the examples once; a worker reruns them if the rules changed since."""
+    vetted = load_rulebook(rules_copy).digest
+    edit_file(rules_copy / "packs" / "units.yaml", *QUIET_EXPECTED)
+    with pytest.raises(RulebookError, match="label-ampoule-quiet.json failed"):
+        RuleRuntime(rules_copy, check_examples=True, vetted_digest=vetted)
+    edited = load_rulebook(rules_copy).digest
+    assert RuleRuntime(rules_copy, check_examples=True, vetted_digest=edited).current.rulebook.digest == edited
