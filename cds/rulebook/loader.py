@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 
+from cds import BUNDLED_RULES
 from cds.rulebook.checks import check_pack, check_services, check_units, closest
 from cds.rulebook.conditions import parse_conditions
 from cds.rulebook.model import (
@@ -28,7 +29,7 @@ from cds.rulebook.model import (
 from cds.rulebook.yamlerrors import syntax_error
 from cds.rulebook.yamlsource import YamlDocument, read_yaml
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "rules" / "schema"
+SCHEMA_DIR = BUNDLED_RULES / "schema"
 PACK_DIR = "packs"
 
 
