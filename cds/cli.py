@@ -64,11 +64,11 @@ def serve(
             typer.echo(f"setting {'.'.join(map(str, item['loc']))}: {item['msg']}", err=True)
         raise typer.Exit(2) from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    os.environ.update({f"CDS_{name.upper()}": str(value) for name, value in overrides.items()})
     service = _worker_app_or_exit(settings, watch=settings.workers == 1)  # and the set-up is checked before workers
     if settings.workers == 1:
         uvicorn.run(service, host=settings.host, port=settings.port, log_level="info")
-    else:
+    else:  # the worker processes read their settings from the environment (this process's stays untouched before)
+        os.environ.update({f"CDS_{name.upper()}": str(value) for name, value in overrides.items()})
         os.environ[VETTED_RULES] = service.state.runtime.current.rulebook.digest  # workers need not rerun examples
         del service
         uvicorn.run("cds.cli:worker_app", factory=True, workers=settings.workers, host=settings.host,
