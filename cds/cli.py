@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cds import BUNDLED_RULES
-from cds.rulebook import RulebookError
+from cds.rulebook import RulebookError, Service
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -32,6 +32,7 @@ analytics_app = typer.Typer(help="Card-log analytics.", no_args_is_help=True)
 app.add_typer(analytics_app, name="analytics")
 
 RulesDir = Annotated[Path, typer.Argument(help="Rules directory.")]
+VETTED_RULES = "CDS_INTERNAL_VETTED_RULES"  # digest of the rules whose examples `cds serve` ran before its workers
 
 
 class ExportFormat(StrEnum):
@@ -45,6 +46,9 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port [env CDS_PORT, default 8080].")] = None,
     rules: Annotated[Path | None, typer.Option(help="Rules directory [env CDS_RULES].")] = None,
     reload_rules: Annotated[bool | None, typer.Option("--reload-rules", help="Watch the rules directory.")] = None,
+    reload_skip_examples: Annotated[bool | None, typer.Option(
+        "--reload-skip-examples", help="Emergencies only: load rules without running their own examples "
+                                       "[env CDS_RELOAD_SKIP_EXAMPLES].")] = None,
     auth: Annotated[str | None, typer.Option(help="none or jwt [env CDS_AUTH, default none].")] = None,
     issuers: Annotated[Path | None, typer.Option(help="Issuer allowlist for --auth jwt [env CDS_ISSUERS].")] = None,
     public_url: Annotated[str | None, typer.Option(help="This service's base URL, for the JWT aud "
@@ -59,8 +63,8 @@ def serve(
     from cds.config import Settings
 
     overrides = {k: v for k, v in {"host": host, "port": port, "rules": rules, "reload_rules": reload_rules,
-                                    "auth": auth, "issuers": issuers, "public_url": public_url,
-                                    "workers": workers}.items() if v is not None}
+                                    "reload_skip_examples": reload_skip_examples, "auth": auth, "issuers": issuers,
+                                    "public_url": public_url, "workers": workers}.items() if v is not None}
     try:
         settings = Settings(**overrides)
     except ValidationError as error:
@@ -71,9 +75,10 @@ def serve(
     service = _worker_app_or_exit(settings, watch=settings.workers == 1)  # and the set-up is checked before workers
     if settings.workers == 1:
         uvicorn.run(service, host=settings.host, port=settings.port, log_level="info")
-    else:
+    else:  # the worker processes read their settings from the environment (this process's stays untouched before)
+        os.environ.update({f"CDS_{name.upper()}": str(value) for name, value in overrides.items()})
+        os.environ[VETTED_RULES] = service.state.runtime.current.rulebook.digest  # workers need not rerun examples
         del service
-        os.environ.update({f"CDS_{name.upper()}": str(value) for name, value in overrides.items()})  # for workers
         uvicorn.run("cds.cli:worker_app", factory=True, workers=settings.workers, host=settings.host,
                     port=settings.port, log_level="info")
 
@@ -82,10 +87,10 @@ def worker_app() -> FastAPI:
     """The app of one `cds serve` worker process, configured from the CDS_* environment."""
     from cds.config import Settings
 
-    return _worker_app_or_exit(Settings(), watch=True)
+    return _worker_app_or_exit(Settings(), watch=True, vetted_digest=os.environ.get(VETTED_RULES))
 
 
-def _worker_app_or_exit(settings: Settings, watch: bool) -> FastAPI:
+def _worker_app_or_exit(settings: Settings, watch: bool, vetted_digest: str | None = None) -> FastAPI:
     """Rules loaded (and watched, with reload_rules), feedback store migrated, app built; exit 2 saying
     which part of the set-up is unusable."""
     from sqlalchemy.engine import make_url
@@ -95,8 +100,12 @@ def _worker_app_or_exit(settings: Settings, watch: bool) -> FastAPI:
     from cds.auth.issuers import AuthConfigError
     from cds.runtime import RuleRuntime, watch_rules
 
+    if settings.reload_skip_examples:
+        logging.getLogger("cds").warning("RULE EXAMPLES ARE NOT CHECKED (--reload-skip-examples): rules in %s go "
+                                         "live even if their own examples fail", settings.rules)
     try:
-        runtime = RuleRuntime(settings.rules)
+        runtime = RuleRuntime(settings.rules, check_examples=not settings.reload_skip_examples,
+                              vetted_digest=vetted_digest)
     except RulebookError as error:
         typer.echo(f"rules in {settings.rules} are invalid:\n{error}", err=True)
         raise typer.Exit(2) from None
@@ -135,9 +144,11 @@ def check(directory: RulesDir = BUNDLED_RULES) -> None:
 
 @rules_app.command("list")
 def list_rules(directory: RulesDir = BUNDLED_RULES) -> None:
-    """Rule ids, indicators, hooks and titles."""
-    for rule in _load_or_exit(directory).rulebook.rules():
-        typer.echo(f"{rule.id:50} {rule.indicator:9} {','.join(rule.hooks):45} {rule.title}")
+    """Rule ids, indicators, hooks and titles, in columns."""
+    rows = [(rule.id, rule.indicator, ",".join(rule.hooks), rule.title)
+            for rule in _load_or_exit(directory).rulebook.rules()]
+    for line in _columns([("RULE", "INDICATOR", "HOOKS", "TITLE"), *rows]):
+        typer.echo(line)
 
 
 @rules_app.command("test")
@@ -158,25 +169,41 @@ def test(directory: RulesDir = BUNDLED_RULES) -> None:
 @rules_app.command("explain")
 def explain(
     request: Annotated[Path, typer.Argument(help="Request JSON (a fixture or a real request).")],
-    service: Annotated[str, typer.Option(help="Service id.")],
+    service: Annotated[str | None, typer.Option(help="Service id [default: every service for the request's "
+                                                     "hook].")] = None,
     directory: Annotated[Path, typer.Option("--rules", help="Rules directory.")] = BUNDLED_RULES,
 ) -> None:
     """For every rule of the service: fired or not, and which condition held or failed."""
+    from cds.fixtures import render_fixture
+
+    rules = _load_or_exit(directory)
+    try:
+        hook = render_fixture(request).get("hook")
+    except Exception as error:  # an unreadable request: say why in one line
+        typer.echo(f"cannot explain {request}: {type(error).__name__}: {error}", err=True)
+        raise typer.Exit(2) from None
+    services = ([rules.rulebook.services[service]] if service in rules.rulebook.services
+                else [] if service else [s for s in rules.rulebook.services.values() if s.hook == hook])
+    if not services:
+        typer.echo(f"unknown service {service!r}" if service else f"no service answers hook {hook!r}", err=True)
+        raise typer.Exit(2)
+    for chosen in services:
+        typer.echo(f"== {chosen.id} ({chosen.hook}): {chosen.title}")
+        _explain_service(rules, request, chosen)
+
+
+def _explain_service(rules: LoadedRules, request: Path, service: Service) -> None:
+    """Each rule `service` runs on its hook: fired or quiet, each condition with its candidate facts."""
     from cds.engine.explain import explain_rules
     from cds.ruletests import call_fixture
 
-    rules = _load_or_exit(directory)
-    chosen = rules.rulebook.services.get(service)
-    if chosen is None:
-        typer.echo(f"unknown service {service!r}", err=True)
-        raise typer.Exit(2)
     try:
-        outcome = call_fixture(rules, request, service)
-    except Exception as error:  # an unreadable or mismatched request: say why in one line
+        outcome = call_fixture(rules, request, service.id)
+    except Exception as error:  # a request that does not fit the service: say why in one line
         typer.echo(f"cannot explain {request}: {type(error).__name__}: {error}", err=True)
         raise typer.Exit(2) from None
-    packs = [rules.rulebook.packs[name] for name in chosen.packs]
-    candidates = [(rule, pack.parameters) for pack in packs for rule in pack.rules if chosen.hook in rule.hooks]
+    packs = [rules.rulebook.packs[name] for name in service.packs]
+    candidates = [(rule, pack.parameters) for pack in packs for rule in pack.rules if service.hook in rule.hooks]
     for report in explain_rules(candidates, outcome.facts.engine_facts()):
         typer.echo(f"{'FIRED' if report.fired else 'quiet'}  {report.rule.id}")
         for condition in report.conditions:
@@ -236,6 +263,12 @@ def export(
 def _first_line(error: Exception) -> str:
     """The first line of what the database driver said."""
     return str(getattr(error, "orig", None) or error).splitlines()[0]
+
+
+def _columns(rows: list[tuple[str, ...]]) -> list[str]:
+    """Rows as lines of left-aligned columns, each as wide as its widest cell, two spaces apart."""
+    widths = [max(map(len, column)) for column in zip(*rows, strict=True)]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
 
 
 def _load_or_exit(directory: Path) -> LoadedRules:

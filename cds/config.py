@@ -19,6 +19,7 @@ class Settings(BaseSettings):
     port: int = 8080
     rules: Path = BUNDLED_RULES
     reload_rules: bool = False
+    reload_skip_examples: bool = False       # emergencies only: rules go live without passing their own examples
     data_dir: Path = Path.home() / ".local" / "share" / "cobalt-cds"
     database_url: str | None = None          # default: SQLite under data_dir
     deadline_s: float = 1.5                  # server-side answer deadline per request

@@ -12,16 +12,32 @@ from cds.config import Settings
 from cds.fixtures import render_fixture
 from cds.hooks import parse_request
 from cds.pipeline import Outcome, run_service
-from cds.rulebook.model import Rule, RuleTest
+from cds.rulebook.model import LoadError, Rule, RuleTest
 from cds.runtime import LoadedRules
 
 
 @dataclass
 class TestResult:
+    """One example's outcome; `got` says what happened (the fired indicators, or why it could not run)."""
+
     rule: Rule
     test: RuleTest
     passed: bool
-    message: str
+    got: str
+
+    @property
+    def expected(self) -> str:
+        return f"fire ({self.test.indicator})" if self.test.indicator else self.test.expect
+
+    @property
+    def message(self) -> str:
+        return self.got if self.passed else f"expected {self.expected}, got {self.got}"
+
+    def as_error(self) -> LoadError:
+        """A failed example as a load error at the example's line in its rule file."""
+        service = f" on {self.test.service}" if self.test.service else ""
+        return LoadError(self.rule.file, self.test.line, f"example {self.test.fixture}{service} failed: {self.message}",
+                         self.rule.id, "fix the rule or its example; `cds rules test` runs every example")
 
 
 def call_fixture(rules: LoadedRules, fixture: Path, service_id: str | None = None) -> Outcome:
@@ -38,6 +54,11 @@ def call_fixture(rules: LoadedRules, fixture: Path, service_id: str | None = Non
 
 def run_rule_tests(rules: LoadedRules) -> list[TestResult]:
     return [_run_one(rules, rule, test) for rule in rules.rulebook.rules() for test in rule.tests]
+
+
+def example_errors(rules: LoadedRules) -> list[LoadError]:
+    """Every failing example of every rule, as load errors: rules that fail them must not go live."""
+    return [result.as_error() for result in run_rule_tests(rules) if not result.passed]
 
 
 def fixture_path(rules: LoadedRules, fixture: str) -> Path | None:
@@ -64,11 +85,8 @@ def _run_one(rules: LoadedRules, rule: Rule, test: RuleTest) -> TestResult:
         return TestResult(rule, test, False, f"could not run: {type(error).__name__}: {error}")
     cards: list[dict[str, Any]] = [c for c in outcome.response["cards"]
                                    if c["source"]["topic"]["code"] == rule.id]
-    if test.expect == "quiet":
-        return TestResult(rule, test, not cards, "quiet" if not cards else f"fired: {cards[0]['summary']}")
     if not cards:
-        return TestResult(rule, test, False, "expected the rule to fire; it did not")
-    indicators = {card["indicator"] for card in cards}
-    if test.indicator and test.indicator not in indicators:
-        return TestResult(rule, test, False, f"fired as {', '.join(sorted(indicators))}, expected {test.indicator}")
-    return TestResult(rule, test, True, f"fired ({', '.join(sorted(indicators))})")
+        return TestResult(rule, test, test.expect == "quiet", "quiet")
+    got = f"fired ({', '.join(sorted({card['indicator'] for card in cards}))})"
+    passed = test.expect == "fire" and (not test.indicator or any(c["indicator"] == test.indicator for c in cards))
+    return TestResult(rule, test, passed, got)

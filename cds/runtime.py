@@ -43,6 +43,19 @@ def load(directory: Path) -> LoadedRules:
     return build(load_rulebook(directory))
 
 
+def load_vetted(directory: Path, check_examples: bool, vetted_digest: str | None = None) -> LoadedRules:
+    """`load`, and with `check_examples` the rules' own examples too (unless they are the rules of
+    `vetted_digest`, whose examples passed already): raises RulebookError naming each failing example."""
+    rules = load(directory)
+    if check_examples and rules.rulebook.digest != vetted_digest:
+        from cds.ruletests import example_errors  # runs the pipeline, which needs this module
+
+        errors = example_errors(rules)
+        if errors:
+            raise RulebookError(errors)
+    return rules
+
+
 def prefetch_templates(rulebook: Rulebook) -> dict[str, str]:
     """The contract prefetch templates with every lab LOINC code filled in."""
     config = rulebook.facts_config
@@ -53,11 +66,16 @@ def prefetch_templates(rulebook: Rulebook) -> dict[str, str]:
 
 
 class RuleRuntime:
-    """Holds the current LoadedRules; a request takes one reference and uses it throughout."""
+    """Holds the current LoadedRules; a request takes one reference and uses it throughout.
 
-    def __init__(self, directory: Path):
+    With `check_examples`, rules that fail their own examples are refused at start and on reload, like
+    a schema error (the `cds serve` default; the library default leaves examples to `cds rules test`).
+    `vetted_digest`: rules whose examples another process has just run, not run again at start."""
+
+    def __init__(self, directory: Path, check_examples: bool = False, vetted_digest: str | None = None):
         self.directory = directory
-        self.current = load(directory)
+        self.check_examples = check_examples
+        self.current = load_vetted(directory, check_examples, vetted_digest)
         self.last_error: RulebookError | None = None
         self._reload_lock = threading.Lock()
         RULES_LOADED.set(len(self.current.rulebook.rules()))
@@ -66,7 +84,7 @@ class RuleRuntime:
         """Load the directory again; on any error keep the current rules and remember why."""
         with self._reload_lock:
             try:
-                fresh = load(self.directory)
+                fresh = load_vetted(self.directory, self.check_examples)
             except Exception as error:  # whatever went wrong, the current rules keep serving
                 if not isinstance(error, RulebookError):
                     log.exception("unexpected error loading %s", self.directory)
@@ -80,7 +98,11 @@ class RuleRuntime:
             self.last_error = None
             RELOADS.labels("ok").inc()
             RULES_LOADED.set(len(fresh.rulebook.rules()))
-            log.info("rules reloaded: %s → %s", previous.rulebook.digest, fresh.rulebook.digest)
+            if self.check_examples:
+                log.info("rules reloaded: %s → %s", previous.rulebook.digest, fresh.rulebook.digest)
+            else:
+                log.warning("rules reloaded WITHOUT CHECKING THEIR EXAMPLES: %s → %s; run `cds rules test %s`",
+                            previous.rulebook.digest, fresh.rulebook.digest, self.directory)
             return True
 
 

@@ -56,7 +56,7 @@ def cds_serve(*args: str, data_dir: str) -> Iterator[str]:
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a bound, not a timing check: start-up runs every rule example
         while True:
             assert process.poll() is None, "cds serve exited"
             assert time.monotonic() < deadline, "cds serve did not become ready"

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from cds import BUNDLED_RULES, PROJECT_ROOT
 from cds.cli import app
+from cds.rulebook import load_rulebook
 from tests.conftest import edit_file
 
 runner = CliRunner()
@@ -25,9 +26,18 @@ def test_rules_check_ok_and_error(rules_copy):
     assert "units.yaml:" in result.output and "[units.mg-mcg-confusion]" in result.output
 
 
-def test_rules_list():
+def test_rules_list_in_columns_as_wide_as_their_content():
     result = runner.invoke(app, ["rules", "list"])
-    assert result.exit_code == 0 and "units.mg-mcg-confusion" in result.output and "critical" in result.output
+    assert result.exit_code == 0
+    header, *lines = result.output.splitlines()
+    starts = [header.index(name) for name in ("INDICATOR", "HOOKS", "TITLE")]
+    rules = load_rulebook(BUNDLED_RULES).rules()
+    assert len(lines) == len(rules)
+    for line, rule in zip(lines, rules, strict=True):
+        assert all(line[start - 2:start] == "  " and line[start] != " " for start in starts), line
+        cells = [line[a:b].strip() for a, b in zip([0, *starts], [*starts, None], strict=True)]
+        assert cells == [rule.id, rule.indicator, ",".join(rule.hooks), rule.title]
+    assert starts[0] == max(len(rule.id) for rule in rules) + 2
 
 
 def test_rules_test_runs_every_example():
@@ -98,3 +108,21 @@ def test_explain_shows_escalations_and_parameter_values():
     result = runner.invoke(app, ["rules", "explain", str(patient_view), "--service", "b12-patient-view"])
     assert "escalate to warning: held" in result.output
     assert '"$mma_confounded_above = 0.45"' in result.output
+
+
+def test_explain_without_service_explains_every_service_for_the_requests_hook():
+    fixture = PROJECT_ROOT / "fhir_fixtures" / "requests" / "unit-error-1000mg.json"
+    result = runner.invoke(app, ["rules", "explain", str(fixture)])
+    assert result.exit_code == 0, result.output
+    headers = [line for line in result.output.splitlines() if line.startswith("== ")]
+    assert [header.split()[1] for header in headers] == ["b12-order-sign", "b12-label-check"]
+    label_check = result.output.split("== b12-label-check")[1]
+    assert "FIRED  units.mg-mcg-confusion" in label_check
+    assert "deficiency." not in label_check and "deficiency." in result.output.split("== b12-label-check")[0]
+
+
+def test_explain_without_service_on_a_hook_no_service_answers(tmp_path):
+    request = tmp_path / "encounter.json"
+    request.write_text(json.dumps({"hook": "encounter-start", "hookInstance": "x", "context": {}}))
+    result = runner.invoke(app, ["rules", "explain", str(request)])
+    assert result.exit_code == 2 and "no service answers hook 'encounter-start'" in result.output

@@ -11,7 +11,7 @@ import requests
 from cds import BUNDLED_RULES
 from cds.config import Settings
 from cds.runtime import RuleRuntime, watch_rules
-from tests.conftest import fixture_request
+from tests.conftest import edit_file, fixture_request, topics
 from tests.live import cds_serve, live_server
 
 CASES = [  # (fixture, service); what each answers alone is the expectation under load
@@ -119,6 +119,41 @@ def test_new_rule_written_only_in_yaml_is_served_after_save(tmp_path, rules_copy
     assert "route.oral-in-neuropathy-demo" not in [c["source"]["topic"]["code"] for c in before]
     card = next(c for c in after if c["source"]["topic"]["code"] == "route.oral-in-neuropathy-demo")
     assert card["indicator"] == "info" and card["summary"] == "Oral B12 drafted: 50 mcg daily"
+
+
+RAISED_THRESHOLD = ("mg_mcg_confusion_above_mcg: {value: 5000,", "mg_mcg_confusion_above_mcg: {value: 2000000,")
+
+
+def test_a_threshold_edit_that_fails_the_rules_own_examples_is_refused(tmp_path, rules_copy):
+    """Issue 11: raising the mg/mcg threshold above 1000 mg makes units.mg-mcg-confusion fail its own
+    example; the reload is refused and the 1000 mg order still gets its critical card."""
+    request = fixture_request("requests/unit-error-1000mg.json")
+    with cds_serve("--reload-rules", "--rules", str(rules_copy), data_dir=str(tmp_path)) as base:
+        before = requests.get(f"{base}/readyz", timeout=5).json()
+        time.sleep(0.5)  # let the watcher settle before the save
+        edit_file(rules_copy / "packs" / "units.yaml", *RAISED_THRESHOLD)
+        _wait_for(lambda: "reloadErrors" in requests.get(f"{base}/readyz", timeout=5).json())
+        after = requests.get(f"{base}/readyz", timeout=5).json()
+        response = _post(base, request, "b12-order-sign")
+    assert before["ruleExamples"] == "checked" and after["rulesDigest"] == before["rulesDigest"]
+    assert any("units.yaml:53 [units.mg-mcg-confusion]: example fhir_fixtures/requests/unit-error-1000mg.json "
+               "failed: expected fire (critical), got quiet" in error for error in after["reloadErrors"])
+    assert "units.mg-mcg-confusion" in topics(response)
+
+
+def test_with_examples_skipped_the_same_edit_goes_live_and_readyz_says_so(tmp_path, rules_copy):
+    request = fixture_request("requests/unit-error-1000mg.json")
+    with cds_serve("--reload-rules", "--reload-skip-examples", "--rules", str(rules_copy),
+                   data_dir=str(tmp_path)) as base:
+        before = requests.get(f"{base}/readyz", timeout=5).json()
+        time.sleep(0.5)
+        edit_file(rules_copy / "packs" / "units.yaml", *RAISED_THRESHOLD)
+        _wait_for(lambda: requests.get(f"{base}/readyz", timeout=5).json()["rulesDigest"] != before["rulesDigest"])
+        after = requests.get(f"{base}/readyz", timeout=5).json()
+        response = _post(base, request, "b12-order-sign")
+    assert after["ruleExamples"] == "skipped" and "rule examples are not checked" in after["warnings"][0]
+    assert "reloadErrors" not in after
+    assert "units.mg-mcg-confusion" not in topics(response) and "units.dose-above-label" in topics(response)
 
 
 NEW_RULE = """rules:

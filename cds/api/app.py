@@ -34,7 +34,7 @@ def create_app(settings: Settings | None = None, runtime: RuleRuntime | None = N
     app = FastAPI(title="Cobalt CDS", version="0.1.0",
                   description="CDS Hooks 2.0 service for vitamin B12 injection therapy", lifespan=_card_log_running)
     app.state.settings = settings
-    app.state.runtime = runtime or RuleRuntime(settings.rules)
+    app.state.runtime = runtime or RuleRuntime(settings.rules, check_examples=not settings.reload_skip_examples)
     app.state.feedback = FeedbackStore(settings.feedback_url())
     app.state.card_log = CardLogWriter(app.state.feedback, patient_hasher(settings), settings.card_log_retention_days)
     app.state.evaluations = CapacityLimiter(settings.evaluation_slots)

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 
+from cds import BUNDLED_RULES
 from cds.rulebook.checks import check_pack, check_services, check_units, closest
 from cds.rulebook.conditions import parse_conditions
 from cds.rulebook.model import (
@@ -25,9 +26,10 @@ from cds.rulebook.model import (
     RuleTest,
     Service,
 )
+from cds.rulebook.yamlerrors import syntax_error
 from cds.rulebook.yamlsource import YamlDocument, read_yaml
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "rules" / "schema"
+SCHEMA_DIR = BUNDLED_RULES / "schema"
 PACK_DIR = "packs"
 
 
@@ -120,9 +122,7 @@ def _load(path: Path, schema_name: str, errors: list[LoadError]) -> YamlDocument
     try:
         document = read_yaml(path)
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = mark.line + 1 if mark else 1
-        errors.append(LoadError(str(path), line, f"not valid YAML: {getattr(error, 'problem', error)}"))
+        errors.append(syntax_error(path, error))
         return None
     schema_errors = sorted(_validator(schema_name).iter_errors(document.data),
                            key=lambda e: list(map(str, e.absolute_path)))
@@ -175,12 +175,21 @@ def _build_pack(document: YamlDocument) -> Pack:
     data = document.data
     parameters = {name: (spec["value"] if isinstance(spec, dict) else spec)
                   for name, spec in (data.get("parameters") or {}).items()}
-    rules = tuple(_build_rule(document, index) for index in range(len(data["rules"])))
-    return Pack(data["pack"], str(data["version"]), data.get("title", data["pack"]),
-                parameters, rules, str(document.path))
+    version = pack_version(data)
+    rules = tuple(_build_rule(document, index, version) for index in range(len(data["rules"])))
+    return Pack(data["pack"], version, data.get("title", data["pack"]), parameters, rules, str(document.path))
 
 
-def _build_rule(document: YamlDocument, index: int) -> Rule:
+def pack_version(data: dict[str, Any]) -> str:
+    """The declared version plus a digest of the pack's content, e.g. `2026-11-30+3fa2c1d` (`1.2+b7.3fa2c1d`
+    when the declared one has a `+`): any change to what the pack says gives a new version (comments and
+    layout do not), the same in every process."""
+    content = json.dumps(data, sort_keys=True, default=str, ensure_ascii=False).encode()
+    declared = str(data["version"])
+    return f"{declared}{'.' if '+' in declared else '+'}{hashlib.sha256(content).hexdigest()[:7]}"
+
+
+def _build_rule(document: YamlDocument, index: int, version: str) -> Rule:
     data, base = document.data, ("rules", index)
     raw = data["rules"][index]
     return Rule(
@@ -195,9 +204,10 @@ def _build_rule(document: YamlDocument, index: int) -> Rule:
         card=raw["card"],
         rationale=raw["rationale"].strip(),
         references=tuple(raw.get("references", [])),
-        tests=tuple(RuleTest(**test) for test in raw.get("tests", [])),
+        tests=tuple(RuleTest(**test, line=document.line_of((*base, "tests", i)))
+                    for i, test in enumerate(raw.get("tests", []))),
         pack=data["pack"],
-        pack_version=str(data["version"]),
+        pack_version=version,
         file=str(document.path),
         line=document.line_of(base),
     )

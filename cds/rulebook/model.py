@@ -24,12 +24,14 @@ class LoadError:
     message: str
     rule_id: str | None = None
     hint: str | None = None
+    excerpt: str | None = None  # the offending line with a caret under the spot
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}"
         rule = f" [{self.rule_id}]" if self.rule_id else ""
         hint = f" (hint: {self.hint})" if self.hint else ""
-        return f"{where}{rule}: {self.message}{hint}"
+        shown = f"\n{self.excerpt}" if self.excerpt else ""
+        return f"{where}{rule}: {self.message}{hint}{shown}"
 
 
 class RulebookError(Exception):
@@ -46,6 +48,7 @@ class RuleTest:
     expect: str
     service: str | None = None
     indicator: str | None = None
+    line: int = 1  # where the example is written in its rule file
 
 
 @dataclass(frozen=True)

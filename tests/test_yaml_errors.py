@@ -1,0 +1,73 @@
+"""A rule file that is not valid YAML is reported in plain words: file, line, the line with a caret under
+the spot, and the likely cause. Each case is a real broken copy of a bundled rule file."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from cds.cli import app
+from cds.rulebook import RulebookError, load_rulebook
+from tests.conftest import client_for, edit_file
+
+HOOKS = "    hooks: [order-select, order-sign, medication-prescribe]   # doses of drafts: not on patient-view\n"
+CASES = {  # name: (old, new, line, caret column, message, hint)
+    "empty list with items": ("rules:\n", "rules: []\n", 14, 7,
+                              "a list item under `rules: []`: the `[]` says it is empty", "remove the `[]`"),
+    "tab indentation": ("    title: Likely mg", "\ttitle: Likely mg", 16, 0,
+                        "a tab is used for indentation", "spaces only"),
+    "missing colon": ("    indicator: critical\n", "    indicator critical\n", 17, 13,
+                      "a colon is missing after 'indicator'", "write 'indicator: ...'"),
+    "no space after colon": ("    priority: 10", "    priority:10", 19, 13,
+                             "no space after the colon", "write 'priority: 10'"),
+    "unclosed double quote": ('mcg = 1 mg)"\n', "mcg = 1 mg)\n", 28, 15,
+                              'the quote " opened here is not closed', 'end the value with "'),
+    "unclosed single quote": ("title: Unit confusion", "title: 'Unit confusion", 4, 7,
+                              "the quote ' opened here is not closed", "end the value with '"),
+    "unclosed bracket": ("medication-prescribe]   # doses", "medication-prescribe   # doses", 18, 11,
+                         "the [ opened here is not closed", "close it with ]"),
+    "unclosed brace": ("dose: {value: 1000, unit: mcg}", "dose: {value: 1000, unit: mcg", 39, 18,
+                       "the { opened here is not closed", "close it with }"),
+    "colon in an unquoted value": ('summary: "B12 dose {draft_order.dose_text} = {draft_order.dose_mcg} mcg: likely',
+                                   "summary: B12 dose {draft_order.dose_text} = {draft_order.dose_mcg} mcg: likely",
+                                   28, 76, "a colon followed by a space inside a value", "put the whole value in"),
+    "indented less than its siblings": (HOOKS, HOOKS.replace("    ", "   ", 1), 18, 3,
+                                        "inconsistent indentation: this line is indented 3 spaces",
+                                        "indent it 4 spaces like line 17 or 2 spaces like line 15"),
+    "indented more than its siblings": (HOOKS, "  " + HOOKS, 18, 6,
+                                        "inconsistent indentation: this line is indented 6 spaces",
+                                        "indent it 4 spaces like line 17"),
+    "list item out of line": ("  - id: units.dose-above-label", " - id: units.dose-above-label", 70, 1,
+                              "this line is indented 1 space,", "2 spaces like line 15"),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_yaml_mistake_is_explained_at_its_line(rules_copy, case):
+    old, new, line, column, message, hint = CASES[case]
+    pack = rules_copy / "packs" / "units.yaml"
+    edit_file(pack, old, new)
+    with pytest.raises(RulebookError) as raised:
+        load_rulebook(rules_copy)
+    [error] = raised.value.errors
+    shown, caret = error.excerpt.splitlines()
+    assert (error.file, error.line) == (str(pack), line)
+    assert error.message.startswith("not valid YAML: ") and message in error.message
+    assert hint in error.hint
+    assert shown == f"    {line} | {pack.read_text().splitlines()[line - 1].replace(chr(9), '→')}"
+    assert caret == f"    {' ' * len(str(line))} | {' ' * column}^"
+
+
+def test_rules_check_startup_and_readyz_show_the_explained_error(rules_copy, settings):
+    client = client_for(rules_copy, settings)
+    edit_file(rules_copy / "packs" / "units.yaml", "rules:\n", "rules: []\n")
+    expected = "units.yaml:14: not valid YAML: a list item under `rules: []`"
+    caret = "    14 | rules: []\n       |        ^"
+
+    checked = CliRunner().invoke(app, ["rules", "check", str(rules_copy)])
+    assert checked.exit_code == 1 and expected in checked.output and caret in checked.output
+    started = CliRunner().invoke(app, ["serve", "--port", "0", "--rules", str(rules_copy)])
+    assert started.exit_code == 2 and expected in started.output and caret in started.output
+    assert client.app.state.runtime.reload() is False
+    [reported] = client.get("/readyz").json()["reloadErrors"]
+    assert expected in reported and reported.endswith(caret)
