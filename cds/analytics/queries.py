@@ -12,7 +12,7 @@ from collections import defaultdict
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Select, Subquery, and_, func, select
+from sqlalchemy import ColumnElement, Engine, Select, Subquery, and_, func, or_, select
 
 from cds.analytics.figures import AnalyticsQuery, AnalyticsReport, DayCount, ReasonCount, RuleFigures
 from cds.feedback import READ_ONLY, as_utc, feedback, issued_cards
@@ -56,8 +56,10 @@ def _cards(query: AnalyticsQuery) -> Subquery:
     conditions = [issued_cards.c.issued_at >= as_utc(query.since), issued_cards.c.issued_at < as_utc(query.until)]
     if query.service is not None:
         conditions.append(issued_cards.c.service_id == query.service)
-    if query.pack_version is not None:
-        conditions.append(issued_cards.c.pack_version == query.pack_version)
+    if query.pack_version is not None:  # a declared version ("2026-11-30") selects every content of it
+        version = issued_cards.c.pack_version
+        conditions.append(or_(version == query.pack_version, version.startswith(f"{query.pack_version}+",
+                                                                                  autoescape=True)))
     return select(issued_cards).where(*conditions).subquery("cards")
 
 
