@@ -8,6 +8,7 @@ other conditions. So the cost of resources the service never looks at shows in e
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import json
 from dataclasses import dataclass
@@ -90,9 +91,10 @@ def padded_request(fixture: str, size: Size) -> dict[str, Any]:
     return request
 
 
-def encoded(request: dict[str, Any]) -> bytes:
-    """The body as sent on the wire."""
-    return json.dumps(request).encode()
+@functools.cache
+def body(case: Case, size: Size) -> bytes:
+    """The case's request at `size` as sent on the wire (built once per process)."""
+    return json.dumps(padded_request(case.fixture, size)).encode()
 
 
 def _first_resource(prefetch: dict[str, Any], kind: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench.bodies import Case, Size, encoded, padded_request
+from bench.bodies import Case, Size, body
 from bench.server import SERVICE_ENV
 from cds import BUNDLED_RULES
 from cds.config import Settings
@@ -39,9 +39,9 @@ class InProcess:
         """Seconds per stage of one call, and whether the answer carried the expected cards."""
         service = self.rules.rulebook.services[case.service]
         clock = StageClock()
-        body = json.loads(raw)
+        decoded = json.loads(raw)
         clock.mark(BODY_STAGE)
-        request, context = parse_request(body, service.hook)
+        request, context = parse_request(decoded, service.hook)
         clock.mark("request")
         outcome = run_service(self.rules, service, request, context, self.settings, time.monotonic(), clock=clock)
         topics = {card["source"]["topic"]["code"] for card in outcome.response["cards"]}
@@ -49,7 +49,7 @@ class InProcess:
 
     def stages(self, case: Case, size: Size, calls: int, budget_s: float) -> dict[str, Any]:
         """Median ms per stage over warm calls, each stage's share of the median total."""
-        raw = encoded(padded_request(case.fixture, size))
+        raw = body(case, size)
         runs = _repeat(lambda: self.call(case, raw), calls, budget_s)
         medians = {stage: statistics.median(run[0].get(stage, 0.0) for run in runs) * 1000 for stage in runs[0][0]}
         total = sum(medians.values())
@@ -58,11 +58,11 @@ class InProcess:
                 "stages": {stage: {"ms": round(ms, 3), "share": round(ms / total, 3) if total else 0.0}
                            for stage, ms in medians.items()}}
 
-    def scaling(self, case: Case, observations: list[int], calls: int, budget_s: float) -> list[dict[str, Any]]:
+    def scaling(self, case: Case, sizes: list[Size], calls: int, budget_s: float) -> list[dict[str, Any]]:
         """Median ms per call as the record grows, and ms per Observation added since the row before."""
         rows: list[dict[str, Any]] = []
-        for count in observations:
-            raw = encoded(padded_request(case.fixture, Size(f"{count}", count, 5)))
+        for size in sizes:
+            raw, count = body(case, size), size.observations
             runs = _repeat(lambda raw=raw: self.call(case, raw), calls, budget_s)
             ms = statistics.median(sum(seconds.values()) for seconds, _ in runs) * 1000
             before = rows[-1] if rows else None

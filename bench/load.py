@@ -18,7 +18,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-START_SLACK_S = 0.3     # time for the clients to pick up a cell before its warm-up starts
+START_SLACK_S = 0.1     # time for the clients to pick up a cell before its warm-up starts
 TIMEOUT_S = 60.0        # per request
 
 
