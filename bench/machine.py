@@ -5,14 +5,16 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cds import PROJECT_ROOT
 
 
 def describe() -> dict[str, str | int | float]:
-    """CPU model, cores, Python version, git commit and the load average when the run started."""
-    return {"cpu": _cpu_model(), "cores": os.cpu_count() or 0, "python": platform.python_version(),
+    """Date, CPU model, cores, Python version, git commit and the load average when the run started."""
+    return {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "cpu": _cpu_model(),
+            "cores": os.cpu_count() or 0, "python": platform.python_version(),
             "system": f"{platform.system()} {platform.release()}", "commit": _commit(PROJECT_ROOT),
             "load_average_1min": round(os.getloadavg()[0], 2)}
 

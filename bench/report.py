@@ -26,9 +26,10 @@ def markdown(results: dict[str, Any]) -> str:
 def _header(results: dict[str, Any]) -> str:
     machine, options = results["machine"], results["options"]
     return "\n".join([
-        "# Cobalt CDS benchmark",
+        "## Benchmark results (`cds bench`)",
         "",
-        f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['system']}, Python {machine['python']}; "
+        f"Run {machine['date']} on {machine['cpu']}, {machine['cores']} cores, {machine['system']}, "
+        f"Python {machine['python']}; "
         f"commit {machine['commit']}; load average {machine['load_average_1min']} at the start, "
         f"{machine['load_average_1min_end']} at the end.",
         f"Load cells: closed loop on 127.0.0.1, keep-alive, one client process per connection, "
@@ -44,7 +45,7 @@ def _load(results: dict[str, Any]) -> list[str]:
     sections = []
     for workers in sorted({row["workers"] for row in results["load"]}):
         rows = [row for row in results["load"] if row["workers"] == workers]
-        lines = [f"## Load: {workers} worker{'s' if workers > 1 else ''}", "",
+        lines = [f"### Load: {workers} worker{'s' if workers > 1 else ''}", "",
                  "| service | size | c | req/s | p50 ms | p95 ms | p99 ms | answers | non-200 (503 shed) "
                  "| missing cards | of floor | client CPU ms/req |",
                  "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
@@ -65,7 +66,8 @@ def _load(results: dict[str, Any]) -> list[str]:
 def _targets(results: dict[str, Any]) -> str:
     rows = {row["size"]: row for row in results["load"]
             if row["workers"] == 1 and row["concurrency"] == 1 and row["server"] == "b12-order-sign"}
-    lines = ["## Targets (issue 12: 1 worker, c=1, b12-order-sign)", "", "| target | measured | met |", "|---|--:|---|"]
+    lines = ["### Targets (issue 12: 1 worker, c=1, b12-order-sign)", "",
+             "| target | measured | met |", "|---|--:|---|"]
     for what, size, measure, limit, at_most in TARGETS:
         value = rows[size][measure]
         shown = _share(value) if measure == "floor_share" else f"{_ms(value)} ms"
@@ -78,7 +80,7 @@ def _stages(results: dict[str, Any]) -> str:
     by_size = {row["size"]: row for row in results["stages"]}
     sizes = list(by_size)
     stages = list(dict.fromkeys(stage for row in results["stages"] for stage in row["stages"]))
-    lines = ["## Per-stage breakdown (in-process, b12-order-sign, median of "
+    lines = ["### Per-stage breakdown (in-process, b12-order-sign, median of "
              + ", ".join(f"{by_size[size]['calls']} {size}" for size in sizes) + " calls)", "",
              "| stage | what | " + " | ".join(f"{size} ms | {size} share" for size in sizes) + " |",
              "|---|---|" + "--:|--:|" * len(sizes)]
@@ -93,7 +95,7 @@ def _stages(results: dict[str, Any]) -> str:
 
 
 def _scaling(results: dict[str, Any]) -> str:
-    lines = ["## Scaling (b12-order-sign, 5 MedicationRequests; in-process median and HTTP c=1, 1 worker)", "",
+    lines = ["### Scaling (b12-order-sign, 5 MedicationRequests; in-process median and HTTP c=1, 1 worker)", "",
              "| Observations | body KB | in-process ms | ms per added Observation | HTTP p50 ms | HTTP missing cards |",
              "|--:|--:|--:|--:|--:|--:|"]
     for row in results["scaling"]:
@@ -107,7 +109,7 @@ def _scaling(results: dict[str, Any]) -> str:
 def _probes(results: dict[str, Any]) -> str:
     probes = results["probes"]
     load = probes["load"]
-    lines = [f"## Probes: idle vs {probes['concurrency']} large b12-order-sign requests in flight (1 worker)", "",
+    lines = [f"### Probes: idle vs {probes['concurrency']} large b12-order-sign requests in flight (1 worker)", "",
              "| path | idle p50 ms | idle p95 ms | idle max ms | busy p50 ms | busy p95 ms | busy max ms |",
              "|---|--:|--:|--:|--:|--:|--:|"]
     for path, phases in probes["paths"].items():
@@ -121,8 +123,8 @@ def _probes(results: dict[str, Any]) -> str:
 
 def _problems(results: dict[str, Any]) -> str:
     if not results["problems"]:
-        return "## Checks\n\nEvery answer counted was 200 or a 503 (shed), and every 200 carried the expected cards."
-    return "## Checks: PROBLEMS\n\n" + "\n".join(f"- {problem}" for problem in results["problems"])
+        return "### Checks\n\nEvery answer counted was 200 or a 503 (shed), and every 200 carried the expected cards."
+    return "### Checks: PROBLEMS\n\n" + "\n".join(f"- {problem}" for problem in results["problems"])
 
 
 def _ms(value: float | None) -> str:

@@ -16,7 +16,7 @@ from bench.run import CONCURRENCY, SCALING, SIZES
 
 def _rows(markdown: str, heading: str) -> list[list[str]]:
     """The body rows of the table under the heading that starts with `heading`."""
-    section = markdown.split(f"\n## {heading}", 1)[1].split("\n## ", 1)[0]
+    section = markdown.split(f"\n### {heading}", 1)[1].split("\n### ", 1)[0]
     lines = [line for line in section.splitlines() if line.startswith("|")]
     return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
 
@@ -27,7 +27,7 @@ def test_quick_bench_prints_every_table_and_row(tmp_path: Path) -> None:
                           "--json", str(written)], capture_output=True, text=True, timeout=180)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     out = run.stdout
-    assert out.startswith("# Cobalt CDS benchmark\n") and "commit " in out and "cores" in out
+    assert out.startswith("## Benchmark results") and "commit " in out and "cores" in out
 
     expected = {(case.service, size.name, str(c)) for case in CASES for size in SIZES for c in CONCURRENCY}
     expected |= {("floor", size.name, str(c)) for size in SIZES for c in CONCURRENCY}
@@ -38,7 +38,7 @@ def test_quick_bench_prints_every_table_and_row(tmp_path: Path) -> None:
     assert {row[0] for row in _rows(out, "Per-stage breakdown")} >= {*STAGES, "total"}
     assert [row[0] for row in _rows(out, "Scaling")] == [f"{count:,}" for count in SCALING]
     assert [row[0] for row in _rows(out, "Probes")] == list(PATHS)
-    assert "## Checks\n\nEvery answer counted was 200" in out
+    assert "### Checks\n\nEvery answer counted was 200" in out
 
     results = json.loads(written.read_text())
     assert len(results["load"]) == len(expected) + 2 * len(SIZES) * len(CONCURRENCY)
