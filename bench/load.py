@@ -174,9 +174,14 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)] if ordered else None
 
 
+def card_topics(cards: list[dict[str, Any]]) -> set[str]:
+    """The topic codes of a CDS Hooks answer's cards."""
+    return {card["source"]["topic"]["code"] for card in cards}
+
+
 def _topics(answer: bytes) -> set[str]:
     try:
-        return {card["source"]["topic"]["code"] for card in json.loads(answer)["cards"]}
+        return card_topics(json.loads(answer)["cards"])
     except (ValueError, KeyError, TypeError):
         return set()
 

@@ -40,26 +40,30 @@ class Options:
 
 def run(options: Options, progress: Callable[[str], None]) -> dict[str, Any]:
     """Load tables (service and floor, 1 and N workers), scaling over HTTP, probes, then the
-    in-process stage breakdown and scaling; `progress` hears what is being measured."""
+    in-process stage breakdown and scaling; `progress` hears what is being measured, and when."""
     started = time.monotonic()
+
+    def say(message: str) -> None:
+        progress(f"[{time.monotonic() - started:5.1f} s] {message}")
+
     results: dict[str, Any] = {"machine": describe(), "options": asdict(options), "service_env": SERVICE_ENV}
     workers = sorted({1, options.workers})
     commands = [command for n in workers for command in (service_command(n), floor_command(n))]
-    progress(f"starting {len(commands)} servers on 127.0.0.1 ...")
+    say(f"starting {len(commands)} servers on 127.0.0.1 ...")
     with LoadGenerator(max(CONCURRENCY)) as generator, serving(*commands) as servers:
         results["load"] = []
         for index, n in enumerate(workers):
             service, floor = servers[2 * index], servers[2 * index + 1]
             cases = CASES if n == 1 else [MAIN_CASE]
-            results["load"] += _load_rows(generator, options, n, service, floor, cases, progress)
+            results["load"] += _load_rows(generator, options, n, service, floor, cases, say)
         service = servers[0]
-        progress("scaling over HTTP (1 worker, c=1) ...")
+        say("scaling over HTTP (1 worker, c=1) ...")
         http_scaling = {count: _cell(generator, options, service.port, MAIN_CASE, scaling_size(count), 1)
                         for count in SCALING}
-        progress("probes under load ...")
+        say("probes under load ...")
         results["probes"] = probe_section(generator, service.base, _target(service.port, MAIN_CASE, LARGE),
                                           max(CONCURRENCY), options.probe_s)
-    progress("in-process stage breakdown and scaling ...")
+    say("in-process stage breakdown and scaling ...")
     local = InProcess()
     results["stages"] = [local.stages(MAIN_CASE, size, options.calls, options.calls_budget_s) for size in SIZES]
     results["scaling"] = local.scaling(MAIN_CASE, [scaling_size(count) for count in SCALING], options.calls,
@@ -105,8 +109,7 @@ def _load_rows(generator: LoadGenerator, options: Options, workers: int, service
         for concurrency in CONCURRENCY:
             progress(f"{workers} worker(s): {size.name} c={concurrency} ...")
             floor_target = Target(floor.port, "/cds-services/floor", body(MAIN_CASE, size), frozenset({TOPIC}))
-            base = generator.run(floor_target, concurrency,
-                                 options.warmup_s, options.duration_s).summary()
+            base = generator.run(floor_target, concurrency, options.warmup_s, options.duration_s).summary()
             rows.append({"workers": workers, "server": "floor", "size": size.name, **base, "floor_share": 1.0})
             for case in cases:
                 cell = _cell(generator, options, service.port, case, size, concurrency)

@@ -8,7 +8,6 @@ import logging
 import os
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -123,8 +122,7 @@ def bench(
     from bench.run import Options, run
 
     options = Options.quick(workers) if quick else Options(workers, warmup_s=warmup, duration_s=duration)
-    started = time.monotonic()
-    results = run(options, lambda message: typer.echo(f"[{time.monotonic() - started:5.1f} s] {message}", err=True))
+    results = run(options, lambda message: typer.echo(message, err=True))
     typer.echo(markdown(results), nl=False)
     if json_path is not None:
         json_path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
