@@ -49,7 +49,8 @@ def serving(*commands: list[str]) -> Iterator[list[Served]]:
 @contextmanager
 def _process(command: list[str]) -> Iterator[tuple[Served, subprocess.Popen[bytes], str]]:
     port = _free_port()
-    env = {**os.environ, **SERVICE_ENV, "CDS_DATA_DIR": tempfile.mkdtemp(prefix="cds-bench-")}
+    inherited = {name: value for name, value in os.environ.items() if not name.startswith("CDS_")}  # the defaults
+    env = {**inherited, **SERVICE_ENV, "CDS_DATA_DIR": tempfile.mkdtemp(prefix="cds-bench-")}
     with tempfile.NamedTemporaryFile("w+", prefix="cds-bench-", suffix=".log") as log:
         process = subprocess.Popen([*command, str(port)], env=env, stdout=subprocess.DEVNULL, stderr=log)
         try:
