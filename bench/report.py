@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.server import SERVICE_ENV
+
 STAGES = {"body": "JSON parse of the body", "request": "CDS Hooks request validation",
           "queue": "wait for an evaluation slot", "fhir": "record: resources selected, FHIR models built",
           "facts": "facts: labs, orders, conditions", "engine": "rule engine", "cards": "cards built"}
@@ -35,9 +37,9 @@ def _header(results: dict[str, Any]) -> str:
         f"Load cells: closed loop on 127.0.0.1, keep-alive, one client process per connection, "
         f"{options['warmup_s']:g} s warm-up + {options['duration_s']:g} s measured each; the whole run took "
         f"{results['seconds']:.0f} s.",
-        "Service settings: the defaults (deadline included), except "
+        "Service settings: the defaults except "
         + ", ".join(f"{name}={value}" for name, value in results["service_env"].items())
-        + " so that 5,000 Observations fit.",
+        + f"; the bench sets {' and '.join(SERVICE_ENV)} so that 5,000 Observations fit.",
     ])
 
 

@@ -14,7 +14,7 @@ from bench.inprocess import InProcess
 from bench.load import LoadGenerator, Target
 from bench.machine import describe
 from bench.probes import probe_section
-from bench.server import SERVICE_ENV, Served, floor_command, service_command, serving
+from bench.server import Served, floor_command, service_command, serving, settings_env
 
 SIZES = (SMALL, LARGE)
 CONCURRENCY = (1, 8)
@@ -46,7 +46,7 @@ def run(options: Options, progress: Callable[[str], None]) -> dict[str, Any]:
     def say(message: str) -> None:
         progress(f"[{time.monotonic() - started:5.1f} s] {message}")
 
-    results: dict[str, Any] = {"machine": describe(), "options": asdict(options), "service_env": SERVICE_ENV}
+    results: dict[str, Any] = {"machine": describe(), "options": asdict(options), "service_env": settings_env()}
     workers = sorted({1, options.workers})
     commands = [command for n in workers for command in (service_command(n), floor_command(n))]
     say(f"starting {len(commands)} servers on 127.0.0.1 ...")

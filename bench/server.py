@@ -18,6 +18,12 @@ import requests
 SERVICE_ENV = {"CDS_MAX_BODY_BYTES": str(64 * 1024 * 1024), "CDS_FHIR_MAX_RESOURCES": "20000"}
 
 
+def settings_env() -> dict[str, str]:
+    """The CDS_* settings the servers run with besides the defaults: the caller's, then the bench's own."""
+    caller = {name: value for name, value in os.environ.items() if name.startswith("CDS_") and name != "CDS_DATA_DIR"}
+    return {**caller, **SERVICE_ENV}
+
+
 @dataclass(frozen=True)
 class Served:
     """A running server: its base URL and port."""
@@ -49,8 +55,7 @@ def serving(*commands: list[str]) -> Iterator[list[Served]]:
 @contextmanager
 def _process(command: list[str]) -> Iterator[tuple[Served, subprocess.Popen[bytes], str]]:
     port = _free_port()
-    inherited = {name: value for name, value in os.environ.items() if not name.startswith("CDS_")}  # the defaults
-    env = {**inherited, **SERVICE_ENV, "CDS_DATA_DIR": tempfile.mkdtemp(prefix="cds-bench-")}
+    env = {**os.environ, **SERVICE_ENV, "CDS_DATA_DIR": tempfile.mkdtemp(prefix="cds-bench-")}
     with tempfile.NamedTemporaryFile("w+", prefix="cds-bench-", suffix=".log") as log:
         process = subprocess.Popen([*command, str(port)], env=env, stdout=subprocess.DEVNULL, stderr=log)
         try:
