@@ -59,16 +59,18 @@ class InProcess:
                            for stage, ms in medians.items()}}
 
     def scaling(self, case: Case, sizes: list[Size], calls: int, budget_s: float) -> list[dict[str, Any]]:
-        """Median ms per call as the record grows, and ms per Observation added since the row before."""
+        """Median ms per call (and of it, the body's JSON parse) as the record grows, and ms per
+        Observation added since the row before."""
         rows: list[dict[str, Any]] = []
         for size in sizes:
             raw, count = body(case, size), size.observations
             runs = _repeat(lambda raw=raw: self.call(case, raw), calls, budget_s)
             ms = statistics.median(sum(seconds.values()) for seconds, _ in runs) * 1000
+            parse_ms = statistics.median(seconds[BODY_STAGE] for seconds, _ in runs) * 1000
             before = rows[-1] if rows else None
             added = (ms - before["ms"]) / (count - before["observations"]) if before else None
             rows.append({"observations": count, "body_kb": round(len(raw) / 1024), "calls": len(runs),
-                         "cards_ok": all(ok for _, ok in runs), "ms": round(ms, 2),
+                         "cards_ok": all(ok for _, ok in runs), "ms": round(ms, 2), "parse_ms": round(parse_ms, 2),
                          "ms_per_added_observation": None if added is None else round(added, 4)})
         return rows
 
