@@ -20,6 +20,7 @@ from typing import Any
 
 START_SLACK_S = 0.1     # time for the clients to pick up a cell before its warm-up starts
 TIMEOUT_S = 60.0        # per request
+INCOMPLETE = "service.incomplete"   # the card of an answer cut short by the deadline
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,8 @@ class CellResult:
     seconds: float
     latencies_ms: list[float] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)   # 0: no answer (connection error, timeout)
-    missing_cards: int = 0
+    missing_cards: int = 0                                    # 200 answers without an expected card
+    incomplete: int = 0                                       # 200 answers cut short by the deadline
     generator_cpu_s: float = 0.0
     requests_sent: int = 0
 
@@ -75,8 +77,10 @@ class CellResult:
         return {"concurrency": self.concurrency, "seconds": round(self.seconds, 3), "ok": self.ok,
                 "per_second": round(self.per_second, 1),
                 **{f"p{q}_ms": _rounded(self.percentile(q)) for q in (50, 95, 99)},
-                "not_ok": self.not_ok, "shed_503": self.shed, "statuses": self.statuses,
-                "missing_cards": self.missing_cards, "generator_cpu_ms_per_request": round(self.generator_cpu_ms, 3)}
+                "not_ok": self.not_ok, "shed_503": self.shed,
+                "statuses": {str(status): count for status, count in sorted(self.statuses.items())},
+                "missing_cards": self.missing_cards, "incomplete": self.incomplete,
+                "generator_cpu_ms_per_request": round(self.generator_cpu_ms, 3)}
 
 
 class LoadGenerator:
@@ -124,6 +128,7 @@ class Cell:
             for status, count in client.statuses.items():
                 result.statuses[status] = result.statuses.get(status, 0) + count
             result.missing_cards += client.missing_cards
+            result.incomplete += client.incomplete
             result.generator_cpu_s += client.cpu_s
             result.requests_sent += client.sent
         return result
@@ -134,6 +139,7 @@ class _ClientResult:
     latencies_ms: list[float] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
     missing_cards: int = 0
+    incomplete: int = 0
     cpu_s: float = 0.0
     sent: int = 0
     last_end: float = 0.0
@@ -162,7 +168,9 @@ def _client(target: Target, warm_until: float, stop_at: float) -> _ClientResult:
         result.last_end = ended
         if status == 200:
             result.latencies_ms.append(latency_ms)
-            result.missing_cards += not target.expected <= _topics(answer)
+            topics = _topics(answer)
+            result.missing_cards += not target.expected <= topics
+            result.incomplete += INCOMPLETE in topics
     connection.close()
     result.cpu_s = time.process_time() - cpu
     return result

@@ -89,11 +89,12 @@ def problems(results: dict[str, Any]) -> list[str]:
     cells += [(f"HTTP scaling {row['observations']} Observations", row["http"]) for row in results["scaling"]]
     cells += [("probe load", results["probes"]["load"])]
     for name, cell in cells:
-        unexpected = {status: count for status, count in cell["statuses"].items() if status not in (200, 503)}
+        unexpected = {status: count for status, count in cell["statuses"].items() if status not in ("200", "503")}
         if unexpected:
             found.append(f"{name}: unexpected answers {unexpected} (0: no answer)")
         if cell["missing_cards"]:
-            found.append(f"{name}: {cell['missing_cards']} answers without the expected cards")
+            found.append(f"{name}: {cell['missing_cards']} answers without the expected cards "
+                         f"({cell['incomplete']} cut short by the deadline: service.incomplete)")
         if not cell["ok"]:
             found.append(f"{name}: no 200 answer")
     found += [f"in-process {row['size']}: wrong cards" for row in results["stages"] if not row["cards_ok"]]
