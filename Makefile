@@ -23,6 +23,4 @@ lint: install
 	$(BIN)/ruff check cds tests bench
 
 bench: install
-	$(BIN)/python -m bench.latency
-	$(BIN)/python -m bench.probes
-	$(BIN)/python -m bench.large_record
+	$(BIN)/cds bench

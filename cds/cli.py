@@ -124,6 +124,28 @@ def _worker_app_or_exit(settings: Settings, watch: bool, vetted_digest: str | No
     return service
 
 
+@app.command()
+def bench(
+    quick: Annotated[bool, typer.Option("--quick", help="Tiny counts: a smoke test, not a measurement.")] = False,
+    workers: Annotated[int, typer.Option(min=1, help="Worker count of the scale-out rows (1: none).")] = 2,
+    warmup: Annotated[float, typer.Option(min=0, help="Warm-up seconds per load cell.")] = 1.0,
+    duration: Annotated[float, typer.Option(min=0.1, help="Measured seconds per load cell.")] = 5.0,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Also write the results as JSON here.")] = None,
+) -> None:
+    """Benchmark the service on 127.0.0.1 against a bare FastAPI floor; print Markdown tables.
+    Exit 1 if an answer was wrong (not 200 or 503, or without the expected cards)."""
+    from bench.report import markdown
+    from bench.run import Options, run
+
+    options = Options.quick(workers) if quick else Options(workers, warmup_s=warmup, duration_s=duration)
+    results = run(options, lambda message: typer.echo(message, err=True))
+    typer.echo(markdown(results), nl=False)
+    if json_path is not None:
+        json_path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    if results["problems"]:
+        raise typer.Exit(1)
+
+
 @rules_app.command("check")
 def check(directory: RulesDir = BUNDLED_RULES) -> None:
     """Validate rule files; exit 1 listing every error (file:line [rule] message)."""
