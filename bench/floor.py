@@ -7,11 +7,13 @@ and answers one fixed card, served by uvicorn exactly as `cds serve` serves the 
 from __future__ import annotations
 
 import argparse
-import json
 
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+
+from cds.api.deps import decode_json
+from cds.api.workers import run_workers
 
 TOPIC = "floor.fixed"
 CARD = {"uuid": "00000000-0000-4000-8000-000000000000", "summary": "Fixed card", "indicator": "info",
@@ -22,7 +24,7 @@ app = FastAPI()
 
 @app.post("/cds-services/{service_id}")
 async def call_service(service_id: str, request: Request) -> JSONResponse:
-    json.loads(await request.body())
+    decode_json(await request.body())  # as the service decodes it
     return JSONResponse({"cards": [CARD], "systemActions": []})
 
 
@@ -36,7 +38,15 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
-    uvicorn.run("bench.floor:app", host="127.0.0.1", port=args.port, workers=args.workers, log_level="info")
+    if args.workers == 1:
+        uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="info")
+    else:
+        run_workers("bench.floor:served_app", args.workers, "127.0.0.1", args.port)
+
+
+def served_app() -> FastAPI:
+    """The app of one worker process (run_workers takes a factory)."""
+    return app
 
 
 if __name__ == "__main__":

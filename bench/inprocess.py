@@ -5,7 +5,6 @@ scaling table. A call is the service's own path: JSON parse, request validation,
 from __future__ import annotations
 
 import gc
-import json
 import statistics
 import tempfile
 import time
@@ -17,6 +16,7 @@ from bench.bodies import Case, Size, body
 from bench.load import card_topics
 from bench.server import SERVICE_ENV
 from cds import BUNDLED_RULES
+from cds.api.deps import decode_json
 from cds.config import Settings
 from cds.hooks import parse_request
 from cds.pipeline import run_service
@@ -40,7 +40,7 @@ class InProcess:
         """Seconds per stage of one call, and whether the answer carried the expected cards."""
         service = self.rules.rulebook.services[case.service]
         clock = StageClock()
-        decoded = json.loads(raw)
+        decoded = decode_json(raw)
         clock.mark(BODY_STAGE)
         request, context = parse_request(decoded, service.hook)
         clock.mark("request")

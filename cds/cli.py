@@ -60,6 +60,7 @@ def serve(
     import uvicorn
     from pydantic import ValidationError
 
+    from cds.api.workers import run_workers
     from cds.config import Settings
 
     overrides = {k: v for k, v in {"host": host, "port": port, "rules": rules, "reload_rules": reload_rules,
@@ -79,8 +80,7 @@ def serve(
         os.environ.update({f"CDS_{name.upper()}": str(value) for name, value in overrides.items()})
         os.environ[VETTED_RULES] = service.state.runtime.current.rulebook.digest  # workers need not rerun examples
         del service
-        uvicorn.run("cds.cli:worker_app", factory=True, workers=settings.workers, host=settings.host,
-                    port=settings.port, log_level="info")
+        run_workers("cds.cli:worker_app", settings.workers, settings.host, settings.port)
 
 
 def worker_app() -> FastAPI:

@@ -8,7 +8,7 @@ import pytest
 import responses
 
 from cds.config import Settings
-from tests.conftest import fixture_request
+from tests.conftest import fixture_request, topics
 
 CONTRACT_PREFETCH_KEYS = {"patient", "observations", "medications", "conditions", "procedures", "allergies"}
 
@@ -150,19 +150,51 @@ def test_cors_preflight_allowed_for_sandbox(client):
     assert response.headers["access-control-allow-origin"] in ("*", "https://sandbox.cds-hooks.org")
 
 
-def test_deadline_returns_cards_so_far_plus_incomplete_card(settings, runtime):
+def test_an_engine_busy_past_the_deadline_gives_the_incomplete_card(settings, runtime):
+    import threading
+
+    from fastapi.testclient import TestClient
+
+    from cds.api import create_app
+    from cds.engine.evaluator import ENGINE_LOCK
+
+    hurried = TestClient(create_app(Settings(data_dir=settings.data_dir, deadline_s=0.3, admission_min_left_s=-1),
+                                    runtime))
+    held, release = threading.Event(), threading.Event()
+
+    def hold_engine() -> None:
+        with ENGINE_LOCK:
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold_engine)
+    holder.start()
+    held.wait(5)
+    try:
+        response = hurried.post("/cds-services/b12-order-sign",
+                                json=fixture_request("requests/unit-error-1000mg.json"))
+    finally:
+        release.set()
+        holder.join()
+    assert response.status_code == 200
+    cards = response.json()["cards"]
+    assert [card["source"]["topic"]["code"] for card in cards] == ["service.incomplete"]
+    assert cards[-1]["indicator"] == "warning" and cards[-1]["overrideReasons"]
+    assert "did not run: **service, deficiency, monitoring, units" in cards[-1]["detail"]
+
+
+def test_an_admitted_call_past_its_deadline_still_runs_every_rule(settings, runtime):
+    """Load is shed at admission, not by cutting an evaluation short: with the engine free, a call
+    admitted with no time left (admission off) still gets its cards."""
     from fastapi.testclient import TestClient
 
     from cds.api import create_app
 
-    hurried = TestClient(create_app(Settings(data_dir=settings.data_dir, deadline_s=0.0, admission_min_left_s=-1),
-                                    runtime))
-    response = hurried.post("/cds-services/b12-order-sign", json=fixture_request("requests/unit-error-1000mg.json"))
+    late = TestClient(create_app(Settings(data_dir=settings.data_dir, deadline_s=0.0, admission_min_left_s=-1),
+                                 runtime))
+    response = late.post("/cds-services/b12-order-sign", json=fixture_request("requests/unit-error-1000mg.json"))
     assert response.status_code == 200
-    cards = response.json()["cards"]
-    assert cards[-1]["source"]["topic"]["code"] == "service.incomplete"
-    assert cards[-1]["indicator"] == "warning" and cards[-1]["overrideReasons"]
-    assert "did not run: **service, deficiency, monitoring, units" in cards[-1]["detail"]
+    assert "units.mg-mcg-confusion" in topics(response) and "service.incomplete" not in topics(response)
 
 
 def test_too_little_time_left_to_start_is_503_with_retry_after(settings, runtime):

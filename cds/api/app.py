@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from anyio import CapacityLimiter, to_thread
+from anyio import to_thread
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from cds.analytics import page
 from cds.api import analytics, errors, feedback, openapi, ops, services
+from cds.api.admission import Admission
 from cds.api.arrival import ArrivalMiddleware
 from cds.api.auth import install_auth
 from cds.api.limits import BodyLimitMiddleware
@@ -37,7 +38,7 @@ def create_app(settings: Settings | None = None, runtime: RuleRuntime | None = N
     app.state.runtime = runtime or RuleRuntime(settings.rules, check_examples=not settings.reload_skip_examples)
     app.state.feedback = FeedbackStore(settings.feedback_url())
     app.state.card_log = CardLogWriter(app.state.feedback, patient_hasher(settings), settings.card_log_retention_days)
-    app.state.evaluations = CapacityLimiter(settings.evaluation_slots)
+    app.state.evaluations = Admission(settings.evaluation_slots, settings.admission_min_left_s)
     install_auth(app, settings, app.state.feedback.engine)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "OPTIONS"],

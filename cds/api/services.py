@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any
 
-from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
 from cds.api import deps
+from cds.api.admission import Admission
 from cds.api.auth import require_token
 from cds.api.errors import ApiError, responses
 from cds.cardlog import CardLogWriter
@@ -78,13 +79,14 @@ async def call_service(request: Request, service: deps.ServiceDep, rules: deps.R
 
 
 async def _evaluate(service: Service, rules: LoadedRules, settings: Settings, card_log: CardLogWriter,
-                    body: Any, started: float, evaluations: CapacityLimiter) -> JSONResponse:
+                    body: Any, started: float, evaluations: Admission) -> JSONResponse:
     try:
         clock = StageClock()
         hook_request, context = parse_request(body, service.hook)
         clock.mark("request")
-        outcome = await to_thread.run_sync(run_service, rules, service, hook_request, context, settings, started,
-                                           None, clock, limiter=evaluations)
+        evaluations.admit(started + settings.deadline_s)
+        outcome = await evaluations.run(partial(run_service, rules, service, hook_request, context, settings, started,
+                                                clock=clock))
     except RequestProblem as error:
         raise ApiError(400, str(error), error.detail) from None
     except BadPrefetch as error:

@@ -187,7 +187,10 @@ class RuleEngine:
 
 
 def _acquire_engine(deadline: float | None) -> bool:
-    """The engine lock, waited for no longer than the deadline allows."""
+    """The engine lock. An admitted evaluation runs in full when the engine is free, whatever the
+    clock says (load is shed at admission); a busy engine is waited for no longer than the deadline allows."""
+    if ENGINE_LOCK.acquire(blocking=False):
+        return True
     if deadline is None:
         return ENGINE_LOCK.acquire()
     left = deadline - time.monotonic()
