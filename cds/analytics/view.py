@@ -6,7 +6,7 @@ import string
 from dataclasses import dataclass
 from datetime import UTC, date, timedelta
 
-from cds.analytics.figures import AnalyticsQuery, AnalyticsReport, RuleFigures
+from cds.analytics.figures import AnalyticsQuery, AnalyticsReport, RuleFigures, version_selected
 from cds.rulebook.conditions import Invalid
 from cds.rulebook.expressions import Param, references
 from cds.rulebook.model import Rule, Rulebook
@@ -48,7 +48,7 @@ def no_cards(rule_id: str) -> RuleFigures:
 
 def in_scope(rule: Rule, query: AnalyticsQuery, rulebook: Rulebook) -> bool:
     """Whether the rule could have fired under the query's service and pack version filters."""
-    if query.pack_version is not None and rule.pack_version != query.pack_version:
+    if query.pack_version is not None and not version_selected(rule.pack_version, query.pack_version):
         return False
     if query.service is None:
         return True
