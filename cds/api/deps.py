@@ -1,4 +1,5 @@
-"""FastAPI dependencies: the rules in force, the feedback store, settings, the service and the body."""
+"""FastAPI dependencies (async: FastAPI runs a plain `def` dependency in the thread pool, a thread hop
+per dependency per request): the rules in force, the feedback store, settings, the service and the body."""
 
 from __future__ import annotations
 
@@ -22,28 +23,28 @@ from cds.runtime import LoadedRules, RuleRuntime
 PARSE_INLINE_BYTES = 64 * 1024   # larger bodies are parsed off the event loop
 
 
-def runtime(request: Request) -> RuleRuntime:
+async def runtime(request: Request) -> RuleRuntime:
     return request.app.state.runtime
 
 
-def rules(request: Request) -> LoadedRules:
+async def rules(request: Request) -> LoadedRules:
     """The rule generation this request runs on start to end (a reload does not change it)."""
     return request.app.state.runtime.current
 
 
-def settings(request: Request) -> Settings:
+async def settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def store(request: Request) -> FeedbackStore:
+async def store(request: Request) -> FeedbackStore:
     return request.app.state.feedback
 
 
-def card_log(request: Request) -> CardLogWriter:
+async def card_log(request: Request) -> CardLogWriter:
     return request.app.state.card_log
 
 
-def service(service_id: str, request: Request) -> Service:
+async def service(service_id: str, request: Request) -> Service:
     """The service the path names, or 404."""
     found = request.app.state.runtime.current.rulebook.services.get(service_id)
     if found is None:
@@ -73,13 +74,13 @@ def decode_json(raw: bytes) -> Any:
         return json.loads(raw)
 
 
-def evaluations(request: Request) -> Admission:
+async def evaluations(request: Request) -> Admission:
     """Rule evaluations run this many at a time (settings.evaluation_slots): CPU-bound work beyond
     the cores only contends for the GIL, and would starve the event loop and its probes."""
     return request.app.state.evaluations
 
 
-def arrival(request: Request) -> float:
+async def arrival(request: Request) -> float:
     """When the request arrived (monotonic): its deadline counts from here, time queued included."""
     return request.scope.get("state", {}).get("arrived", time.monotonic())
 
