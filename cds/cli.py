@@ -118,6 +118,9 @@ def _worker_app_or_exit(settings: Settings, watch: bool, vetted_digest: str | No
     except AuthConfigError as error:
         typer.echo(f"cannot turn on JWT authentication: {error}", err=True)
         raise typer.Exit(2) from None
+    except OSError as error:  # the data directory (SQLite store, patient-hash key) cannot be made or written
+        typer.echo(f"data directory {settings.data_dir} is unusable: {error.strerror or error}", err=True)
+        raise typer.Exit(2) from None
     if watch and settings.reload_rules:
         threading.Thread(target=watch_rules, args=(runtime,), daemon=True, name="rule-watcher").start()
     gc.freeze()  # the rules, models and tables loaded so far are permanent: keep them out of every GC pass

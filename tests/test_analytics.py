@@ -188,8 +188,10 @@ def test_export_refuses_a_bad_date(tmp_path):
 
 
 @pytest.mark.parametrize("params, field", [({"since": "yesterday"}, "since"), ({"until": "2026-13-01"}, "until"),
-                                           ({"since": "2026-11-30", "until": "2026-11-01"}, "since")])
-def test_bad_dates_are_400_in_the_error_shape(client, params, field):
+                                           ({"since": "2026-11-30", "until": "2026-11-01"}, "since"),
+                                           ({"service": "b12\x00"}, "service"),
+                                           ({"pack_version": "1\x00"}, "pack_version")])
+def test_bad_dates_and_filters_are_400_in_the_error_shape(client, params, field):
     response = client.get(API, params=params)
     assert response.status_code == 400
     body = response.json()

@@ -80,6 +80,15 @@ def test_serve_with_unusable_feedback_store_exits_with_a_clear_error(tmp_path):
     assert "secret" not in result.output
 
 
+def test_serve_with_an_unusable_data_directory_exits_with_a_clear_error(tmp_path):
+    not_a_directory = tmp_path / "a-file"
+    not_a_directory.write_text("")
+    result = runner.invoke(app, ["serve", "--port", "0"], env={"CDS_DATA_DIR": str(not_a_directory / "data")})
+    assert result.exit_code == 2
+    assert f"data directory {not_a_directory / 'data'} is unusable" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_rules_test_on_a_copied_rules_directory_finds_the_projects_fixtures(tmp_path):
     copy = tmp_path / "elsewhere"
     shutil.copytree(BUNDLED_RULES, copy)

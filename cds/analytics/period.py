@@ -30,6 +30,9 @@ def analytics_query(since: str | None = None, until: str | None = None, service:
         raise BadQuery("until", "too early for a default since: give since") from None
     if start >= end:
         raise BadQuery("since", f"since ({start.isoformat()}) must be before until ({end.isoformat()})")
+    for field, value in (("service", service), ("pack_version", pack_version)):
+        if value and not value.isprintable():   # a NUL reaches PostgreSQL as an error, not as "no such value"
+            raise BadQuery(field, "must be printable text")
     return AnalyticsQuery(since=start, until=end, service=service or None, pack_version=pack_version or None)
 
 
