@@ -163,3 +163,12 @@ def test_a_malformed_order_is_refused_by_both_models(change):
     for model in (parse.FULL_MEDICATION_REQUEST, slim.MedicationRequest):
         with pytest.raises(ValidationError):
             model.model_validate(resource)
+
+
+def test_an_r5_reporter_is_read_from_a_prefetch_order(runtime):
+    """R5 moved reported[x] to informationSource: a prefetch order sent that way is read, reporter included."""
+    reader = runtime.current.normalizer.orders
+    resource = {**ORDER, "informationSource": [{"reference": "Patient/p"}]}
+    fact = reader.read(slim.MedicationRequest.model_validate(resource), {}, NOW, False)
+    assert fact is not None and fact.reported_by_patient
+    assert not reader.read(slim.MedicationRequest.model_validate(ORDER), {}, NOW, False).reported_by_patient

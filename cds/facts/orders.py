@@ -179,10 +179,10 @@ _REPORTER = re.compile(r"(?:^|/)(Patient|RelatedPerson)/[^/]+(?:/_history/[^/]+)
 
 
 def _reported_by_patient(request: Any) -> bool:
-    """R4: reportedBoolean, or reportedReference to a Patient or RelatedPerson (also versioned or typed)."""
+    """R4: reportedBoolean, or reportedReference to a Patient or RelatedPerson (also versioned or typed);
+    R5: informationSource naming one (prefetch orders sent in R5 shape keep it: cds/fhir/slim.py)."""
     if request.reportedBoolean:
         return True
-    reference = request.reportedReference
-    if reference is None:
-        return False
-    return reference.type in ("Patient", "RelatedPerson") or bool(_REPORTER.search(reference.reference or ""))
+    references = [request.reportedReference, *(getattr(request, "informationSource", None) or [])]
+    return any(reference.type in ("Patient", "RelatedPerson") or bool(_REPORTER.search(reference.reference or ""))
+               for reference in references if reference is not None)

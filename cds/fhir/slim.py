@@ -202,6 +202,7 @@ class MedicationRequest(Resource):
     note: list[Annotation] | None = None
     reportedBoolean: bool | None = None
     reportedReference: Reference | None = None
+    informationSource: list[Reference] | None = None   # R5's reporter (R4: reported[x]); read where sent
     dosageInstruction: list[Dosage] | None = None
     dispenseRequest: DispenseRequest | None = None
 
