@@ -86,7 +86,8 @@ class TreatmentHistory:
                           labs.problems, labs.intrinsic_factor_positive)
 
     def _mark(self, lab: LabFact) -> LabFact:
-        return replace(lab, on_treatment=lab.kind in ON_TREATMENT_KINDS and self.on_treatment(lab.days_ago))
+        on_treatment = lab.kind in ON_TREATMENT_KINDS and self.on_treatment(lab.days_ago)
+        return replace(lab, on_treatment=on_treatment) if on_treatment != lab.on_treatment else lab
 
 
 def _age(order: OrderFact) -> float:
