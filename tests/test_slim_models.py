@@ -1,4 +1,4 @@
-"""The slim Observation and MedicationRequest models read what the full fhir.resources models read
+"""The slim Observation, MedicationRequest, Condition and Procedure models read what the full fhir.resources models read
 (cds/fhir/slim.py): the same facts from every fixture, the same verdict on malformed read elements."""
 
 from __future__ import annotations
@@ -35,16 +35,17 @@ def test_every_fixture_gives_the_same_facts_with_the_full_model(runtime, monkeyp
     if not isinstance(body.get("prefetch"), dict) or "hook" not in body:
         pytest.fail(f"{fixture} is not a request with prefetch")
     slim_facts = _facts(runtime, body, body["hook"])
-    monkeypatch.setitem(parse.MODELS, "Observation", FULL_OBSERVATION)
-    monkeypatch.setitem(parse.MODELS, "MedicationRequest", parse.FULL_MEDICATION_REQUEST)
+    for name in ("Observation", "MedicationRequest", "Condition", "Procedure"):
+        monkeypatch.setitem(parse.MODELS, name, get_fhir_model_class(name))
     full_facts = _facts(runtime, body, body["hook"])
     assert slim_facts == full_facts
 
 
-def test_fixtures_hold_observations():
-    """The parity above is about something: the fixtures carry many Observations."""
-    bundles = [(fixture_request(name).get("prefetch") or {}).get("observations") for name in REQUESTS]
-    assert sum(len(bundle.get("entry") or []) for bundle in bundles if isinstance(bundle, dict)) > 100
+@pytest.mark.parametrize(("key", "least"), [("observations", 100), ("medications", 50), ("conditions", 20),
+                                           ("procedures", 2)])
+def test_fixtures_hold_what_the_parity_is_about(key, least):
+    bundles = [(fixture_request(name).get("prefetch") or {}).get(key) for name in REQUESTS]
+    assert sum(len(bundle.get("entry") or []) for bundle in bundles if isinstance(bundle, dict)) >= least
 
 
 BASE = {"resourceType": "Observation", "id": "o1", "status": "final",
@@ -172,3 +173,22 @@ def test_an_r5_reporter_is_read_from_a_prefetch_order(runtime):
     fact = reader.read(slim.MedicationRequest.model_validate(resource), {}, NOW, False)
     assert fact is not None and fact.reported_by_patient
     assert not reader.read(slim.MedicationRequest.model_validate(ORDER), {}, NOW, False).reported_by_patient
+
+
+CONDITION = {"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p"},
+             "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                                            "code": "active"}]},
+             "code": {"coding": [{"system": "http://snomed.info/sct", "code": "84027009"}],
+                      "text": "Pernicious anaemia"}}
+
+
+@pytest.mark.parametrize("change", [
+    {"clinicalStatus": "active"},
+    {"code": {"coding": {"code": "84027009"}}},
+    {"abatementDateTime": "2026-01-01", "abatementString": "resolved"},
+    {"abatementDateTime": "last spring"},
+])
+def test_a_malformed_condition_is_refused_by_both_models(change):
+    for model in (get_fhir_model_class("Condition"), slim.Condition):
+        with pytest.raises(ValidationError):
+            model.model_validate({**CONDITION, **change})

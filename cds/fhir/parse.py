@@ -16,11 +16,11 @@ log = logging.getLogger(__name__)
 
 # The resource types the normalizer reads; other types in a bundle are ignored unparsed. Their model
 # classes are resolved at import: fhir.resources builds them lazily, which would cost the first request.
-# Observations and MedicationRequests, the bulk of a record, are read with slim models of the
-# elements the facts use (cds/fhir/slim.py); drafts are read in full (cds/fhir/lenient.py).
-MODELS = {name: get_fhir_model_class(name) for name in ("Patient", "Medication", "Condition", "Procedure",
-                                                       "AllergyIntolerance")}
-MODELS |= {"Observation": slim.Observation, "MedicationRequest": slim.MedicationRequest}
+# Observations, MedicationRequests, Conditions and Procedures, the bulk of a record, are read with
+# slim models of the elements the facts use (cds/fhir/slim.py); drafts are read in full (cds/fhir/lenient.py).
+MODELS = {name: get_fhir_model_class(name) for name in ("Patient", "Medication", "AllergyIntolerance")}
+MODELS |= {model.__name__: model for model in (slim.Observation, slim.MedicationRequest, slim.Condition,
+                                               slim.Procedure)}
 FULL_MEDICATION_REQUEST = get_fhir_model_class("MedicationRequest")
 
 

@@ -222,3 +222,27 @@ class MedicationRequest(Resource):
         if self.medicationCodeableConcept is None and self.medicationReference is None:
             raise ValueError("medication[x] is required")
         return self
+
+
+class Condition(Resource):
+    """The elements value-set matching reads (facts/normalize.py: code, status, abatement)."""
+
+    resourceType: Literal["Condition"]
+    code: CodeableConcept | None = None
+    clinicalStatus: CodeableConcept | None = None
+    verificationStatus: CodeableConcept | None = None
+    abatementDateTime: DateTime | None = None
+    abatementAge: Quantity | None = None
+    abatementPeriod: Period | None = None
+    abatementRange: Range | None = None
+    abatementString: FhirString | None = None
+
+    choices = (("abatementDateTime", "abatementAge", "abatementPeriod", "abatementRange", "abatementString"),)
+
+
+class Procedure(Resource):
+    """The elements value-set matching reads (facts/normalize.py: code and status)."""
+
+    resourceType: Literal["Procedure"]
+    status: Code
+    code: CodeableConcept | None = None
