@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import gc
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 from bench.bodies import Case, Size, body
@@ -33,8 +31,8 @@ class InProcess:
     def __init__(self) -> None:
         self.rules = RuleRuntime(BUNDLED_RULES).current
         gc.freeze()
-        self.settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="cds-bench-")), deadline_s=60,
-                                 fhir_max_resources=int(SERVICE_ENV["CDS_FHIR_MAX_RESOURCES"]))
+        # No store is opened in-process, so the data directory is never created.
+        self.settings = Settings(deadline_s=60, fhir_max_resources=int(SERVICE_ENV["CDS_FHIR_MAX_RESOURCES"]))
 
     def call(self, case: Case, raw: bytes) -> tuple[dict[str, float], bool]:
         """Seconds per stage of one call, and whether the answer carried the expected cards."""

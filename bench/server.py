@@ -55,8 +55,9 @@ def serving(*commands: list[str]) -> Iterator[list[Served]]:
 @contextmanager
 def _process(command: list[str]) -> Iterator[tuple[Served, subprocess.Popen[bytes], str]]:
     port = _free_port()
-    env = {**os.environ, **SERVICE_ENV, "CDS_DATA_DIR": tempfile.mkdtemp(prefix="cds-bench-")}
-    with tempfile.NamedTemporaryFile("w+", prefix="cds-bench-", suffix=".log") as log:
+    with tempfile.TemporaryDirectory(prefix="cds-bench-") as data_dir, \
+            tempfile.NamedTemporaryFile("w+", prefix="cds-bench-", suffix=".log") as log:
+        env = {**os.environ, **SERVICE_ENV, "CDS_DATA_DIR": data_dir}
         process = subprocess.Popen([*command, str(port)], env=env, stdout=subprocess.DEVNULL, stderr=log)
         try:
             yield Served(f"http://127.0.0.1:{port}", port), process, log.name
