@@ -7,6 +7,7 @@ and answers one fixed card, served by uvicorn exactly as `cds serve` serves the 
 from __future__ import annotations
 
 import argparse
+import os
 
 import uvicorn
 from fastapi import FastAPI, Request
@@ -29,8 +30,8 @@ async def call_service(service_id: str, request: Request) -> JSONResponse:
 
 
 @app.get("/readyz")
-async def ready() -> dict[str, str]:
-    return {"status": "ready"}
+async def ready() -> dict[str, str | int]:
+    return {"status": "ready", "worker": os.getpid()}   # as the service's: the bench waits for every worker
 
 
 def main() -> None:

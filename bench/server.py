@@ -47,8 +47,8 @@ def serving(*commands: list[str]) -> Iterator[list[Served]]:
     """The commands started at once (each on a free port, the service with its own data dir), ready to answer."""
     with ExitStack() as stack:
         started = [stack.enter_context(_process(command)) for command in commands]
-        for served, process, log in started:
-            _wait_ready(served.base, process, log)
+        for (served, process, log), command in zip(started, commands, strict=True):
+            _wait_ready(served.base, process, log, int(command[command.index("--workers") + 1]))
         yield [served for served, _, _ in started]
 
 
@@ -76,14 +76,20 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _wait_ready(base: str, process: subprocess.Popen[bytes], log: str) -> None:
-    deadline = time.monotonic() + 60
+def _wait_ready(base: str, process: subprocess.Popen[bytes], log: str, workers: int) -> None:
+    """Until every worker process has answered /readyz (each names itself in `worker`): a run that
+    started with one worker still loading would measure fewer cores than it says."""
+    deadline, seen = time.monotonic() + 60, set()
     while time.monotonic() < deadline and process.poll() is None:
         try:
-            if requests.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return
+            response = requests.get(f"{base}/readyz", timeout=1, headers={"Connection": "close"})
+            if response.status_code == 200:
+                seen.add(response.json().get("worker"))
+                if len(seen) >= workers:
+                    return
         except requests.ConnectionError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.05)
     with open(log) as output:
         tail = output.read()[-2000:]
     raise RuntimeError(f"{base} did not become ready:\n{tail}")
