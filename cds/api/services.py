@@ -61,12 +61,12 @@ async def discovery(rules: deps.RulesDep) -> dict[str, Any]:
              responses=responses(400, 401, 404, 412, 413, 503))
 async def call_service(request: Request, service: deps.ServiceDep, rules: deps.RulesDep,
                        settings: deps.SettingsDep, card_log: deps.CardLogDep, started: deps.ArrivalDep,
-                       limiter: deps.EvaluationsDep) -> JSONResponse:
+                       evaluations: deps.EvaluationsDep) -> JSONResponse:
     """Evaluate the service's rules on the request's data and answer with cards. Every answer,
     a bad body included, is counted under the service's id."""
     try:
         body = await deps.json_body(request)
-        response = await _evaluate(service, rules, settings, card_log, body, started, limiter)
+        response = await _evaluate(service, rules, settings, card_log, body, started, evaluations)
     except ApiError as error:
         REQUESTS.labels(service.id, str(error.status)).inc()
         raise

@@ -126,7 +126,6 @@ class _ServiceRuleset:
     """One service's rules for its hook, compiled into one durable_rules ruleset."""
 
     name: str
-    packs: tuple[str, ...]
     fact_types: frozenset[str]             # the fact types some rule looks at (others are not asserted)
     order: dict[str, int]                  # rule id → its place in the service (packs, then file order)
 
@@ -153,7 +152,7 @@ class RuleEngine:
             name = next_ruleset_name(f"{service.id}_{service.hook}")
             definitions[name] = with_anchor_rule({c.name: {**c.definition, "run": self._action(c)} for c in compiled})
             fact_types = {c.fact_type for rule, _ in rules for c in _fact_conditions(rule)} | {ANCHOR_FACT}
-            self._rulesets[service.id] = _ServiceRuleset(name, service.packs, frozenset(fact_types),
+            self._rulesets[service.id] = _ServiceRuleset(name, frozenset(fact_types),
                                                          {rule.id: index for index, (rule, _) in enumerate(rules)})
         with ENGINE_LOCK:
             self._host.register_rulesets(definitions)
@@ -168,7 +167,7 @@ class RuleEngine:
         if ruleset is None:
             return Evaluation()
         if not _acquire_engine(deadline):
-            return Evaluation(skipped=list(ruleset.packs))
+            return Evaluation(skipped=list(service.packs))
         try:
             self._findings = []
             run_session(self._host, ruleset.name, engine_safe([f for f in facts if f["type"] in ruleset.fact_types]))
