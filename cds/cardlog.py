@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from cds.feedback import FeedbackStore
+from cds.feedback import FeedbackStore, fitted, issued_cards
 from cds.metrics import CARD_LOG_DROPPED
 from cds.patient_hash import PatientHasher
 
@@ -35,7 +35,8 @@ def card_rows(service_id: str, hook_instance: str, patient_hash: str, cards: lis
     one row the store refuses would lose its whole batch)."""
     return [{"card_uuid": card["uuid"], "service_id": service_id, "rule_id": card["source"]["topic"]["code"],
              "pack_version": card.get("extension", {}).get("cobalt-cds", {}).get("packVersion"),
-             "indicator": card["indicator"], "hook_instance": hook_instance.replace("\x00", "")[:100],
+             "indicator": card["indicator"],
+             "hook_instance": fitted(hook_instance.replace("\x00", ""), issued_cards.c.hook_instance),
              "patient_hash": patient_hash, "issued_at": issued_at} for card in cards]
 
 

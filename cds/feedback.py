@@ -176,9 +176,9 @@ def feedback_row(service_id: str, item: FeedbackItem, card: Any | None) -> dict[
         "known_card": "yes" if card else "no",
         "received_at": datetime.now(UTC),
         "outcome_at": item.outcomeTimestamp,
-        "override_system": _text(reason.get("system"), 200),
-        "override_code": _text(reason.get("code"), 100),
-        "override_display": _text(reason.get("display"), 300),
+        "override_system": fitted(reason.get("system"), feedback.c.override_system),
+        "override_code": fitted(reason.get("code"), feedback.c.override_code),
+        "override_display": fitted(reason.get("display"), feedback.c.override_display),
         "accepted_suggestions": [str(s.get("id")) for s in item.acceptedSuggestions or [] if s.get("id")] or None,
         "comment_given": bool(item.overrideReason and item.overrideReason.userComment),
     }
@@ -189,6 +189,7 @@ def as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _text(value: Any, length: int) -> str | None:
-    """A coding field as text that fits its column (None stays None)."""
-    return None if value is None else str(value)[:length]
+def fitted(value: Any, column: Column[Any]) -> str | None:
+    """A value as text cut to its String column's length (None stays None): one value the store
+    refuses would lose its whole transaction."""
+    return None if value is None else str(value)[:column.type.length]
