@@ -50,7 +50,7 @@ def run_service(rules: LoadedRules, service: Service, request: HookRequest, cont
                           settings.fhir_max_pages, settings.fhir_max_resources)
 
     record = gather_record(rules.prefetch, request.prefetch, context.model_dump(), drafts, client,
-                           settings.fhir_max_resources, unselected, wanted=rules.normalizer.selects)
+                           settings.fhir_max_resources, unselected, wanted=rules.selects)
     clock.mark("fhir")
     facts = rules.normalizer.normalize(record, service.hook, now or datetime.now(UTC))
     clock.mark("facts")

@@ -10,6 +10,7 @@ from typing import Any
 
 from cds.engine import RuleEngine
 from cds.facts.normalize import Normalizer
+from cds.fhir.select import ResourceSelector
 from cds.metrics import RELOADS, RULES_LOADED
 from cds.rulebook import Rulebook, RulebookError, load_rulebook
 from cds.rulebook.model import LoadError
@@ -19,12 +20,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class LoadedRules:
-    """One consistent generation: the rulebook, its compiled engine and its normalizer."""
+    """One consistent generation: the rulebook, its compiled engine, its normalizer and the choice
+    of the resources it reads."""
 
     rulebook: Rulebook
     engine: RuleEngine
     normalizer: Normalizer
     prefetch: dict[str, str]
+    selects: ResourceSelector
 
 
 def build(rulebook: Rulebook) -> LoadedRules:
@@ -35,7 +38,7 @@ def build(rulebook: Rulebook) -> LoadedRules:
         raise RulebookError([LoadError(str(rulebook.directory), 1, f"the rule engine refused the rules: {error}",
                                        hint="please report this: the checks should have caught it")]) from None
     return LoadedRules(rulebook, engine, Normalizer(rulebook.facts_config, rulebook.valuesets),
-                       prefetch_templates(rulebook))
+                       prefetch_templates(rulebook), ResourceSelector(rulebook.facts_config, rulebook.valuesets))
 
 
 def load(directory: Path) -> LoadedRules:

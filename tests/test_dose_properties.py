@@ -40,7 +40,7 @@ def test_same_mass_in_any_unit_gives_same_cards(client, mcg, unit):
 def test_same_volume_in_any_spelling_gives_same_mcg(runtime, ml, unit):
     from datetime import UTC, datetime
 
-    from fhir.resources.R4B.medicationrequest import MedicationRequest
+    from cds.fhir.models import MedicationRequest
     request = with_dosage(BASE, doseAndRate=dose(ml, *unit))
     draft = MedicationRequest.model_validate(request["context"]["draftOrders"]["entry"][0]["resource"])
     fact = runtime.current.normalizer.orders.read(draft, {}, datetime.now(UTC), True)

@@ -5,10 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from fhir.resources.R4B.allergyintolerance import AllergyIntolerance
-from fhir.resources.R4B.condition import Condition
-from fhir.resources.R4B.observation import Observation
 
+from cds.fhir.models import AllergyIntolerance, Condition, Observation
 from cds.fhir.record import PatientRecord
 from cds.rulebook import RulebookError, load_rulebook
 from tests.conftest import client_for, edit_file, fixture_request, topics

@@ -6,9 +6,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from fhir.resources.R4B.medication import Medication
-from fhir.resources.R4B.medicationrequest import MedicationRequest
 
+from cds.fhir.models import Medication, MedicationRequest
 from cds.fhir.record import PatientRecord
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"

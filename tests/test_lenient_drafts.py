@@ -14,7 +14,7 @@ def test_older_shapes_are_put_into_r4_without_notes():
         {"doseAndRate": {"doseQuantity": {"value": 2, "unit": "mg"}}}]}
     raw.pop("intent")
     model, r4, notes = read_draft(raw)
-    assert notes == [] and model.intent == "order" and len(model.category) == 1
+    assert notes == [] and model.intent == "order" and len(r4["category"]) == 1
     assert model.dosageInstruction[0].doseAndRate[0].doseQuantity.value == 1
     assert model.dosageInstruction[0].route.text == "IM"
     assert model.dosageInstruction[1].doseAndRate[0].doseQuantity.value == 2

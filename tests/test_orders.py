@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from fhir.resources.R4B.medicationrequest import MedicationRequest
+
+from cds.fhir.models import MedicationRequest
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from fhir.resources.R4B.condition import Condition
-from fhir.resources.R4B.observation import Observation
 
+from cds.fhir.models import Condition, Observation
 from cds.fhir.record import PatientRecord
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)

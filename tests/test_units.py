@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from fhir.resources.R4B.observation import Observation
 
 from cds.facts.labs import summarize_labs
+from cds.fhir.models import Observation
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 

@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from cds.fhir.models import CodeableConcept
+
 
 @dataclass(frozen=True)
 class Coding:
@@ -17,14 +19,14 @@ class Coding:
     display: str | None
 
 
-def codings_of(concept: Any) -> list[Coding]:
+def codings_of(concept: CodeableConcept | None) -> list[Coding]:
     """The codings of a CodeableConcept model (None-safe)."""
     if concept is None:
         return []
     return [Coding(c.system, c.code, c.display) for c in (concept.coding or [])]
 
 
-def texts_of(concept: Any) -> list[str]:
+def texts_of(concept: CodeableConcept | None) -> list[str]:
     """Free text of a CodeableConcept: its text and every coding display, lower-cased."""
     if concept is None:
         return []

@@ -8,11 +8,11 @@ Whatever lacks what it needs is not converted, and says why: units are never gue
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from cds.facts.display import format_number, quantity_text
 from cds.facts.products import Product
 from cds.facts.units import Units
+from cds.fhir.models import Quantity
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class DoseReader:
                 return "count"   # UCUM annotations ({pill}, {tbl}, {#}) count units of the product
         return "unknown"
 
-    def read(self, quantity: Any, product: Product) -> Dose:
+    def read(self, quantity: Quantity | None, product: Product) -> Dose:
         """The quantity in mcg of the product, or the reason it cannot be."""
         if quantity is None or quantity.value is None:
             return Dose("none", problem="no dose quantity")

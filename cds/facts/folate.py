@@ -8,16 +8,15 @@ rules must never see them.
 
 from __future__ import annotations
 
-from typing import Any
-
 from cds.facts.codes import ValueSet, codings_of, texts_of
 from cds.facts.display import concept_text
 from cds.facts.medication import medication_of
+from cds.fhir.models import Medication, MedicationRequest
 
 VALUESET = "folic_acid"   # matched against drafts only, never against the record's findings
 
 
-def folic_acid_drafts(drafts: list[Any], medications: dict[str, Any], valueset: ValueSet,
+def folic_acid_drafts(drafts: list[MedicationRequest], medications: dict[str, Medication], valueset: ValueSet,
                       b12_draft_ids: set[str]) -> list[str]:
     """The product text of each folic-acid draft that is not a B12 order."""
     found = []

@@ -13,6 +13,7 @@ from cds.facts.codes import Answers, codings_of, texts_of
 from cds.facts.display import format_number
 from cds.facts.model import LabFact, LabUnitProblemFact
 from cds.facts.units import Units
+from cds.fhir.models import Observation, Quantity
 from cds.fhir.record import as_datetime
 
 IGNORED_STATUSES = {"entered-in-error", "cancelled"}
@@ -43,7 +44,7 @@ def _day_text(day: date) -> str:
     return f"{day.day} {day:%b %Y}"
 
 
-def summarize_labs(observations: list[Any], config: dict[str, Any], units: Units, answers: Answers,
+def summarize_labs(observations: list[Observation], config: dict[str, Any], units: Units, answers: Answers,
                    now: datetime) -> LabSummary:
     """The newest result per lab kind, when it is usable; unusable results become problems.
 
@@ -89,7 +90,7 @@ def _usable_run(found: list[LabFact | LabUnitProblemFact]) -> list[LabFact]:
     return run
 
 
-def _result(observation_id: str, kind: str, quantity: Any, spec: dict[str, Any], units: Units,
+def _result(observation_id: str, kind: str, quantity: Quantity, spec: dict[str, Any], units: Units,
             days_ago: float, date: str) -> LabFact | LabUnitProblemFact:
     """One numeric result in canonical units, or the problem that keeps it from any threshold."""
     value = _canonical_value(quantity, spec, units)
@@ -131,20 +132,20 @@ def _plausible_text(spec: dict[str, Any]) -> str:
     return "not a finite number"
 
 
-def _effective(observation: Any) -> datetime | None:
+def _effective(observation: Observation) -> datetime | None:
     period = observation.effectivePeriod
     return as_datetime(observation.effectiveDateTime or observation.effectiveInstant
                        or (period.end or period.start if period else None) or observation.issued)
 
 
-def _canonical_value(quantity: Any, spec: dict[str, Any], units: Units) -> float | None:
+def _canonical_value(quantity: Quantity, spec: dict[str, Any], units: Units) -> float | None:
     ucum = units.of(quantity)
     if ucum is None or not any(units.same(ucum, accepted) for accepted in spec["units"]):
         return None
     return units.convert(float(quantity.value), ucum, spec["canonical"], spec.get("molar_mass_g_per_mol"))
 
 
-def observation_answer(observation: Any, answers: Answers) -> bool | None:
+def observation_answer(observation: Observation, answers: Answers) -> bool | None:
     """What a qualitative result says: its value (boolean, coded or text), else its interpretation."""
     if observation.valueBoolean is not None:
         return bool(observation.valueBoolean)

@@ -17,8 +17,8 @@ from cds.facts.labs import IGNORED_STATUSES, LAB_NAMES, UNIT_TEXT, LabSummary, o
 from cds.facts.model import FindingFact, LabFact, LabUnitProblemFact, OrderFact, PatientFact, engine_fact
 from cds.facts.orders import OrderReader
 from cds.facts.regimen import CurrentRegimen
-from cds.facts.selection import ResourceSelector
 from cds.facts.units import Units
+from cds.fhir.models import AllergyIntolerance, CodeableConcept, Condition, Observation
 from cds.fhir.record import PatientRecord
 
 _INACTIVE_CLINICAL = {"inactive", "remission", "resolved"}
@@ -63,7 +63,6 @@ class Normalizer:
         self.answers = Answers(systems, valuesets["answers"])
         self.units = Units(facts_config["unit_aliases"])
         self.orders = OrderReader(valuesets, facts_config, self.units)
-        self.selects = ResourceSelector(facts_config, valuesets)
 
     def normalize(self, record: PatientRecord, hook: str, now: datetime) -> FactSet:
         draft_ids = {draft.id for draft in record.drafts}
@@ -130,17 +129,17 @@ class _PatientDeriver:
         return list(dict.fromkeys(found))
 
     @cached_property
-    def _observations_by_codings(self) -> dict[tuple[tuple[Coding, ...], tuple[Coding, ...]], list[Any]]:
+    def _observations_by_codings(self) -> dict[tuple[tuple[Coding, ...], tuple[Coding, ...]], list[Observation]]:
         """The counted Observations grouped by (value codings, code codings): a record repeats the
         same few codes, so each value set is matched once per group."""
-        grouped: dict[tuple[tuple[Coding, ...], tuple[Coding, ...]], list[Any]] = {}
+        grouped: dict[tuple[tuple[Coding, ...], tuple[Coding, ...]], list[Observation]] = {}
         for o in self.record.observations:
             if o.status not in IGNORED_STATUSES:
                 grouped.setdefault((tuple(codings_of(o.valueCodeableConcept)), tuple(codings_of(o.code))), []).append(o)
         return grouped
 
     def _observed(self, valueset: ValueSet, value: tuple[Coding, ...], code: tuple[Coding, ...],
-                  observations: list[Any]) -> list[Any]:
+                  observations: list[Observation]) -> list[Observation]:
         """Findings recorded as Observations: their value is in the set, or their code is and the
         value does not say no (a paraesthesia Observation valued "Absent" is not a finding)."""
         if valueset.matches(value):
@@ -210,7 +209,7 @@ class _PatientDeriver:
         latest_hb = self.labs.latest.get("hb")
         mcv = self.recent("mcv", s["hb_lookback_days"])
         return PatientFact(
-            id=f"patient:{getattr(self.record.patient, 'id', None) or 'unknown'}",
+            id=f"patient:{(self.record.patient.id if self.record.patient else None) or 'unknown'}",
             hook=self.hook,
             b12_drafts=len(self.therapy_drafts),
             b12_status=status,
@@ -268,7 +267,7 @@ def _result_text(name: str, lab: LabFact) -> str:
     return f"{text} (on treatment)" if lab.on_treatment else text
 
 
-def _active(resource: Any) -> bool:
+def _active(resource: Condition | AllergyIntolerance) -> bool:
     """A Condition or AllergyIntolerance that is neither resolved nor entered in error / refuted.
     Without a clinical status, a Condition with an abatement has resolved."""
     verification = {c.code for c in codings_of(resource.verificationStatus)}
@@ -277,11 +276,11 @@ def _active(resource: Any) -> bool:
     return not (verification & _VOID_VERIFICATION or clinical & _INACTIVE_CLINICAL or abated)
 
 
-def _reaction_substance(allergy: Any) -> Any:
+def _reaction_substance(allergy: AllergyIntolerance) -> CodeableConcept | None:
     return next((reaction.substance for reaction in allergy.reaction or [] if reaction.substance), None)
 
 
-def _allergy_texts(allergy: Any) -> list[str]:
+def _allergy_texts(allergy: AllergyIntolerance) -> list[str]:
     """The allergy's own text plus the substances named in its reactions."""
     texts = texts_of(allergy.code)
     for reaction in allergy.reaction or []:

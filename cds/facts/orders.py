@@ -14,6 +14,7 @@ from cds.facts.model import OrderFact
 from cds.facts.products import ORAL_FORMS, Product, ProductCatalog, injectable_words
 from cds.facts.schedule import Schedule, read_schedule
 from cds.facts.units import Units
+from cds.fhir.models import CodeableConcept, Dosage, Medication, MedicationRequest, Quantity
 from cds.fhir.record import as_datetime
 
 PARENTERAL = {"im", "sc", "iv"}
@@ -31,7 +32,7 @@ class OrderReader:
                              for route, spec in self._routes.items()}
         self._regimen = facts_config["regimen"]
 
-    def read(self, request: Any, medications: dict[str, Any], now: datetime, is_draft: bool,
+    def read(self, request: MedicationRequest, medications: dict[str, Medication], now: datetime, is_draft: bool,
              notes: list[str] | tuple[str, ...] = ()) -> OrderFact | None:
         """The order fact, or None when the request is not for a B12 product. `notes`: parts of
         a draft that lenient reading could not read (cds.fhir.lenient)."""
@@ -105,7 +106,7 @@ class OrderReader:
             return "loading"
         return "maintenance" if interval_days >= self._regimen["maintenance_min_interval_days"] else "other"
 
-    def _route(self, dosage: Any, concepts: list[Any], product: Product) -> str:
+    def _route(self, dosage: Dosage | None, concepts: list[CodeableConcept], product: Product) -> str:
         """The dosage's coded route, else its route or instruction text, else what the product
         itself says ("Oral Tablet", "Nasal Spray", a tablet in the catalogue)."""
         concept = dosage.route if dosage else None
@@ -122,12 +123,12 @@ class OrderReader:
                     return route
         return "oral" if product.form in ORAL_FORMS else "unknown"
 
-    def _dispense(self, request: Any, product: Product) -> Dose:
+    def _dispense(self, request: MedicationRequest, product: Product) -> Dose:
         dispense = request.dispenseRequest
         return self._doses.read(dispense.quantity if dispense else None, product)
 
 
-def _dose_quantity(dosage: Any) -> Any:
+def _dose_quantity(dosage: Dosage | None) -> Quantity | None:
     """The dose of a dosage instruction: doseQuantity, else the top of a doseRange."""
     for dose_and_rate in (dosage.doseAndRate or []) if dosage else []:
         quantity = dose_and_rate.doseQuantity or (dose_and_rate.doseRange.high if dose_and_rate.doseRange else None)
@@ -136,13 +137,13 @@ def _dose_quantity(dosage: Any) -> Any:
     return None
 
 
-def _dosage_texts(request: Any) -> list[str]:
+def _dosage_texts(request: MedicationRequest) -> list[str]:
     """Free text of every dosage instruction (text and patient instruction), lower-cased."""
     return [text.lower() for dosage in request.dosageInstruction or []
             for text in (dosage.text, dosage.patientInstruction) if text]
 
 
-def _note_texts(request: Any) -> list[str]:
+def _note_texts(request: MedicationRequest) -> list[str]:
     return [note.text.lower() for note in request.note or [] if note.text]
 
 
@@ -162,7 +163,7 @@ def _rate(dose: Dose, schedule: Schedule, days: float) -> float | None:
     return dose.mcg * schedule.per_day * days if dose.mcg is not None and schedule.per_day else None
 
 
-def _dosage(request: Any) -> Any:
+def _dosage(request: MedicationRequest) -> Dosage | None:
     """The first dosage instruction that states a dose (a loading-then-maintenance order may begin
     with text only), else the first."""
     dosages = request.dosageInstruction or []
@@ -178,11 +179,11 @@ def _rounded(value: float | None, digits: int) -> float | None:
 _REPORTER = re.compile(r"(?:^|/)(Patient|RelatedPerson)/[^/]+(?:/_history/[^/]+)?$")
 
 
-def _reported_by_patient(request: Any) -> bool:
+def _reported_by_patient(request: MedicationRequest) -> bool:
     """R4: reportedBoolean, or reportedReference to a Patient or RelatedPerson (also versioned or typed);
-    R5: informationSource naming one (prefetch orders sent in R5 shape keep it: cds/fhir/slim.py)."""
+    R5: informationSource naming one (an order sent in R5 shape)."""
     if request.reportedBoolean:
         return True
-    references = [request.reportedReference, *(getattr(request, "informationSource", None) or [])]
+    references = [request.reportedReference, *(request.informationSource or [])]
     return any(reference.type in ("Patient", "RelatedPerson") or bool(_REPORTER.search(reference.reference or ""))
                for reference in references if reference is not None)

@@ -12,6 +12,7 @@ from typing import Any
 
 from cds.facts.codes import CodeSystems, codings_of, ndc_candidates, ndc_product_prefix, texts_of
 from cds.facts.units import Units
+from cds.fhir.models import CodeableConcept, Medication, Quantity
 
 ORAL_FORMS = frozenset({"tablet", "capsule", "lozenge", "liquid"})
 _INJECTABLE_WORDS = re.compile(r"\b(inj|injection|injectable|ampoules?|ampules?|vials?|for infusion|infusion)\b")
@@ -46,7 +47,7 @@ class ProductCatalog:
         self._product_text = valuesets["product_text"]
         self._units = units
 
-    def identify(self, concepts: list[Any], extra_text: str = "") -> Product | None:
+    def identify(self, concepts: list[CodeableConcept], extra_text: str = "") -> Product | None:
         """The product the concepts name, or None when nothing names a B12 product.
 
         `extra_text` (the dosage text) is read only when the medication itself names nothing,
@@ -59,7 +60,7 @@ class ProductCatalog:
             return None
         return self.with_text_strength(product, text)
 
-    def _by_code(self, concepts: list[Any]) -> Product | None:
+    def _by_code(self, concepts: list[CodeableConcept]) -> Product | None:
         for coding in (coding for concept in concepts for coding in codings_of(concept)):
             system = self._systems.alias(coding.system)
             for entry in self._products:
@@ -109,7 +110,7 @@ class ProductCatalog:
             changes["container_mcg"] = float(container_ml.group(1)) * concentration
         return replace(product, **{key: value for key, value in changes.items() if value is not None})
 
-    def with_medication(self, product: Product, medication: Any) -> Product:
+    def with_medication(self, product: Product, medication: Medication | None) -> Product:
         """Strength, container size and form from a Medication resource, where it states them."""
         if medication is None:
             return product
@@ -131,7 +132,7 @@ class ProductCatalog:
         injectable = product.injectable or bool(_INJECTABLE_WORDS.search(form))
         return replace(product, concentration_mcg_per_ml=concentration, container_mcg=container, injectable=injectable)
 
-    def _quantity_in(self, quantity: Any, target: str) -> float | None:
+    def _quantity_in(self, quantity: Quantity, target: str) -> float | None:
         """A FHIR Quantity in `target` (UCUM), or None when it has no value or cannot convert."""
         if quantity.value is None:
             return None

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+
+from cds.fhir.models import Dosage, TimingRepeat
 
 _PERIOD_DAYS = {"s": 1 / 86400, "min": 1 / 1440, "h": 1 / 24, "d": 1.0, "wk": 7.0, "a": 365.25}
 _PERIOD_NAMES = {"s": "second", "min": "minute", "h": "hour", "d": "day", "wk": "week", "mo": "month", "a": "year"}
@@ -21,7 +22,7 @@ class Schedule:
     text: str | None = None              # "every 2 days", "3 times every week"
 
 
-def read_schedule(dosage: Any, days_per_month: float) -> Schedule:
+def read_schedule(dosage: Dosage | None, days_per_month: float) -> Schedule:
     """The schedule of timing.repeat, read as the most frequent it allows: frequencyMax over
     frequency, one dose per timeOfDay or dayOfWeek when no frequency is given."""
     repeat = dosage.timing.repeat if dosage and dosage.timing else None
@@ -41,7 +42,7 @@ def read_schedule(dosage: Any, days_per_month: float) -> Schedule:
     return Schedule(period_days / frequency, frequency / period_days, bounded, repeat.count, _text(repeat))
 
 
-def _text(repeat: Any) -> str | None:
+def _text(repeat: TimingRepeat) -> str | None:
     if repeat.period is None or not repeat.periodUnit:
         return None
     unit = _PERIOD_NAMES.get(repeat.periodUnit, repeat.periodUnit)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import math
 from functools import cache, lru_cache
-from typing import Any
 
 import pint
 from ucumvert import PintUcumRegistry
+
+from cds.fhir.models import Quantity
 
 UCUM_SYSTEM = "http://unitsofmeasure.org"
 _DIMENSIONS = {"mass": "ug", "volume": "mL"}
@@ -78,7 +79,7 @@ class Units:
                     return written
         return None
 
-    def of(self, quantity: Any) -> str | None:
+    def of(self, quantity: Quantity) -> str | None:
         """The UCUM code of a FHIR Quantity."""
         return self.ucum(quantity.code, quantity.system, quantity.unit)
 

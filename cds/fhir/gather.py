@@ -40,9 +40,8 @@ def gather_record(templates: dict[str, str], prefetch: dict[str, Any] | None,
                   wanted: Callable[[Any], bool] = lambda raw: True) -> PatientRecord:
     """Every prefetch key from prefetch or the FHIR server, parsed; raises DataUnavailable/BadPrefetch.
 
-    Only resources `wanted` (the facts layer's choice, from the raw JSON) become models. A search
-    holding more than `max_resources` of them is cut to its newest (as the FHIR client caps its
-    own searches), so an oversized prefetch cannot use up the deadline before any rule runs.
+    Only resources `wanted` (the rulebook's choice, from the raw JSON) become models; a key holding
+    more than `max_resources` of them is cut (`_capped`), and so are the drafts.
     """
     record = PatientRecord()
     client: FhirClient | None = None
@@ -67,24 +66,39 @@ def gather_record(templates: dict[str, str], prefetch: dict[str, Any] | None,
             if fetched:
                 raise DataUnavailable(key, f"FHIR server sent a malformed Bundle: {error}") from None
             raise BadPrefetch(key, str(error)) from None
-        raw = [resource for resource in raw if wanted(resource)]
-        if len(raw) > max_resources:
-            log.warning("prefetch %s holds %d resources: reading the newest %d", key, len(raw), max_resources)
-            PREFETCH_CAPPED.labels(key).inc()
-            raw = sorted(raw, key=_recorded, reverse=True)[:max_resources]
+        raw = _capped(record, key, [resource for resource in raw if wanted(resource)], max_resources)
         _file(record, parse_resources(raw, f"prefetch.{key}", record.skipped))
-    _file_drafts(record, drafts)
-    record.unselected_drafts = [read_draft(raw)[0] for raw in unselected if _is_order(raw)]
+    _file_drafts(record, drafts, unselected, max_resources)
     return record
+
+
+def _capped(record: PatientRecord, key: str, raw: list[Any], max_resources: int) -> list[Any]:
+    """At most `max_resources` of a key's resources: ongoing orders first, then the newest (as the FHIR
+    client caps its own searches), so an oversized key cannot use up the deadline before any rule runs."""
+    if len(raw) <= max_resources:
+        return raw
+    log.warning("%s holds %d resources the rules read: reading %d", key, len(raw), max_resources)
+    PREFETCH_CAPPED.labels(key).inc()
+    record.capped.append(key)
+    return sorted(raw, key=_keep_first, reverse=True)[:max_resources]
 
 
 def _is_order(raw: Any) -> bool:
     return isinstance(raw, dict) and raw.get("resourceType") == "MedicationRequest"
 
 
-def _file_drafts(record: PatientRecord, drafts: list[dict[str, Any]]) -> None:
-    """Draft MedicationRequests read leniently (never skipped); Medications beside them as usual."""
-    for raw in filter(_is_order, drafts):
+def _file_drafts(record: PatientRecord, drafts: Sequence[dict[str, Any]], unselected: Sequence[dict[str, Any]],
+                 max_resources: int) -> None:
+    """Draft MedicationRequests read leniently (never skipped), with the Medications they reference.
+    Other resources of `draftOrders` are never read; what is read is capped like a prefetch key."""
+    orders = [raw for raw in drafts if _is_order(raw)]
+    others = [raw for raw in unselected if _is_order(raw)]
+    referenced = {key for raw in (*orders, *others) if (key := _medication_key(raw))}
+    medications = [raw for raw in (*drafts, *unselected) if _is_medication(raw)
+                   and f"Medication/{raw.get('id')}" in referenced]
+    read = _capped(record, "draftOrders", [*orders, *others, *medications], max_resources)
+    kept = {id(raw) for raw in read}
+    for raw in filter(lambda raw: id(raw) in kept, orders):
         model, r4_json, notes = read_draft(raw)
         record.drafts.append(model)
         if model.id:
@@ -92,10 +106,21 @@ def _file_drafts(record: PatientRecord, drafts: list[dict[str, Any]]) -> None:
             record.draft_notes[model.id] = notes
         if notes:
             log.warning("draft MedicationRequest/%s read leniently: %s", model.id, "; ".join(notes))
-    others = [raw for raw in drafts if not _is_order(raw)]
-    for model in parse_resources(others, "draftOrders", record.skipped):
-        if model.get_resource_type() == "Medication" and model.id:
-            record.medications[f"Medication/{model.id}"] = model
+    record.unselected_drafts = [read_draft(raw)[0] for raw in others if id(raw) in kept]
+    _file(record, parse_resources([raw for raw in medications if id(raw) in kept], "draftOrders", record.skipped))
+
+
+def _is_medication(raw: Any) -> bool:
+    return isinstance(raw, dict) and raw.get("resourceType") == "Medication" and isinstance(raw.get("id"), str)
+
+
+def _medication_key(order: dict[str, Any]) -> str | None:
+    """'Medication/<id>' of a draft's medicationReference (relative or absolute), else None."""
+    reference = order.get("medicationReference")
+    target = reference.get("reference") if isinstance(reference, dict) else None
+    if not isinstance(target, str) or target.startswith("#"):
+        return None
+    return "/".join(target.split("/")[-2:])
 
 
 _ABSENT = object()
@@ -103,11 +128,16 @@ _DATES = ("effectiveDateTime", "effectiveInstant", "issued", "authoredOn", "reco
           "onsetDateTime")
 
 
-def _recorded(raw: Any) -> str:
-    """A resource's clinical date as written (ISO 8601 sorts as text), '' when it has none."""
+_ONGOING = ("active", "on-hold")
+
+
+def _keep_first(raw: Any) -> tuple[bool, bool, str]:
+    """Sort key, highest kept first: orders (drafts), ongoing orders, then the clinical date as written
+    (ISO 8601 sorts as text; '' when there is none)."""
     if not isinstance(raw, dict):
-        return ""
-    return next((value for name in _DATES if isinstance(value := raw.get(name), str)), "")
+        return False, False, ""
+    recorded = next((value for name in _DATES if isinstance(value := raw.get(name), str)), "")
+    return _is_order(raw), raw.get("status") in _ONGOING, recorded
 
 
 def _file(record: PatientRecord, models: list[Any]) -> None:

@@ -1,10 +1,12 @@
-"""Draft MedicationRequests read leniently, never skipped (clinical-rules.md §1, rev 2).
+"""MedicationRequests in older or sloppy shapes, and drafts read leniently, never skipped (clinical-rules.md §1).
 
-Prefetch data that fails validation is skipped; a draft is the order under evaluation, so it is
-read whatever its shape. Older shapes (a dosage's `doseQuantity` without `doseAndRate`,
-`doseAndRate` or `category` as an object, no `intent`) are put into R4 shape; a part that still
-fails validation is left out and named in the draft's notes, so the card can say what could not
-be read; a draft that cannot be read at all is kept as its text alone.
+Every MedicationRequest, prefetch or draft, is put into R4 shape before it is read (`r4_shape`: a
+dosage's `doseQuantity` without `doseAndRate`, `doseAndRate` or `category` as an object, a coding
+as an object or its code as a number), then read with the one model (cds.fhir.models). Prefetch
+data that still fails validation is skipped; a draft is the order under evaluation, so it is read
+whatever its shape (`read_draft`): the required elements it lacks are supplied (no `intent`), a
+part that still fails validation is left out and named in the draft's notes, so the card can say
+what could not be read, and a draft that cannot be read at all is kept as its text alone.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from cds.fhir.parse import FULL_MEDICATION_REQUEST
+from cds.fhir.models import MedicationRequest
 
 _MAX_DROPS = 20
 _DOSE_PARTS = ("doseQuantity", "doseRange", "rateQuantity", "rateRange", "rateRatio")
@@ -25,29 +27,35 @@ _MEDICATION = ("medicationCodeableConcept", "medicationReference")
 _CODING_TEXT = ("system", "code", "display", "version")
 
 
-def read_draft(raw: dict[str, Any]) -> tuple[Any, dict[str, Any], list[str]]:
+def read_draft(raw: dict[str, Any]) -> tuple[MedicationRequest, dict[str, Any], list[str]]:
     """(MedicationRequest model, the R4 JSON it was read from, what could not be read)."""
-    draft, notes = _r4_shape(copy.deepcopy(raw)), []
+    draft, notes = _completed(r4_shape(raw)), []
     for _ in range(_MAX_DROPS):
         try:
-            return FULL_MEDICATION_REQUEST.model_validate(draft), draft, notes
+            return MedicationRequest.model_validate(draft), draft, notes
         except (ValidationError, ValueError, TypeError) as error:
             dropped = _drop_first_error(draft, error)
             if dropped is None:
                 break
             notes.append(dropped)
-            draft = _r4_shape(draft)
+            draft = _completed(draft)
     text_only = _text_only(raw)
     notes.append("the order could not be read as a FHIR MedicationRequest; only its text was read")
-    return FULL_MEDICATION_REQUEST.model_validate(text_only), text_only, notes
+    return MedicationRequest.model_validate(text_only), text_only, notes
 
 
-def _r4_shape(draft: dict[str, Any]) -> dict[str, Any]:
-    """The draft with older or sloppy shapes put into R4 form (nothing is removed)."""
+def _completed(draft: dict[str, Any]) -> dict[str, Any]:
+    """The draft with the elements R4 requires and it lacks supplied (a draft has no status yet)."""
     for key, value in _REQUIRED.items():
         draft.setdefault(key, copy.deepcopy(value))
     if not any(key in draft for key in _MEDICATION):
         draft["medicationCodeableConcept"] = {"text": "(no medication given)"}
+    return draft
+
+
+def r4_shape(raw: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a MedicationRequest's JSON with older or sloppy shapes put into R4 form (nothing is removed)."""
+    draft = copy.deepcopy(raw)
     if isinstance(draft.get("medicationCodeableConcept"), str):
         draft["medicationCodeableConcept"] = {"text": draft["medicationCodeableConcept"]}
     if isinstance(draft.get("dosageInstruction"), str):

@@ -1,27 +1,18 @@
-"""R4 JSON → fhir.resources models. A resource that fails validation is skipped, logged, counted."""
+"""R4 JSON → the typed models of cds.fhir.models. A resource that fails validation is skipped, logged, counted."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
-from cds.fhir import slim
+from cds.fhir.lenient import r4_shape
+from cds.fhir.models import MODELS, Model
 from cds.fhir.record import SkippedResource
 from cds.metrics import SKIPPED_RESOURCES
 
 log = logging.getLogger(__name__)
-
-# The resource types the normalizer reads; other types in a bundle are ignored unparsed. Their model
-# classes are resolved at import: fhir.resources builds them lazily, which would cost the first request.
-# Observations, MedicationRequests, Conditions and Procedures, the bulk of a record, are read with
-# slim models of the elements the facts use (cds/fhir/slim.py); drafts are read in full (cds/fhir/lenient.py).
-MODELS = {name: get_fhir_model_class(name) for name in ("Patient", "Medication", "AllergyIntolerance")}
-MODELS |= {model.__name__: model for model in (slim.Observation, slim.MedicationRequest, slim.Condition,
-                                               slim.Procedure)}
-FULL_MEDICATION_REQUEST = get_fhir_model_class("MedicationRequest")
 
 
 def bundle_resources(bundle: dict[str, Any]) -> list[Any]:
@@ -35,9 +26,9 @@ def bundle_resources(bundle: dict[str, Any]) -> list[Any]:
     return [entry["resource"] for entry in entries if entry.get("resource") is not None]
 
 
-def parse_resources(raw_resources: list[Any], source: str,
-                    skipped: list[SkippedResource]) -> list[Any]:
-    """Validated models of the used resource types; invalid ones go to `skipped`."""
+def parse_resources(raw_resources: list[Any], source: str, skipped: list[SkippedResource]) -> list[Model]:
+    """Validated models of the resource types the facts read (others are ignored unparsed); invalid
+    ones go to `skipped`."""
     models = []
     for raw in raw_resources:
         kind = raw.get("resourceType") if isinstance(raw, dict) else None
@@ -47,7 +38,7 @@ def parse_resources(raw_resources: list[Any], source: str,
         if kind not in MODELS:
             continue  # a resource type the rules never read
         try:
-            models.append(MODELS[kind].model_validate(raw))
+            models.append(MODELS[kind].model_validate(r4_shape(raw) if kind == "MedicationRequest" else raw))
         except (ValidationError, ValueError, TypeError) as error:
             _skip(skipped, source, kind, raw, _first_error(error))
     return models

@@ -6,6 +6,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from cds.fhir.models import (
+    AllergyIntolerance,
+    Condition,
+    Medication,
+    MedicationRequest,
+    Observation,
+    Patient,
+    Procedure,
+)
+
 
 @dataclass(frozen=True)
 class SkippedResource:
@@ -19,20 +29,21 @@ class SkippedResource:
 
 @dataclass
 class PatientRecord:
-    """fhir.resources (R4B) models, grouped by what the normalizer needs."""
+    """The request's resources as typed models (cds.fhir.models), grouped by what the normalizer needs."""
 
-    patient: Any | None = None
-    observations: list[Any] = field(default_factory=list)
-    medication_requests: list[Any] = field(default_factory=list)
-    medications: dict[str, Any] = field(default_factory=dict)  # "Medication/<id>" → Medication
-    conditions: list[Any] = field(default_factory=list)
-    procedures: list[Any] = field(default_factory=list)
-    allergies: list[Any] = field(default_factory=list)
-    drafts: list[Any] = field(default_factory=list)            # B12 candidates under evaluation
+    patient: Patient | None = None
+    observations: list[Observation] = field(default_factory=list)
+    medication_requests: list[MedicationRequest] = field(default_factory=list)
+    medications: dict[str, Medication] = field(default_factory=dict)  # "Medication/<id>" → Medication
+    conditions: list[Condition] = field(default_factory=list)
+    procedures: list[Procedure] = field(default_factory=list)
+    allergies: list[AllergyIntolerance] = field(default_factory=list)
+    drafts: list[MedicationRequest] = field(default_factory=list)        # B12 candidates under evaluation
     draft_json: dict[str, dict[str, Any]] = field(default_factory=dict)  # draft id → its R4 JSON
     draft_notes: dict[str, list[str]] = field(default_factory=dict)      # draft id → parts not read
-    unselected_drafts: list[Any] = field(default_factory=list)           # order-select: drafted, not selected
+    unselected_drafts: list[MedicationRequest] = field(default_factory=list)  # order-select: drafted, not selected
     skipped: list[SkippedResource] = field(default_factory=list)
+    capped: list[str] = field(default_factory=list)     # keys holding more resources than were read
 
 
 def as_datetime(value: Any) -> datetime | None:

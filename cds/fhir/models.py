@@ -1,10 +1,12 @@
-"""Slim R4 models: only the elements the facts read, validated as their FHIR types.
+"""The FHIR R4 models every resource is read with: only the elements the facts read, as their FHIR types.
 
-A full fhir.resources model validates every element of a resource in Python, most of which no
-rule reads (subject, category, referenceRange, narrative, ...); for Observations, the bulk of a
-record, that was most of a request's cost. These models read the same elements with the same
-types and attribute names, so the facts code reads either kind, and they ignore the rest:
-an unread element that is malformed no longer costs the whole resource.
+One reading path: prefetch resources, resources fetched from a FHIR server and draft orders are
+all read with these models (drafts after lenient reshaping, cds/fhir/lenient.py). A full
+fhir.resources model validates every element of a resource, most of which no rule reads (subject,
+category, referenceRange, narrative, ...); these models read the elements the facts use, with the
+same types and attribute names as fhir.resources' R4B models (the tests hold them to the same
+facts), and ignore the rest: an unread element that is malformed does not cost the whole resource.
+To read a new element, add it here; the facts code reads it from the typed model.
 
 Types follow R4 (http://hl7.org/fhir/R4/datatypes.html): dateTime and instant by their regular
 expressions (a full date-time is a datetime, a full date a date, a partial date stays text, as
@@ -20,7 +22,6 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal
 
-from fhir.resources.R4B import get_fhir_model_class
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -44,6 +45,16 @@ def _date_time(text: str) -> datetime | date | str:
     return date.fromisoformat(text) if len(text) == 10 else text
 
 
+_DATE = re.compile(
+    r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1]))?)?")
+
+
+def _date(text: str) -> date | str:
+    if not _DATE.fullmatch(text):
+        raise ValueError("not a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD)")
+    return date.fromisoformat(text) if len(text) == 10 else text
+
+
 def _decimal(value: Decimal) -> Decimal:
     if not value.is_finite():
         raise ValueError("a FHIR decimal is a finite number")
@@ -55,8 +66,10 @@ Code = Annotated[str, StringConstraints(strict=True, pattern=r"^[^\s]+(\s[^\s]+)
 Uri = Annotated[str, StringConstraints(strict=True, pattern=r"^\S*$")]
 Id = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z0-9\-\.]{1,64}$")]
 DateTime = Annotated[Annotated[str, StringConstraints(strict=True)], AfterValidator(_date_time)]
+Date = Annotated[Annotated[str, StringConstraints(strict=True)], AfterValidator(_date)]
 FhirDecimal = Annotated[Decimal, AfterValidator(_decimal)]
 PositiveInt = Annotated[int, Field(gt=0)]
+Integer = Annotated[int, Field(strict=False)]
 Time = Annotated[str, StringConstraints(strict=True,
                                         pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?$")]
 
@@ -110,7 +123,7 @@ class Resource(Element):
 
 
 class Observation(Resource):
-    """The elements labs and findings read (facts/labs.py, facts/normalize.py)."""
+    """The elements labs and findings read (facts/labs.py, facts/findings.py)."""
 
     resourceType: Literal["Observation"]
     status: Code
@@ -125,13 +138,9 @@ class Observation(Resource):
     valueString: FhirString | None = None
     interpretation: list[CodeableConcept] | None = None
 
-
     choices = (("valueQuantity", "valueCodeableConcept", "valueString", "valueBoolean", "valueInteger", "valueRange",
                 "valueRatio", "valueSampledData", "valueTime", "valueDateTime", "valuePeriod"),
                ("effectiveDateTime", "effectivePeriod", "effectiveTiming", "effectiveInstant"))
-
-
-_FULL_MEDICATION = get_fhir_model_class("Medication")
 
 
 class Reference(Element):
@@ -172,9 +181,11 @@ class TimingRepeat(Element):
 
 class Timing(Element):
     repeat: TimingRepeat | None = None
+    code: CodeableConcept | None = None
 
 
 class Dosage(Element):
+    sequence: Integer | None = None
     text: FhirString | None = None
     patientInstruction: FhirString | None = None
     timing: Timing | None = None
@@ -186,16 +197,39 @@ class DispenseRequest(Element):
     quantity: Quantity | None = None
 
 
+class Ratio(Element):
+    numerator: Quantity | None = None
+    denominator: Quantity | None = None
+
+
+class MedicationIngredient(Element):
+    itemCodeableConcept: CodeableConcept | None = None
+    itemReference: Reference | None = None
+    strength: Ratio | None = None
+
+    choices = (("itemCodeableConcept", "itemReference"),)
+
+
+class Medication(Resource):
+    """The elements the product reading uses (facts/products.py, facts/medication.py)."""
+
+    resourceType: Literal["Medication"]
+    code: CodeableConcept | None = None
+    form: CodeableConcept | None = None
+    amount: Ratio | None = None
+    ingredient: list[MedicationIngredient] | None = None
+
+
 class MedicationRequest(Resource):
     """The elements order facts read (facts/orders.py, medication.py, schedule.py, dose.py).
-    A contained Medication is read with the full model, as a referenced one is."""
+    Contained Medications are read as Medication; other contained resources are not read."""
 
     resourceType: Literal["MedicationRequest"]
     status: Code
     intent: Code
     medicationCodeableConcept: CodeableConcept | None = None
     medicationReference: Reference | None = None
-    contained: list[Any] | None = None
+    contained: list[Medication] | None = None
     authoredOn: DateTime | None = None
     reasonCode: list[CodeableConcept] | None = None
     reasonReference: list[Reference] | None = None
@@ -211,11 +245,10 @@ class MedicationRequest(Resource):
     @field_validator("contained", mode="before")
     @classmethod
     def _contained_medications(cls, value: Any) -> Any:
-        """Contained Medications as full models; other contained resources are not read."""
+        """Only the contained Medications are read."""
         if not isinstance(value, list):
             return value
-        return [_FULL_MEDICATION.model_validate(item) for item in value
-                if isinstance(item, dict) and item.get("resourceType") == "Medication"]
+        return [item for item in value if not isinstance(item, dict) or item.get("resourceType") == "Medication"]
 
     @model_validator(mode="after")
     def _one_medication(self) -> MedicationRequest:
@@ -241,8 +274,37 @@ class Condition(Resource):
 
 
 class Procedure(Resource):
-    """The elements value-set matching reads (facts/normalize.py: code and status)."""
+    """The elements value-set matching reads (facts/findings.py: code and status)."""
 
     resourceType: Literal["Procedure"]
     status: Code
     code: CodeableConcept | None = None
+
+
+class Patient(Resource):
+    """The patient's id and age (facts/patient.py)."""
+
+    resourceType: Literal["Patient"]
+    birthDate: Date | None = None
+
+
+class AllergyReaction(Element):
+    substance: CodeableConcept | None = None
+    manifestation: list[CodeableConcept] | None = None
+    severity: Code | None = None
+
+
+class AllergyIntolerance(Resource):
+    """The elements the allergy findings read (facts/findings.py): what, how sure, how severe."""
+
+    resourceType: Literal["AllergyIntolerance"]
+    code: CodeableConcept | None = None
+    clinicalStatus: CodeableConcept | None = None
+    verificationStatus: CodeableConcept | None = None
+    criticality: Code | None = None
+    reaction: list[AllergyReaction] | None = None
+
+
+Model = Observation | MedicationRequest | Medication | Condition | Procedure | Patient | AllergyIntolerance
+MODELS: dict[str, type[Resource]] = {model.__name__: model for model in (
+    Observation, MedicationRequest, Medication, Condition, Procedure, Patient, AllergyIntolerance)}

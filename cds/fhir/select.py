@@ -1,5 +1,5 @@
-"""Which prefetch resources a rule can ever read, chosen from the raw JSON before FHIR models are
-built (architecture.md "Select before you build"): most of a real record (glucose, lipids, other
+"""Which resources a rule can ever read, chosen from the raw JSON before the models of
+cds.fhir.models are built (architecture.md "Select before you build"): most of a real record (glucose, lipids, other
 drugs) is never looked at, and validating it as a full model was most of a request's cost.
 
 Observations count only through the LOINC codes of the labs table (clinical-rules.md §1, rev 2);
@@ -18,6 +18,9 @@ LOINC = "http://loinc.org"
 
 
 class ResourceSelector:
+    """`selector(raw)`: whether a raw prefetch resource can be read by some rule (the rulebook's lab
+    codes and B12 product catalogue decide)."""
+
     def __init__(self, facts_config: dict[str, Any], valuesets: dict[str, Any]):
         self._loinc = {code for spec in facts_config["labs"].values() for code in spec["loinc"]}
         self._loinc |= set(facts_config["intrinsic_factor_antibody"]["loinc"])
