@@ -16,6 +16,7 @@ import typer
 
 from cds import BUNDLED_RULES
 from cds.rulebook import RulebookError, Service
+from cds.rulebook.profiles import DEFAULT_PROFILE
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -32,6 +33,7 @@ analytics_app = typer.Typer(help="Card-log analytics.", no_args_is_help=True)
 app.add_typer(analytics_app, name="analytics")
 
 RulesDir = Annotated[Path, typer.Argument(help="Rules directory.")]
+ProfileOption = Annotated[str, typer.Option(help="Site profile (rules/profiles/<name>.yaml) to load the rules under.")]
 VETTED_RULES = "CDS_INTERNAL_VETTED_RULES"  # digest of the rules whose examples `cds serve` ran before its workers
 
 
@@ -55,6 +57,8 @@ def serve(
                                                         "[env CDS_PUBLIC_URL].")] = None,
     workers: Annotated[int | None, typer.Option(min=1, help="Worker processes, each with its own rules and "
                                                             "reload watcher [env CDS_WORKERS, default 1].")] = None,
+    profile: Annotated[str | None, typer.Option(help="Site profile, rules/profiles/<name>.yaml "
+                                                     "[env CDS_PROFILE, default uk].")] = None,
 ) -> None:
     """Start the CDS Hooks service."""
     import uvicorn
@@ -65,7 +69,8 @@ def serve(
 
     overrides = {k: v for k, v in {"host": host, "port": port, "rules": rules, "reload_rules": reload_rules,
                                     "reload_skip_examples": reload_skip_examples, "auth": auth, "issuers": issuers,
-                                    "public_url": public_url, "workers": workers}.items() if v is not None}
+                                    "public_url": public_url, "workers": workers, "profile": profile}.items()
+                 if v is not None}
     try:
         settings = Settings(**overrides)
     except ValidationError as error:
@@ -105,7 +110,7 @@ def _worker_app_or_exit(settings: Settings, watch: bool, vetted_digest: str | No
                                          "live even if their own examples fail", settings.rules)
     try:
         runtime = RuleRuntime(settings.rules, check_examples=not settings.reload_skip_examples,
-                              vetted_digest=vetted_digest)
+                              vetted_digest=vetted_digest, profile=settings.profile)
     except RulebookError as error:
         typer.echo(f"rules in {settings.rules} are invalid:\n{error}", err=True)
         raise typer.Exit(2) from None
@@ -150,12 +155,12 @@ def bench(
 
 
 @rules_app.command("check")
-def check(directory: RulesDir = BUNDLED_RULES) -> None:
+def check(directory: RulesDir = BUNDLED_RULES, profile: ProfileOption = DEFAULT_PROFILE) -> None:
     """Validate rule files; exit 1 listing every error (file:line [rule] message)."""
     from cds.runtime import load
 
     try:
-        rulebook = load(directory).rulebook  # compiled too: what the engine refuses fails here
+        rulebook = load(directory, profile).rulebook  # compiled too: what the engine refuses fails here
     except RulebookError as error:
         for item in error.errors:
             typer.echo(str(item), err=True)
@@ -164,24 +169,25 @@ def check(directory: RulesDir = BUNDLED_RULES) -> None:
     for warning in rulebook.warnings:
         typer.echo(f"warning: {warning}")
     typer.echo(f"ok: {len(rulebook.packs)} packs, {len(rulebook.rules())} rules, "
-               f"{len(rulebook.services)} services (digest {rulebook.digest})")
+               f"{len(rulebook.services)} services, profile {rulebook.profile} (digest {rulebook.digest})")
 
 
 @rules_app.command("list")
-def list_rules(directory: RulesDir = BUNDLED_RULES) -> None:
+def list_rules(directory: RulesDir = BUNDLED_RULES, profile: ProfileOption = DEFAULT_PROFILE) -> None:
     """Rule ids, indicators, hooks and titles, in columns."""
     rows = [(rule.id, rule.indicator, ",".join(rule.hooks), rule.title)
-            for rule in _load_or_exit(directory).rulebook.rules()]
+            for rule in _load_or_exit(directory, profile).rulebook.rules()]
     for line in _columns([("RULE", "INDICATOR", "HOOKS", "TITLE"), *rows]):
         typer.echo(line)
 
 
 @rules_app.command("test")
-def test(directory: RulesDir = BUNDLED_RULES) -> None:
-    """Run the examples each rule carries; exit 1 if any fails."""
+def test(directory: RulesDir = BUNDLED_RULES, profile: ProfileOption = DEFAULT_PROFILE) -> None:
+    """Run the examples each rule carries under a site profile (those naming another profile are left
+    out); exit 1 if any fails."""
     from cds.ruletests import run_rule_tests
 
-    results = run_rule_tests(_load_or_exit(directory))
+    results = run_rule_tests(_load_or_exit(directory, profile))
     for result in results:
         mark = "PASSED" if result.passed else "FAILED"
         typer.echo(f"{mark} {result.rule.id} [{result.test.fixture} expect {result.test.expect}] {result.message}")
@@ -197,11 +203,12 @@ def explain(
     service: Annotated[str | None, typer.Option(help="Service id [default: every service for the request's "
                                                      "hook].")] = None,
     directory: Annotated[Path, typer.Option("--rules", help="Rules directory.")] = BUNDLED_RULES,
+    profile: ProfileOption = DEFAULT_PROFILE,
 ) -> None:
     """For every rule of the service: fired or not, and which condition held or failed."""
     from cds.fixtures import render_fixture
 
-    rules = _load_or_exit(directory)
+    rules = _load_or_exit(directory, profile)
     try:
         hook = render_fixture(request).get("hook")
     except Exception as error:  # an unreadable request: say why in one line
@@ -235,10 +242,9 @@ def _explain_service(rules: LoadedRules, request: Path, service: Service) -> Non
             typer.echo(f"    {condition.status:11} {json.dumps(condition.condition, default=str)}")
             for fact in condition.candidates:
                 typer.echo(f"                {json.dumps(fact, default=str)}")
-        for escalation in report.escalations:
-            status = "held" if escalation.held else "not held"
-            typer.echo(f"    escalate to {escalation.indicator}: {status}  "
-                       f"{json.dumps(escalation.conditions, default=str)}")
+        for case in report.cases:
+            status = "held" if case.held else "not held"
+            typer.echo(f"    case {case.indicator}: {status}  {json.dumps(case.conditions, default=str)}")
 
 
 @fixtures_app.command("render")
@@ -296,11 +302,11 @@ def _columns(rows: list[tuple[str, ...]]) -> list[str]:
     return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
 
 
-def _load_or_exit(directory: Path) -> LoadedRules:
+def _load_or_exit(directory: Path, profile: str) -> LoadedRules:
     from cds.runtime import load
 
     try:
-        return load(directory)
+        return load(directory, profile)
     except RulebookError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(1) from None

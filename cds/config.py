@@ -18,6 +18,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8080
     rules: Path = BUNDLED_RULES
+    profile: str = "uk"                      # site profile: rules/profiles/<profile>.yaml
     reload_rules: bool = False
     reload_skip_examples: bool = False       # emergencies only: rules go live without passing their own examples
     data_dir: Path = Path.home() / ".local" / "share" / "cobalt-cds"

@@ -20,6 +20,11 @@ FIXTURE_DIR = PROJECT_ROOT / "fhir_fixtures"
 _DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(T[\d:.]+(?:Z|[+-]\d{2}:\d{2})?)?$")
 
 
+def fixture_header(path: Path | str) -> dict[str, Any]:
+    """A fixture's header: recordedAt, patient, description and, where it names one, its site profile."""
+    return json.loads(Path(path).read_text(encoding="utf-8")).get(HEADER) or {}
+
+
 def render_fixture(path: Path | str, now: datetime | None = None) -> dict[str, Any]:
     """The concrete request a fixture stands for, dated relative to `now`."""
     path = Path(path)

@@ -52,11 +52,13 @@ def run_service(rules: LoadedRules, service: Service, request: HookRequest, cont
     record = gather_record(rules.prefetch, request.prefetch, context.model_dump(), drafts, client,
                            settings.fhir_max_resources, unselected, wanted=rules.selects)
     clock.mark("fhir")
-    facts = rules.normalizer.normalize(record, service.hook, now or datetime.now(UTC))
+    now = now or datetime.now(UTC)
+    facts = rules.normalizer.normalize(record, service.hook, now)
     clock.mark("facts")
     evaluation = rules.engine.evaluate(facts.engine_facts(), service, deadline)
     clock.mark("engine")
-    builder = CardBuilder(rules.rulebook, service.id, request.hookInstance, context.patientId, record.draft_json)
+    builder = CardBuilder(rules.rulebook, service.id, request.hookInstance, context.patientId, record.draft_json,
+                          now.date())
     cards = builder.build(evaluation.findings)
     if not evaluation.complete:
         INCOMPLETE.inc()

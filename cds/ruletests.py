@@ -53,7 +53,10 @@ def call_fixture(rules: LoadedRules, fixture: Path, service_id: str | None = Non
 
 
 def run_rule_tests(rules: LoadedRules) -> list[TestResult]:
-    return [_run_one(rules, rule, test) for rule in rules.rulebook.rules() for test in rule.tests]
+    """Every example of every rule that holds under the rules' profile (those naming another are left out)."""
+    profile = rules.rulebook.profile
+    return [_run_one(rules, rule, test) for rule in rules.rulebook.rules() for test in rule.tests
+            if test.profile in (None, profile)]
 
 
 def example_errors(rules: LoadedRules) -> list[LoadError]:

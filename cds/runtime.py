@@ -14,6 +14,7 @@ from cds.fhir.select import ResourceSelector
 from cds.metrics import RELOADS, RULES_LOADED
 from cds.rulebook import Rulebook, RulebookError, load_rulebook
 from cds.rulebook.model import LoadError
+from cds.rulebook.profiles import DEFAULT_PROFILE
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +42,16 @@ def build(rulebook: Rulebook) -> LoadedRules:
                        prefetch_templates(rulebook), ResourceSelector(rulebook.facts_config, rulebook.valuesets))
 
 
-def load(directory: Path) -> LoadedRules:
-    """Read, validate and compile a rules directory."""
-    return build(load_rulebook(directory))
+def load(directory: Path, profile: str = DEFAULT_PROFILE) -> LoadedRules:
+    """Read, validate and compile a rules directory under a site profile."""
+    return build(load_rulebook(directory, profile))
 
 
-def load_vetted(directory: Path, check_examples: bool, vetted_digest: str | None = None) -> LoadedRules:
+def load_vetted(directory: Path, check_examples: bool, vetted_digest: str | None = None,
+                profile: str = DEFAULT_PROFILE) -> LoadedRules:
     """`load`, and with `check_examples` the rules' own examples too (unless they are the rules of
     `vetted_digest`, whose examples passed already): raises RulebookError naming each failing example."""
-    rules = load(directory)
+    rules = load(directory, profile)
     if check_examples and rules.rulebook.digest != vetted_digest:
         from cds.ruletests import example_errors  # runs the pipeline, which needs this module
 
@@ -75,10 +77,12 @@ class RuleRuntime:
     a schema error (the `cds serve` default; the library default leaves examples to `cds rules test`).
     `vetted_digest`: rules whose examples another process has just run, not run again at start."""
 
-    def __init__(self, directory: Path, check_examples: bool = False, vetted_digest: str | None = None):
+    def __init__(self, directory: Path, check_examples: bool = False, vetted_digest: str | None = None,
+                 profile: str = DEFAULT_PROFILE):
         self.directory = directory
         self.check_examples = check_examples
-        self.current = load_vetted(directory, check_examples, vetted_digest)
+        self.profile = profile
+        self.current = load_vetted(directory, check_examples, vetted_digest, profile)
         self.last_error: RulebookError | None = None
         self._reload_lock = threading.Lock()
         RULES_LOADED.set(len(self.current.rulebook.rules()))
@@ -87,7 +91,7 @@ class RuleRuntime:
         """Load the directory again; on any error keep the current rules and remember why."""
         with self._reload_lock:
             try:
-                fresh = load_vetted(self.directory, self.check_examples)
+                fresh = load_vetted(self.directory, self.check_examples, profile=self.profile)
             except Exception as error:  # whatever went wrong, the current rules keep serving
                 if not isinstance(error, RulebookError):
                     log.exception("unexpected error loading %s", self.directory)

@@ -33,6 +33,12 @@ def runtime() -> RuleRuntime:
     return RuleRuntime(BUNDLED_RULES)
 
 
+@pytest.fixture(scope="session")
+def profile_runtimes() -> dict[str, RuleRuntime]:
+    """The bundled rules under each shipped site profile."""
+    return {name: RuleRuntime(BUNDLED_RULES, profile=name) for name in ("uk", "us")}
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path)

@@ -25,6 +25,7 @@ from tests.jwt_helpers import PUBLIC_URL, Signer, assert_refused, claims, file_i
 from tests.stores import stored_text
 
 MG_MCG, NOT_CONFIRMED, LAB_UNITS = "units.mg-mcg-confusion", "deficiency.not-confirmed", "units.lab-unit-implausible"
+DUPLICATE = "escalation.duplicate-draft"
 REASON = "urn:cobalt-cds:override-reason"
 NEW_UNITS_VERSION = "2026-12-01"
 API = "/analytics/api/rules"
@@ -86,7 +87,7 @@ def seeded(settings, runtime, database_url, rules_copy) -> Iterator[Seeded]:
     """The CALLS, plus one call on an app whose units pack has a new version (same store); then
     feedback on some of the cards and on a card never issued."""
     settings = settings.model_copy(update={"database_url": database_url})
-    edit_file(rules_copy / "packs" / "units.yaml", 'version: "2026-11-30"', f'version: "{NEW_UNITS_VERSION}"')
+    edit_file(rules_copy / "packs" / "units.yaml", 'version: "2026-12-06"', f'version: "{NEW_UNITS_VERSION}"')
     with TestClient(create_app(settings, RuleRuntime(rules_copy))) as newer:
         newer_cards = [(SIGN, c) for c in _call(newer, SIGN, "unit-error-1000mg.json", "another-hook-instance")]
     with TestClient(create_app(settings, runtime)) as client:
@@ -133,7 +134,8 @@ def test_per_rule_figures(seeded):
         (LAB_UNITS, 6, 1, 0, 0, 0.0, 0.0, [], None),   # 3 cards on each of two services, one patient
         (MG_MCG, 5, 1, 2, 3, 2 / 5, 3 / 5, [(REASON, "dose-intended", "Dose-Intended", 2),
                                             (REASON, "specialist-advice", "Specialist-Advice", 1)], 105.0),
-        (NOT_CONFIRMED, 3, 3, 1, 0, 1 / 3, 0.0, [], 60.0)]
+        (NOT_CONFIRMED, 3, 3, 1, 0, 1 / 3, 0.0, [], 60.0),
+        (DUPLICATE, 1, 1, 0, 0, 0.0, 0.0, [], None)]   # the published shape's two identical drafts
     for rule in rules:
         days = rule["firing_by_day"]
         assert [date.fromisoformat(d["day"]) for d in days] == seeded.days[rule["rule_id"]]
@@ -146,7 +148,8 @@ def test_filters_by_service_and_pack_version(seeded):
         assert {k: body["query"][k] for k in filters} == filters
         return [(r["rule_id"], r["fired"], r["accepted"], r["overridden"]) for r in body["rules"]]
 
-    assert figures(service=SIGN) == [(MG_MCG, 5, 2, 3), (NOT_CONFIRMED, 3, 1, 0), (LAB_UNITS, 3, 0, 0)]
+    assert figures(service=SIGN) == [(MG_MCG, 5, 2, 3), (NOT_CONFIRMED, 3, 1, 0), (LAB_UNITS, 3, 0, 0),
+                                     (DUPLICATE, 1, 0, 0)]
     assert figures(service=VIEW) == [(LAB_UNITS, 3, 0, 0)]
     assert figures(pack_version=NEW_UNITS_VERSION) == [(MG_MCG, 1, 0, 0)]   # the declared version: any content
     assert figures(pack_version=NEW_UNITS_VERSION[:7]) == []                # not a loose prefix

@@ -135,10 +135,10 @@ def test_the_filters_reach_the_report_and_stay_in_the_links(settings, runtime):
     report = Report(MIX_UP)
     response = console(settings, runtime, report).get(
         "/analytics", params={"since": "2026-10-01", "until": "2026-10-31", "service": "b12-patient-view",
-                              "pack_version": "2026-11-30"})
+                              "pack_version": "2026-12-06"})
     assert report.queries == [AnalyticsQuery(datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC),
-                                             "b12-patient-view", "2026-11-30")]
-    assert "since=2026-10-01&amp;until=2026-10-31&amp;service=b12-patient-view&amp;pack_version=2026-11-30" \
+                                             "b12-patient-view", "2026-12-06")]
+    assert "since=2026-10-01&amp;until=2026-10-31&amp;service=b12-patient-view&amp;pack_version=2026-12-06" \
         in response.text
     rulebook = runtime.current.rulebook
     listed = set(table(response.text)) - {"units.mg-mcg-confusion"}
@@ -169,7 +169,7 @@ def test_a_rule_page_shows_its_text_rationale_references_parameters_examples_and
     rule = runtime.current.rulebook.rule("units.mg-mcg-confusion")
     for text in (rule.title, "ISMP: mg/mcg confusion is a recognised cause", "ISMP list of error-prone abbreviations",
                  "https://www.ismp.org/recommendations/error-prone-abbreviations-list",
-                 "likely mg/mcg mix-up (usual {draft_order.usual_dose_mcg} mcg = 1 mg)", "Dose is intended and checked",
+                 "likely mg/mcg mix-up (usual dose 1,000 mcg)", "Dose is intended and checked",
                  "fhir_fixtures/requests/unit-error-1000mg.json", "order-sign", "units.yaml:"):
         assert text in html, text
     assert re.search(r"<code>\$mg_mcg_confusion_above_mcg</code></th><td class=\"num\">5000</td>", html)

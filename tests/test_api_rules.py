@@ -51,8 +51,9 @@ def test_replacing_the_product_drops_the_old_products_medication_and_supply(clie
     cards = client.post("/cds-services/b12-order-sign", json=request).json()["cards"]
     card = next(c for c in cards if c["source"]["topic"]["code"] == "deficiency.neuro-or-anaemia-needs-loading")
     resource = card["suggestions"][0]["actions"][0]["resource"]
-    assert {"contained", "medicationReference", "dispenseRequest"}.isdisjoint(resource)
+    assert {"contained", "medicationReference"}.isdisjoint(resource)
     assert resource["medicationCodeableConcept"]["coding"][0]["code"] == "317106"
+    assert resource["dispenseRequest"]["quantity"]["unit"] == "mL"   # the new product's supply, not 30 tablets
     assert MedicationRequest.model_validate(resource).id == "draft-oral-50"
 
 # Regimens that fit the patient's scenario: alert fatigue is a defect, so no warning or critical card.
@@ -113,7 +114,9 @@ def test_loading_card_uses_patient_values_and_replaces_the_draft(client):
     assert resource["id"] == "draft-oral-50"
     assert resource["medicationCodeableConcept"]["coding"][0]["code"] == "317106"
     assert resource["dosageInstruction"][0]["route"]["coding"][0]["code"] == "78421000"
-    assert resource["dosageInstruction"][0]["timing"]["repeat"] == {"frequency": 1, "period": 2, "periodUnit": "d"}
+    repeat = resource["dosageInstruction"][0]["timing"]["repeat"]
+    assert {key: repeat[key] for key in ("frequency", "period", "periodUnit", "count")} == {
+        "frequency": 1, "period": 2, "periodUnit": "d", "count": 11}   # alternate days for 3 weeks
 
 
 def test_not_confirmed_offers_lab_orders(client):
@@ -174,6 +177,10 @@ def test_every_suggested_resource_is_valid_fhir(client, runtime, fixture):
     service = next(s.id for s in runtime.current.rulebook.services.values() if s.hook == request["hook"])
     cards = client.post(f"/cds-services/{service}", json=request).json()["cards"]
     for action in (a for card in cards for s in card.get("suggestions", []) for a in s["actions"]):
+        if action["type"] == "delete":   # names a draft of the request
+            assert action["resourceId"] in {f"MedicationRequest/{e['resource']['id']}"
+                                            for e in request["context"]["draftOrders"]["entry"]}
+            continue
         resource = action["resource"]
         get_fhir_model_class(resource["resourceType"]).model_validate(resource)
         assert resource["subject"]["reference"] == f"Patient/{request['context']['patientId']}"

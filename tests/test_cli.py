@@ -112,11 +112,11 @@ def test_explain_an_unreadable_request_says_why_in_one_line(tmp_path):
     assert "cannot explain" in result.output and "Traceback" not in result.output
 
 
-def test_explain_shows_escalations_and_parameter_values():
+def test_explain_shows_cases_and_parameter_values():
     patient_view = PROJECT_ROOT / "fhir_fixtures" / "services" / "b12-patient-view.json"
     result = runner.invoke(app, ["rules", "explain", str(patient_view), "--service", "b12-patient-view"])
-    assert "escalate to warning: held" in result.output
-    assert '"$mma_confounded_above = 0.45"' in result.output
+    assert "case warning: held" in result.output
+    assert '"$review_yearly_days = 365"' in result.output
 
 
 def test_explain_without_service_explains_every_service_for_the_requests_hook():

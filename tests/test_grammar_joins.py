@@ -90,11 +90,13 @@ def test_lab_joined_to_order(client, rules_copy, settings):
 
 
 def test_arithmetic_on_an_unknown_field_does_not_hold(client):
-    """The active order has no dose: its mcg_per_28d is unknown, so the comparison is not true."""
+    """The active order has no dose (none structured, none in its text): its mcg_per_28d is unknown, so
+    the comparison is not true."""
     request = fixture_request("requests/def-maintenance-loading-draft.json")
     for entry in request["prefetch"]["medications"]["entry"]:
         for dosage in entry["resource"].get("dosageInstruction", []):
-            dosage.pop("doseAndRate", None)
+            for part in ("doseAndRate", "text", "patientInstruction"):
+                dosage.pop(part, None)
     response = client.post("/cds-services/b12-order-sign", json=request)
     assert response.status_code == 200, response.text
     assert "escalation.draft-above-active" not in topics(response)

@@ -4,6 +4,8 @@ units, routes and frequencies, competing cards, and no silent all-clear."""
 from __future__ import annotations
 
 import copy
+import math
+from datetime import date, timedelta
 
 import pytest
 
@@ -48,12 +50,12 @@ EXPECTED = [
     ("label-twice-daily", {"frequency.more-than-daily": "critical"}),
     ("label-unit-U", {"units.unrecognized-unit": "warning"}),
     ("label-vial-unknown-size", {"units.unrecognized-unit": "warning"}),
-    ("label-text-only-dose", {"service.order-unreadable": "warning"}),
+    ("label-text-only-dose", {"units.mg-mcg-confusion": "critical"}),   # "1000 mg IM monthly", read from text
     ("label-no-route-1000mg", {"units.mg-mcg-confusion": "critical"}),
     ("label-route-injection-1000mg", {"units.mg-mcg-confusion": "critical"}),
     ("label-published-shape-1000mg", {"units.mg-mcg-confusion": "critical"}),
     ("label-leber-cyano", {"label.leber-cyanocobalamin": "warning"}),
-    ("label-cobalt-allergy", {"label.cobalt-allergy": "critical"}),
+    ("label-cobalt-allergy", {"label.cobalt-allergy": "warning"}),   # cobalt contact dermatitis: UK warning
     ("label-lab-units-im-draft", {"units.lab-unit-implausible": "warning"}),
     # quiet: read and judged correct
     ("label-cyanokit-smoke", {}),
@@ -172,9 +174,9 @@ def test_volume_card_states_the_arithmetic(client):
 
 
 def test_unreadable_card_names_what_could_not_be_read(client):
-    response = client.post("/cds-services/b12-label-check", json=fixture_request("requests/label-text-only-dose.json"))
+    response = client.post("/cds-services/b12-label-check", json=fixture_request("requests/rev3-text-as-directed.json"))
     card, = response.json()["cards"]
-    assert "1000 mg im monthly" in card["detail"] and "did not run" in card["detail"]
+    assert "'as directed'" in card["detail"] and "did not run" in card["detail"]
 
 
 def test_lower_cards_offer_no_change_to_a_draft_with_a_critical_card(client):
@@ -224,18 +226,27 @@ def test_card_text_follows_a_tuned_threshold(rules_copy, settings):
     assert "1,500 mcg" in card["summary"] and "1,000" not in card["summary"]
 
 
-@pytest.mark.parametrize(("fixture", "count", "timing"), [
-    ("requests/neuro-monthly-im-draft.json", None, {"frequency": 1, "period": 2, "periodUnit": "d"}),
-    ("requests/rev2-anaemia-only-monthly-draft.json", 6, {"frequency": 3, "period": 1, "periodUnit": "wk"}),
+@pytest.mark.parametrize(("fixture", "timing", "then"), [
+    ("requests/neuro-monthly-im-draft.json", {"frequency": 1, "period": 2, "periodUnit": "d", "count": 11},
+     {"frequency": 1, "period": 2, "periodUnit": "mo"}),
+    ("requests/rev2-anaemia-only-monthly-draft.json", {"frequency": 3, "period": 1, "periodUnit": "wk", "count": 6},
+     {"frequency": 1, "period": 3, "periodUnit": "mo"}),
 ])
-def test_loading_suggestion_is_the_regimen_that_fits_the_finding(client, fixture, count, timing):
+def test_loading_suggestion_is_the_regimen_that_fits_the_finding(client, fixture, timing, then):
+    """The loading course replaces the draft, and the maintenance that follows starts the day after it ends."""
     request = fixture_request(fixture)
     response = client.post(f"/cds-services/b12-{request['hook']}", json=request)
     card = next(c for c in response.json()["cards"]
                 if c["source"]["topic"]["code"] == "deficiency.neuro-or-anaemia-needs-loading")
     suggestion, = card["suggestions"]
-    repeat = suggestion["actions"][0]["resource"]["dosageInstruction"][0]["timing"]["repeat"]
-    assert repeat == timing | ({"count": count} if count else {})
+    course, maintenance = (action["resource"]["dosageInstruction"][0]["timing"]["repeat"]
+                           for action in suggestion["actions"])
+    assert [action["type"] for action in suggestion["actions"]] == ["update", "create"]
+    start = date.fromisoformat(course.pop("boundsPeriod")["start"])
+    assert course == timing
+    interval = timing["period"] * {"d": 1, "wk": 7}[timing["periodUnit"]] / timing["frequency"]
+    ends = start + timedelta(days=math.ceil(timing["count"] * interval))
+    assert date.fromisoformat(maintenance.pop("boundsPeriod")["start"]) == ends and maintenance == then
     assert "\n\n**Neurological findings:**" in card["detail"]
 
 

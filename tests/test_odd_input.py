@@ -118,4 +118,4 @@ def test_oversized_prefetch_is_cut_to_its_newest_results(client, caplog):
     assert response.status_code == 200
     assert "deficiency.not-confirmed" not in topics(response)
     assert "service.incomplete" not in topics(response)
-    assert "prefetch observations holds 1201 resources: reading the newest 1000" in caplog.text
+    assert "observations holds 1201 resources the rules read: reading 1000" in caplog.text

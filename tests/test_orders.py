@@ -103,7 +103,7 @@ def test_schedule_bounds_reason_report_and_supply(runtime):
     assert (fact.interval_days, fact.per_day, fact.bounded) == (2, 0.5, True)
     assert fact.reported_by_patient and fact.has_reason
     assert fact.dispense_mcg == 6000 and fact.supply_days == 12 and fact.authored_days_ago == 10
-    assert fact.frequency_text == "every 2 days"
+    assert fact.frequency_text == "on alternate days"
 
 
 def test_twice_daily(runtime):

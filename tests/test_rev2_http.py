@@ -103,15 +103,25 @@ REVIEW = "monitoring.review-due"
 
 # (fixture, services, change, rule, fires)
 CASES = [
-    # A renewal is not a new series: previous order completed this year, no B12 test in the last year.
-    ("rev2-pa-renewal-draft", ORDER, unchanged, NOT_CONFIRMED, False),
-    ("rev2-pa-renewal-draft", ORDER, order_changed("mr-maint-2025", authoredOn=_days_ago(366)), NOT_CONFIRMED, True),
-    ("rev2-pa-renewal-draft", ORDER, order_changed("mr-maint-2025", authoredOn=_days_ago(364)), NOT_CONFIRMED, False),
-    ("rev2-pa-renewal-draft", ORDER, order_changed("mr-maint-2025", status="cancelled"), NOT_CONFIRMED, True),
-    ("rev2-pa-renewal-draft", ORDER, order_changed("mr-maint-2025", status="entered-in-error"), NOT_CONFIRMED, True),
-    # An active order keeps the series going whatever its age.
-    ("rev2-pa-renewal-draft", ORDER, order_changed("mr-maint-2025", status="active", authoredOn=_days_ago(900)),
+    # A renewal is not a new series: previous order completed this year, no B12 test in the last year (the
+    # coded pernicious anaemia, itself a confirmation since revision 3, taken out to see the series logic).
+    ("rev2-pa-renewal-draft", ORDER, without_condition("cond-pa"), NOT_CONFIRMED, False),
+    ("rev2-pa-renewal-draft", ORDER, combined(without_condition("cond-pa"),
+                                              order_changed("mr-maint-2025", authoredOn=_days_ago(366))),
+     NOT_CONFIRMED, True),
+    ("rev2-pa-renewal-draft", ORDER, combined(without_condition("cond-pa"),
+                                              order_changed("mr-maint-2025", authoredOn=_days_ago(364))),
      NOT_CONFIRMED, False),
+    ("rev2-pa-renewal-draft", ORDER, combined(without_condition("cond-pa"),
+                                              order_changed("mr-maint-2025", status="cancelled")), NOT_CONFIRMED, True),
+    ("rev2-pa-renewal-draft", ORDER, combined(without_condition("cond-pa"),
+                                              order_changed("mr-maint-2025", status="entered-in-error")),
+     NOT_CONFIRMED, True),
+    # Revision 3: the coded pernicious anaemia confirms the deficiency of a new series too.
+    ("rev2-pa-renewal-draft", ORDER, order_changed("mr-maint-2025", authoredOn=_days_ago(366)), NOT_CONFIRMED, False),
+    # An active order keeps the series going whatever its age.
+    ("rev2-pa-renewal-draft", ORDER, combined(without_condition("cond-pa"), order_changed(
+        "mr-maint-2025", status="active", authoredOn=_days_ago(900))), NOT_CONFIRMED, False),
     # A B12 of 900 taken during treatment is not diagnostic: no "deficiency unlikely" on restarting ...
     ("rev2-on-treatment-900-draft", ORDER, unchanged, UNLIKELY, False),
     # ... the same 900 with no treatment history (void orders) is a normal level.
@@ -154,7 +164,8 @@ CASES = [
     # Folic acid alone: macrocytosis (MCV above 100) or significant anaemia, B12 not normal, no B12 cover.
     ("rev2-folic-acid-alone", ORDER, lab("718-7", value=110), FOLIC, True),                 # MCV 108 alone
     ("rev2-folic-acid-alone", ORDER, combined(lab("718-7", value=110), lab("787-2", value=100)), FOLIC, False),
-    ("rev2-folic-acid-alone", ORDER, combined(lab("718-7", value=109), lab("787-2", value=100)), FOLIC, True),
+    # Revision 3: significant anaemia counts only with no MCV to tell (a normocytic Hb is not megaloblastic).
+    ("rev2-folic-acid-alone", ORDER, combined(lab("718-7", value=109), lab("787-2", value=100)), FOLIC, False),
     ("rev2-folic-acid-alone", ORDER, added_lab("2132-9", 351, "ng/L", 3), FOLIC, False),   # B12 normal
     ("rev2-folic-acid-alone", ORDER, added_lab("2132-9", 200, "ng/L", 3), FOLIC, True),    # indeterminate
     # Severe anaemia: potassium on a new series or on loading again after stopped therapy.
@@ -203,21 +214,23 @@ def test_correct_ongoing_regimen_gets_no_warning_or_critical_card(client, fixtur
 def test_anaemia_without_neurological_signs_is_offered_its_own_bounded_regimen(client, service):
     [card] = cards_of(post(client, "rev2-anaemia-only-monthly-draft", service), LOADING)
     [suggestion] = card["suggestions"]          # only the regimen that fits the finding
-    anaemia = suggestion["actions"][0]
-    assert anaemia["type"] == "update"
+    anaemia, maintenance = suggestion["actions"]
+    assert (anaemia["type"], maintenance["type"]) == ("update", "create")
     dosage = anaemia["resource"]["dosageInstruction"][0]
-    assert dosage["timing"]["repeat"] == {"frequency": 3, "period": 1, "periodUnit": "wk", "count": 6}
+    repeat = {k: v for k, v in dosage["timing"]["repeat"].items() if k != "boundsPeriod"}
+    assert repeat == {"frequency": 3, "period": 1, "periodUnit": "wk", "count": 6}
     assert dosage["route"]["coding"][0]["code"] == "78421000"
-    assert "every 3 months" in dosage["text"]
+    assert "every 3 months" in maintenance["resource"]["dosageInstruction"][0]["text"]
 
 
 @pytest.mark.parametrize("service", ORDER)
 def test_neurological_signs_are_offered_alternate_day_loading(client, service):
     [card] = cards_of(post(client, "neuro-monthly-im-draft", service), LOADING)
     [suggestion] = card["suggestions"]
-    neuro = suggestion["actions"][0]["resource"]["dosageInstruction"][0]
-    assert neuro["timing"]["repeat"] == {"frequency": 1, "period": 2, "periodUnit": "d"}
-    assert "every 2 months" in neuro["text"]
+    course, maintenance = (action["resource"]["dosageInstruction"][0] for action in suggestion["actions"])
+    assert {k: v for k, v in course["timing"]["repeat"].items() if k != "boundsPeriod"} == {
+        "frequency": 1, "period": 2, "periodUnit": "d", "count": 11}
+    assert "every 2 months" in maintenance["text"]
 
 
 def test_results_taken_on_treatment_are_marked_in_card_text(client):

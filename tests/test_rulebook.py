@@ -51,8 +51,8 @@ def test_schema_error_is_located(rules_copy):
 
 
 def test_unsafe_unit_abbreviation_in_card_text(rules_copy):
-    edit_file(rules_copy / "packs" / "units.yaml", "(usual {draft_order.usual_dose_mcg} mcg = 1 mg)",
-              "(usual {draft_order.usual_dose_mcg} µg = 1 mg)")
+    edit_file(rules_copy / "packs" / "units.yaml", "(usual dose {$regimen.usual_dose_mcg} mcg)",
+              "(usual dose {$regimen.usual_dose_mcg} µg)")
     [error] = _errors(rules_copy)
     assert "mcg" in error.message
 
@@ -139,8 +139,8 @@ JOINED_ARITHMETIC = '\n      - fact: patient\n        where: {b12_drafts: {gt: "
     ("mg_mcg_confusion_above_mcg: {value: 5000", "mg_mcg_confusion_above_mcg: {value: 0.00001",
      "too small or too large for the engine"),
     ("{draft_order.dose_mcg} mcg: likely", "{draft_order.dose_mcg:.1f} mcg: likely", "has a format option"),
-    ("(usual {draft_order.usual_dose_mcg} mcg = 1 mg)",
-     "(usual {draft_order.usual_dose_mcg} mcg = 1 mg) " + "and more words " * 8, "cards allow 140"),
+    ("(usual dose {$regimen.usual_dose_mcg} mcg)",
+     "(usual dose {$regimen.usual_dose_mcg} mcg) " + "and more words " * 8, "cards allow 140"),
     ("labelled single dose of {$label_single_dose_mcg} mcg", "labelled single dose of {$label_single_dose} mcg",
      "placeholder '{$label_single_dose}' names no parameter of this pack"),
     ("{lab_unit_problem.reason}.\n\n        This result is",
@@ -161,15 +161,34 @@ def _assert_load_error(rules: Path, pack: str, old: str, new: str, message: str)
     assert all(error.line > 1 for error in errors)
 
 
-def test_replace_draft_needs_a_draft_order(rules_copy):
-    pack = rules_copy / "packs" / "deficiency.yaml"
-    # deficiency.low-untreated binds only the patient
-    edit_file(pack, "      override_reasons: [symptoms-reviewed, deficiency-confirmed-elsewhere, not-applicable]",
-              "      suggestions:\n        - label: Replace\n          replace_draft: {dose: {value: 1, unit: mg}}\n"
-              "      override_reasons: [symptoms-reviewed, deficiency-confirmed-elsewhere, not-applicable]")
+@pytest.mark.parametrize("suggestion", ["replace_draft: {dose: {value: 1, unit: mg}}", "regimen: maintenance",
+                                        "add_regimen: maintenance", "delete_draft: true"])
+def test_changing_a_draft_needs_a_draft_order(rules_copy, suggestion):
+    pack = rules_copy / "packs" / "monitoring.yaml"
+    # monitoring.renal-confounds-labs binds only the patient
+    rationale = "    rationale: >\n      BSH guideline / NICE CKS: MMA and homocysteine rise"
+    edit_file(pack, rationale, f"      suggestions:\n        - label: Change\n          {suggestion}\n{rationale}")
     [error] = _errors(rules_copy)
     assert (error.rule_id, error.message) == (
-        "deficiency.low-untreated", "'replace_draft' needs a draft_order condition to replace")
+        "monitoring.renal-confounds-labs", "this suggestion changes the matched draft, and the rule matches none")
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ("regimen: neuro_loading", "regimen: neuro_loadin", "no regimen 'neuro_loadin' in regimens.yaml"),
+    ("product: hydroxocobalamin_injection", "product: hydroxocobalamin", "no product 'hydroxocobalamin'"),
+    ("dose: {value: $regimen.usual_dose_mcg, unit: mcg}", "dose: {value: $regimen.usual_dose, unit: mcg}",
+     "'$regimen.usual_dose' names no number"),
+    ("{$regimens.neuro_loading}. Do not", "{$regimens.neuro}. Do not", "placeholder '{$regimens.neuro}' names no"),
+    ("      - setting: cobalt_allergy_critical", "      - setting: cobalt_allergy", "setting 'cobalt_allergy' is not"),
+    ("yields_to: [deficiency.neuro-or-anaemia-needs-loading]", "yields_to: [deficiency.needs-loading]",
+     "yields_to names no rule 'deficiency.needs-loading'"),
+])
+def test_what_a_rule_names_must_exist(rules_copy, old, new, message):
+    pack = next(path for path in (rules_copy / "packs").glob("*.yaml") if old in path.read_text())
+    edit_file(pack, old, new)
+    errors = _errors(rules_copy)
+    assert any(message in error.message for error in errors), [str(e) for e in errors]
+    assert all(error.line > 1 for error in errors)
 
 
 def test_service_id_declared_twice(rules_copy):
@@ -178,7 +197,7 @@ def test_service_id_declared_twice(rules_copy):
     assert "service id 'b12-order-sign' is declared twice" in error.message
 
 
-def test_escalation_may_use_only_aliases_bound_before_the_condition_it_refines(rules_copy):
+def test_a_case_may_use_only_aliases_bound_before_the_condition_it_refines(rules_copy):
     pack = """\
 pack: escalation
 version: "t"
@@ -191,7 +210,7 @@ rules:
       - fact: draft_order
       - fact: order
         as: active
-    escalate:
+    cases:
       - indicator: warning
         when:
           - fact: draft_order
@@ -222,6 +241,8 @@ def test_warnings_for_what_loads_but_never_runs(rules_copy):
     assert any("[units.mg-mcg-confusion]: rule has no tests" in w for w in warnings), warnings
 
 
-def test_escalation_must_raise_the_indicator(rules_copy):
-    _assert_load_error(rules_copy, "deficiency.yaml", "    escalate:\n      - indicator: warning",
-                       "    escalate:\n      - indicator: info", "is not more severe than the rule's 'info'")
+def test_a_case_needs_override_reasons_when_it_makes_a_card_a_warning(rules_copy):
+    old = '    card:\n      summary: "Kidney impairment raises'
+    _assert_load_error(rules_copy, "monitoring.yaml", old,
+                       "    cases:\n      - indicator: warning\n        when:\n          - fact: patient\n" + old,
+                       "warning and critical rules must offer override_reasons")

@@ -24,7 +24,10 @@ def test_a_reload_failing_an_example_keeps_the_old_rules_and_logs_the_example(ru
         assert runtime.reload() is False
     assert runtime.current.rulebook.digest == digest
     [error] = runtime.last_error.errors
-    assert (error.rule_id, error.line) == ("units.volume-exceeds-dose", 150)
+    lines = (rules_copy / "packs" / "units.yaml").read_text().splitlines()
+    example = next(n for n, line in enumerate(lines, 1) if "label-ampoule-quiet.json" in line
+                   and "expect: fire" in lines[n])
+    assert (error.rule_id, error.line) == ("units.volume-exceeds-dose", example)
     assert error.message == ("example fhir_fixtures/requests/label-ampoule-quiet.json failed: "
                              "expected fire, got quiet")
     assert "[units.volume-exceeds-dose]: example fhir_fixtures/requests/label-ampoule-quiet.json" in caplog.text

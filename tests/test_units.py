@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cds.facts.labs import summarize_labs
 from cds.fhir.models import Observation
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
@@ -27,7 +26,7 @@ def _lab(normalizer, loinc, value, code=None, unit=None, system="http://unitsofm
     observation = Observation.model_validate({
         "resourceType": "Observation", "id": "o1", "status": "final", "effectiveDateTime": "2026-11-20",
         "code": {"coding": [{"system": "http://loinc.org", "code": loinc}]}, "valueQuantity": quantity})
-    return summarize_labs([observation], normalizer.config, normalizer.units, normalizer.answers, NOW)
+    return normalizer.labs.summarize([observation], NOW)
 
 
 @pytest.mark.parametrize(("loinc", "value", "unit", "kind", "expected"), [
@@ -73,7 +72,7 @@ def test_entered_in_error_is_ignored(normalizer):
         "resourceType": "Observation", "id": "o1", "status": "entered-in-error", "effectiveDateTime": "2026-11-20",
         "code": {"coding": [{"system": "http://loinc.org", "code": "2132-9"}]},
         "valueQuantity": {"value": 90, "code": "ng/L", "system": "http://unitsofmeasure.org"}})
-    assert summarize_labs([observation], normalizer.config, normalizer.units, normalizer.answers, NOW).latest == {}
+    assert normalizer.labs.summarize([observation], NOW).latest == {}
 
 
 @pytest.mark.parametrize(("loinc", "value", "code", "kind", "expected"), [
@@ -100,18 +99,18 @@ def _b12(day: str, value: float, code: str = "ng/L", comparator: str | None = No
 
 @pytest.mark.parametrize(("newest", "cause"), [
     (_b12("2026-11-20", 0.1, code="ug/L"), "unit"),            # a unit not in the accepted list
-    (_b12("2026-11-20", 400, comparator="<"), "comparator"),   # "<400" may be anything below 400
+    (_b12("2026-11-20", 400, comparator="ad"), "comparator"),  # R5 "ad" (sufficient) is no bound a B12 has
     (_b12("2026-12-20", 120), "future"),                       # dated after today
 ])
 def test_an_unusable_newest_result_leaves_the_kind_unknown(normalizer, newest, cause):
     """An older usable result does not stand in for a newer unusable one (unknown, never normal)."""
     older = _b12("2026-05-01", 400)
-    summary = summarize_labs([older, newest], normalizer.config, normalizer.units, normalizer.answers, NOW)
+    summary = normalizer.labs.summarize([older, newest], NOW)
     assert "b12_total" not in summary.latest
     assert [problem.cause for problem in summary.problems] == [cause]
 
 
 def test_an_unusable_older_result_does_not_hide_a_newer_usable_one(normalizer):
     observations = [_b12("2026-05-01", 0.1, code="ug/L"), _b12("2026-11-20", 150)]
-    summary = summarize_labs(observations, normalizer.config, normalizer.units, normalizer.answers, NOW)
+    summary = normalizer.labs.summarize(observations, NOW)
     assert summary.latest["b12_total"].value == 150

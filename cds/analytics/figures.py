@@ -53,7 +53,3 @@ class AnalyticsReport:
     rules: list[RuleFigures]
 
 
-def version_selected(version: str | None, wanted: str) -> bool:
-    """A pack version filter: the exact version ("2026-11-30+3fa2c1d"), or a declared version
-    ("2026-11-30") standing for every content of it."""
-    return version is not None and (version == wanted or version.startswith(f"{wanted}+"))

@@ -99,7 +99,7 @@ async def rule_page(rule_id: str, request: Request, rules: deps.RulesDep, chosen
     return templates.TemplateResponse(request, "rule.html", {
         **common, "rule": rule, "pack": rulebook.packs[rule.pack], "figures": figures,
         "source": f"{Path(rule.file).name}:{rule.line}",
-        "parameters": view.parameters_used(rule, rulebook),
+        "parameters": rule.values,   # the values its conditions and text name, as the profile in force sets them
         "conditions": yaml.safe_dump([c.written for c in rule.when], sort_keys=False, allow_unicode=True),
         "reason_names": rulebook.override_reasons["codes"],
         "firing_chart": charts.firing_chart(figures.firing_by_day, chosen.first, chosen.last,

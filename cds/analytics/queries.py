@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, Engine, Select, Subquery, and_, func, or_,
 
 from cds.analytics.figures import AnalyticsQuery, AnalyticsReport, DayCount, ReasonCount, RuleFigures
 from cds.feedback import READ_ONLY, as_utc, feedback, issued_cards
+from cds.rulebook.versions import like_patterns
 
 TOP_REASONS = 5
 
@@ -58,8 +59,8 @@ def _cards(query: AnalyticsQuery) -> Subquery:
         conditions.append(issued_cards.c.service_id == query.service)
     if query.pack_version is not None:  # a declared version ("2026-11-30") selects every content of it
         version = issued_cards.c.pack_version
-        conditions.append(or_(version == query.pack_version, version.startswith(f"{query.pack_version}+",
-                                                                                  autoescape=True)))
+        conditions.append(or_(version == query.pack_version,
+                              *(version.like(pattern, escape="\\") for pattern in like_patterns(query.pack_version))))
     return select(issued_cards).where(*conditions).subquery("cards")
 
 

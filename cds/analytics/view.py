@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import string
 from dataclasses import dataclass
 from datetime import UTC, date, timedelta
 
-from cds.analytics.figures import AnalyticsQuery, AnalyticsReport, RuleFigures, version_selected
-from cds.rulebook.conditions import Invalid
-from cds.rulebook.expressions import Param, references
+from cds.analytics.figures import AnalyticsQuery, AnalyticsReport, RuleFigures
+from cds.rulebook import versions
 from cds.rulebook.model import Rule, Rulebook
 
 
@@ -48,7 +46,7 @@ def no_cards(rule_id: str) -> RuleFigures:
 
 def in_scope(rule: Rule, query: AnalyticsQuery, rulebook: Rulebook) -> bool:
     """Whether the rule could have fired under the query's service and pack version filters."""
-    if query.pack_version is not None and not version_selected(rule.pack_version, query.pack_version):
+    if query.pack_version is not None and not versions.matches(rule.pack_version, query.pack_version):
         return False
     if query.service is None:
         return True
@@ -67,28 +65,6 @@ def rule_rows(report: AnalyticsReport, rulebook: Rulebook) -> list[RuleRow]:
 
 def figures_of(report: AnalyticsReport, rule_id: str) -> RuleFigures:
     return next((figures for figures in report.rules if figures.rule_id == rule_id), no_cards(rule_id))
-
-
-def parameters_used(rule: Rule, rulebook: Rulebook) -> dict[str, float]:
-    """The pack parameters the rule's conditions and card text name, with their values."""
-    conditions = [*rule.when, *(condition for step in rule.escalate for condition in step.when)]
-    names = {ref.name for condition in conditions for operand in condition.operands()
-             if not isinstance(operand, Invalid) for ref in references(operand) if isinstance(ref, Param)}
-    names |= {field[1:] for text in _card_texts(rule.card) for _, field, _, _ in string.Formatter().parse(text)
-              if field and field.startswith("$")}
-    parameters = rulebook.packs[rule.pack].parameters
-    return {name: parameters[name] for name in sorted(names) if name in parameters}
-
-
-def _card_texts(value: object) -> list[str]:
-    """Every string in a card template (summary, detail, suggestion labels and instructions)."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [text for item in value.values() for text in _card_texts(item)]
-    if isinstance(value, list | tuple):
-        return [text for item in value for text in _card_texts(item)]
-    return []
 
 
 def percent(rate: float | None) -> str:

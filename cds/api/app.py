@@ -35,7 +35,8 @@ def create_app(settings: Settings | None = None, runtime: RuleRuntime | None = N
     app = FastAPI(title="Cobalt CDS", version="0.1.0",
                   description="CDS Hooks 2.0 service for vitamin B12 injection therapy", lifespan=_card_log_running)
     app.state.settings = settings
-    app.state.runtime = runtime or RuleRuntime(settings.rules, check_examples=not settings.reload_skip_examples)
+    app.state.runtime = runtime or RuleRuntime(settings.rules, check_examples=not settings.reload_skip_examples,
+                                               profile=settings.profile)
     app.state.feedback = FeedbackStore(settings.feedback_url())
     app.state.card_log = CardLogWriter(app.state.feedback, patient_hasher(settings), settings.card_log_retention_days)
     app.state.evaluations = Admission(settings.evaluation_slots, settings.admission_min_left_s)

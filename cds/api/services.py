@@ -51,10 +51,13 @@ class CdsResponse(BaseModel):
 
 @router.get("/cds-services", response_model=Discovery)
 async def discovery(rules: deps.RulesDep) -> dict[str, Any]:
+    book = rules.rulebook
     return {"services": [
-        {"hook": s.hook, "id": s.id, "title": s.title, "description": s.description,
-         "prefetch": rules.prefetch, "usageRequirements": rules.rulebook.usage_requirements}
-        for s in rules.rulebook.services.values()]}
+        {"hook": s.hook, "id": s.id, "title": s.title,
+         "description": f"{s.description} Site profile: {book.profile} ({book.profile_title}).",
+         "prefetch": rules.prefetch, "usageRequirements": " ".join(filter(None, (book.usage_requirements,
+                                                                              s.usage_requirements)))}
+        for s in book.services.values()]}
 
 
 @router.post("/cds-services/{service_id}", response_model=CdsResponse, dependencies=[Depends(require_token)],

@@ -14,6 +14,7 @@ from cds.rulebook.conditions import (
     FactCondition,
     Operand,
     Where,
+    settled,
 )
 from cds.rulebook.expressions import BinaryOp, FieldRef, Literal, Param, constant, references
 from cds.rulebook.model import Rule
@@ -29,29 +30,40 @@ ANCHOR_ALIAS = "_anchor"
 
 @dataclass(frozen=True)
 class CompiledRule:
-    """One durable_rules rule: a rule's base conditions, or base plus one escalation."""
+    """One durable_rules rule: a rule's base conditions, or base plus one case. `rank`: which wins when
+    several variants match the same facts (the first case is 0, the base last)."""
 
     name: str
     rule: Rule
     indicator: str
+    rank: int
     aliases: tuple[str, ...]
     definition: dict[str, Any]
 
 
-def compile_rule(rule: Rule, parameters: dict[str, float]) -> list[CompiledRule]:
-    """The base rule, then one more-severe variant per `escalate` entry."""
-    variants = [(rule.indicator, rule.when)]
-    variants += [(e.indicator, refine(rule.when, e.when)) for e in rule.escalate]
+def rule_variants(rule: Rule, parameters: dict[str, Any]) -> list[tuple[int, str, tuple[Condition, ...]]]:
+    """(rank, indicator, conditions) of every variant that can hold under these parameters: each case
+    (the base plus its conditions) in order, then the base."""
+    base = settled(rule.when, parameters)
+    if base is None:
+        return []
+    variants = [(rank, case.indicator, settled(case.when, parameters)) for rank, case in enumerate(rule.cases)]
+    return [(rank, indicator, refine(base, extra)) for rank, indicator, extra in variants if extra is not None] + [
+        (len(rule.cases), rule.indicator, base)]
+
+
+def compile_rule(rule: Rule, parameters: dict[str, Any]) -> list[CompiledRule]:
+    """A durable_rules rule per variant of the rule (rule_variants)."""
     return [
-        CompiledRule(f"{rule.id}#{index}", rule, indicator,
+        CompiledRule(f"{rule.id}#{rank}", rule, indicator, rank,
                      tuple(c.alias for c in conditions if isinstance(c, FactCondition)),
                      {"all": compile_conditions(conditions, parameters)})
-        for index, (indicator, conditions) in enumerate(variants)
+        for rank, indicator, conditions in rule_variants(rule, parameters)
     ]
 
 
 def refine(base: Sequence[Condition], extra: Sequence[Condition]) -> tuple[Condition, ...]:
-    """Base conditions plus escalation conditions; a fact condition naming an alias the base
+    """Base conditions plus a case's conditions; a fact condition naming an alias the base
     already binds adds its tests to that condition instead of matching a second fact (the
     merged condition is compiled, never shown: it keeps the base's written form)."""
     merged = list(base)

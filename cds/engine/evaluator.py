@@ -47,14 +47,15 @@ def with_anchor_rule(definitions: dict[str, Any]) -> dict[str, Any]:
 def run_session(host: Host, ruleset: str, facts: list[dict[str, Any]]) -> None:
     """Assert `facts` into a fresh session of `ruleset` and delete the session afterwards.
 
-    One fact at a time and in the given order: a batch stops at the first fact no rule looks
-    at, and absence tests are decided when the anchor fact (asserted last) arrives. The facts
-    must have been made `engine_safe`.
+    One fact at a time: a batch stops at the first fact no rule looks at. The anchor fact is
+    asserted last, so absence tests are decided against the complete fact set. The facts must
+    have been made `engine_safe`.
     """
     session = uuid.uuid4().hex
+    ordered = sorted(facts, key=lambda fact: fact["type"] == ANCHOR_FACT)
     with ENGINE_LOCK:
         try:
-            for fact in facts:
+            for fact in ordered:
                 with contextlib.suppress(MessageNotHandledException):  # no rule looks at this fact
                     host.assert_fact(ruleset, {**fact, "sid": session})
         finally:
@@ -104,11 +105,13 @@ class SynchronousHost(Host):
 
 @dataclass(frozen=True)
 class Finding:
-    """A rule that fired, with the facts it matched (alias → fact)."""
+    """A rule that fired, with the facts it matched (alias → fact); `rank`: the variant that matched
+    (cases first, the rule's own conditions last): of several findings on one order, the lowest wins."""
 
     rule_id: str
     indicator: str
     facts: dict[str, dict[str, Any]]
+    rank: int = 0
 
 
 @dataclass
@@ -161,7 +164,7 @@ class RuleEngine:
         """Run the service's rules over `facts` in one session. If the engine cannot be had before
         `deadline`, nothing runs and every pack of the service is reported skipped.
 
-        `facts` must end with the single anchor (patient) fact; see compiler.ANCHOR_FACT.
+        `facts` hold one anchor (patient) fact, in any place: it is asserted last (compiler.ANCHOR_FACT).
         """
         ruleset = self._rulesets.get(service.id)
         if ruleset is None:
@@ -180,7 +183,7 @@ class RuleEngine:
         # One parameter only: durable_rules treats two-parameter actions as asynchronous.
         def record(closure: Any) -> None:
             matched = {alias: dict(closure._m[alias]) for alias in compiled.aliases}
-            self._findings.append(Finding(compiled.rule.id, compiled.indicator, matched))
+            self._findings.append(Finding(compiled.rule.id, compiled.indicator, matched, compiled.rank))
 
         return record
 
@@ -198,5 +201,5 @@ def _acquire_engine(deadline: float | None) -> bool:
 
 def _fact_conditions(rule: Rule) -> list[FactCondition | AbsentCondition]:
     """Every fact a rule's conditions (escalations included) name, present or absent."""
-    conditions = [*rule.when, *(c for escalation in rule.escalate for c in escalation.when)]
+    conditions = [*rule.when, *(c for case in rule.cases for c in case.when)]
     return [c for c in conditions if isinstance(c, FactCondition | AbsentCondition)]

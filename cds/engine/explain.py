@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from cds.engine.compiler import compile_conditions, ordered_conditions, refine
+from cds.engine.compiler import compile_conditions, ordered_conditions, rule_variants
 from cds.engine.evaluator import (
     ENGINE_LOCK,
     SynchronousHost,
@@ -14,7 +14,7 @@ from cds.engine.evaluator import (
     run_session,
     with_anchor_rule,
 )
-from cds.rulebook.conditions import Condition
+from cds.rulebook.conditions import Condition, SettingCondition, settled
 from cds.rulebook.model import Rule
 
 
@@ -26,7 +26,7 @@ class ConditionReport:
 
 
 @dataclass
-class EscalationReport:
+class CaseReport:
     indicator: str
     held: bool
     conditions: list[dict[str, Any]]
@@ -37,27 +37,32 @@ class RuleReport:
     rule: Rule
     fired: bool
     conditions: list[ConditionReport]
-    escalations: list[EscalationReport] = field(default_factory=list)
+    cases: list[CaseReport] = field(default_factory=list)
 
 
-def explain_rules(rules: list[tuple[Rule, dict[str, float]]],
+def explain_rules(rules: list[tuple[Rule, dict[str, Any]]],
                   facts: list[dict[str, Any]]) -> list[RuleReport]:
     """For each (rule, pack parameters): fired or not, and which condition held or failed."""
     reports = []
     host = SynchronousHost()
     facts = engine_safe(facts)
     for rule, parameters in rules:
-        conditions = ordered_conditions(rule.when)
+        base = settled(rule.when, parameters)
+        if base is None:   # a setting is off: the rule can never fire under these parameters
+            reports.append(RuleReport(rule, False, [ConditionReport(c.shown(parameters), "failed")
+                                                    for c in rule.when if isinstance(c, SettingCondition)]))
+            continue
+        conditions = ordered_conditions(base)
         fired: set[int] = set()
         definitions = {
             f"prefix{k}": {"all": compile_conditions(conditions[:k], parameters),
                            "run": _recorder(fired, k)}
             for k in range(1, len(conditions) + 1)
         }
-        escalated: set[int] = set()
-        definitions |= {f"escalation{i}": {"all": compile_conditions(refine(rule.when, e.when), parameters),
-                                           "run": _recorder(escalated, i)}
-                        for i, e in enumerate(rule.escalate)}
+        cased: set[int] = set()
+        variants = [(rank, when) for rank, _, when in rule_variants(rule, parameters) if rank < len(rule.cases)]
+        definitions |= {f"case{rank}": {"all": compile_conditions(when, parameters), "run": _recorder(cased, rank)}
+                        for rank, when in variants}
         name = next_ruleset_name("explain")
         with ENGINE_LOCK:
             host.register_rulesets({name: with_anchor_rule(definitions)})
@@ -69,8 +74,8 @@ def explain_rules(rules: list[tuple[Rule, dict[str, float]]],
                             "held" if index < held else "failed" if index == held else "not reached",
                             _candidates(condition, facts))
             for index, condition in enumerate(conditions)], [
-            EscalationReport(e.indicator, i in escalated, [c.shown(parameters) for c in e.when])
-            for i, e in enumerate(rule.escalate)]))
+            CaseReport(case.indicator, rank in cased, [c.shown(parameters) for c in case.when])
+            for rank, case in enumerate(rule.cases)]))
     return reports
 
 

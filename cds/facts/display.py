@@ -20,6 +20,18 @@ def format_number(value: float) -> str:
     return f"{value:,.{places}f}".rstrip("0").rstrip(".")
 
 
+def mass_text(mcg: float) -> str:
+    """1000 → '1 mg', 500 → '500 mcg', 1500 → '1.5 mg': a mass as clinicians write it."""
+    return f"{format_number(mcg / 1000)} mg" if mcg >= 1000 else f"{format_number(mcg)} mcg"
+
+
+def plural(noun: str, count: float) -> str:
+    """'tablet' → 'tablets' unless exactly one; 'mL' and other units stay as they are."""
+    if count == 1 or not noun.isalpha() or not noun.islower() or noun.endswith("s"):
+        return noun
+    return f"{noun}es" if noun.endswith(("ch", "sh", "x")) else f"{noun}s"
+
+
 def safe_units(text: str) -> str:
     """Text with every microgram abbreviation written as 'mcg'."""
     return _MICROGRAM.sub("mcg", text)

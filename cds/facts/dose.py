@@ -8,8 +8,9 @@ Whatever lacks what it needs is not converted, and says why: units are never gue
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
-from cds.facts.display import format_number, quantity_text
+from cds.facts.display import format_number, mass_text, plural, quantity_text
 from cds.facts.products import Product
 from cds.facts.units import Units
 from cds.fhir.models import Quantity
@@ -24,6 +25,9 @@ class Dose:
     mcg: float | None = None
     arithmetic: str | None = None    # "10 mL × 1,000 mcg/mL = 10,000 mcg"
     problem: str | None = None       # why no mcg, for card text
+
+
+_NAMED_FORMS = frozenset({"tablet", "capsule", "lozenge", "spray", "drop", "puff"})
 
 
 class DoseReader:
@@ -49,21 +53,36 @@ class DoseReader:
         return "unknown"
 
     def read(self, quantity: Quantity | None, product: Product) -> Dose:
-        """The quantity in mcg of the product, or the reason it cannot be."""
+        """The quantity in mcg of the product, or the reason it cannot be. A dose of zero or below is no dose."""
         if quantity is None or quantity.value is None:
             return Dose("none", problem="no dose quantity")
         value = float(quantity.value)
         written = (quantity.unit or quantity.code or "").strip() or None
         ucum = self._units.of(quantity)
-        kind = self.kind(ucum, quantity.unit, quantity.code)
         text = quantity_text(value, ucum, written)
+        if value <= 0:
+            return Dose("none", problem=f"a dose of {text}, which is not a dose")
+        kind = self.kind(ucum, quantity.unit, quantity.code)
         mcg, per_unit, problem = self._mcg(value, ucum, kind, written, product)
         arithmetic = None
         if mcg is not None:
             total = f"{format_number(mcg)} mcg"
             arithmetic = f"{text} × {per_unit} = {total}" if per_unit else (
                 total if ucum == "ug" else f"{text} = {total}")
+            if kind in ("count", "container"):   # as clinicians write it: "1 mg (1 tablet)"
+                text = f"{mass_text(mcg)} ({format_number(value)} {plural(self._noun(written, product), value)})"
         return Dose(kind, value, written, text, mcg, arithmetic, problem)
+
+    def read_written(self, value: float, unit: str, product: Product) -> Dose:
+        """A dose read from text ("1000 mcg", "1 ampoule"), as if it had been written as a Quantity."""
+        return self.read(Quantity(value=Decimal(str(value)), unit=unit), product)
+
+    def _noun(self, written: str | None, product: Product) -> str:
+        """What one unit is called: the product's form for a generic count ({pill}, each), else as written."""
+        word = (written or "").strip("{}").lower()
+        if product.form and self._words.get(word.rstrip("s")) == "count" and word not in _NAMED_FORMS:
+            return product.form
+        return word or "unit"
 
     def _mcg(self, value: float, ucum: str | None, kind: str, written: str | None,
              product: Product) -> tuple[float | None, str | None, str | None]:

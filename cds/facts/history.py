@@ -1,4 +1,4 @@
-"""B12 treatment history from the non-draft order facts (clinical-rules.md §1, rev 2).
+"""B12 treatment history from the non-draft order facts (clinical-rules.md §1).
 
 One job: what the patient's own injection history says about the order under evaluation —
 whether it starts a new series, whether a loading course was given, when the current course
@@ -17,7 +17,7 @@ from functools import cached_property
 from cds.facts.labs import LabSummary
 from cds.facts.model import LabFact, OrderFact
 
-# Definitions of rev 2 §1 (not tunable thresholds: they say what "history" means).
+# Definitions of clinical-rules.md §1 (not tunable thresholds: they say what "history" means).
 RECENT_DAYS = 365            # a completed or stopped order this recent keeps the series going
 COURSE_GAP_DAYS = 365        # orders further apart than this belong to different courses
 LOADING_MIN_DOSES = 3        # a loading order allowing fewer doses was not a loading course
@@ -46,10 +46,14 @@ class TreatmentHistory:
 
     @property
     def loading_given(self) -> bool:
-        """An order dosed at least weekly, for 3 doses or open-ended, authored in the last year."""
-        return any(o.interval_days is not None and o.interval_days <= self.loading_max_interval_days
-                   and (o.doses is None or o.doses >= LOADING_MIN_DOSES)
-                   and _age(o) <= RECENT_DAYS for o in self.orders)
+        """A loading course authored in the last year."""
+        return any(self.is_loading_course(o) and _age(o) <= RECENT_DAYS for o in self.orders)
+
+    def is_loading_course(self, order: OrderFact) -> bool:
+        """A parenteral order (or step) dosed at least weekly, for 3 doses or open-ended."""
+        return (order.parenteral and not order.antidote and order.interval_days is not None
+                and order.interval_days <= self.loading_max_interval_days
+                and (order.doses is None or order.doses >= LOADING_MIN_DOSES))
 
     @property
     def course_start_days_ago(self) -> float | None:
@@ -82,8 +86,7 @@ class TreatmentHistory:
     def marked(self, labs: LabSummary) -> LabSummary:
         """The labs with every B12, active B12 and MMA result marked `on_treatment` where it was."""
         results = {kind: [self._mark(lab) for lab in found] for kind, found in labs.results.items()}
-        return LabSummary({kind: found[0] for kind, found in results.items() if found}, results,
-                          labs.problems, labs.intrinsic_factor_positive)
+        return replace(labs, latest={kind: found[0] for kind, found in results.items() if found}, results=results)
 
     def _mark(self, lab: LabFact) -> LabFact:
         on_treatment = lab.kind in ON_TREATMENT_KINDS and self.on_treatment(lab.days_ago)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 import operator
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -13,7 +15,7 @@ from cds.facts.codes import Answers, codings_of, texts_of
 from cds.facts.display import format_number
 from cds.facts.model import LabFact, LabUnitProblemFact
 from cds.facts.units import Units
-from cds.fhir.models import Observation, Quantity
+from cds.fhir.models import CodeableConcept, Observation, Quantity
 from cds.fhir.record import as_datetime
 
 IGNORED_STATUSES = {"entered-in-error", "cancelled"}
@@ -23,7 +25,10 @@ UNIT_TEXT = {"umol/L": "µmol/L", "mL/min/{1.73_m2}": "mL/min/1.73 m²"}
 _BOUNDS = {"implausible_at_or_above": operator.ge, "implausible_above": operator.gt,
            "implausible_below": operator.lt}
 _CAUSES = {"unit": "unit not recognised", "implausible": "implausible value", "comparator": "a bound, not a value",
-           "future": "dated in the future"}
+           "no-value": "no numeric value; counted as indeterminate", "future": "dated in the future"}
+_COMPARATORS = frozenset({"<", "<=", ">", ">="})
+_BOUND = re.compile(r"^\s*(<=|>=|<|>)")
+_WRITTEN = re.compile(r"(<=|>=|<|>)?\s*(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)\s*([A-Za-zµμ/.]+)?")
 LOINC = "http://loinc.org"
 
 
@@ -33,6 +38,7 @@ class LabSummary:
     results: dict[str, list[LabFact]]      # per kind, newest first, the usable results newer than any problem
     problems: list[LabUnitProblemFact]
     intrinsic_factor_positive: bool
+    flagged_low: dict[str, LabUnitProblemFact] = field(default_factory=dict)  # kind → newest result, a "low" flag
 
 
 def day_text(when: datetime) -> str:
@@ -44,73 +50,138 @@ def _day_text(day: date) -> str:
     return f"{day.day} {day:%b %Y}"
 
 
-def summarize_labs(observations: list[Observation], config: dict[str, Any], units: Units, answers: Answers,
-                   now: datetime) -> LabSummary:
-    """The newest result per lab kind, when it is usable; unusable results become problems.
+class LabReader:
+    """Observations → the newest usable result per lab kind, with facts.yaml's lab table."""
 
-    A kind whose newest result is unusable is unknown: an older result does not stand in for it.
-    """
-    kind_by_loinc = {code: kind for kind, spec in config["labs"].items() for code in spec["loinc"]}
-    antibody = config["intrinsic_factor_antibody"]
-    by_kind: dict[str, list[LabFact | LabUnitProblemFact]] = {}
-    problems: list[LabUnitProblemFact] = []
-    antibody_results: list[tuple[datetime, bool]] = []
-    for observation in observations:
-        if observation.status in IGNORED_STATUSES:
-            continue
-        codes = {c.code for c in codings_of(observation.code) if c.system == LOINC}
-        when = _effective(observation)
-        if codes & set(antibody["loinc"]):
-            verdict = observation_answer(observation, answers)
-            if verdict is not None and when is not None:
-                antibody_results.append((when, verdict))
-            continue
-        kind = next((kind_by_loinc[code] for code in sorted(codes) if code in kind_by_loinc), None)
+    def __init__(self, config: dict[str, Any], units: Units, answers: Answers):
+        self._labs = config["labs"]
+        self._kind_by_loinc = {code: kind for kind, spec in self._labs.items() for code in spec["loinc"]}
+        self._antibody = set(config["intrinsic_factor_antibody"]["loinc"])
+        self._units = units
+        self._answers = answers
+        low = config["qualitative_low"]
+        self._low_flags = set(low["interpretation"])
+        self._low_words = re.compile(rf"\b({'|'.join(map(re.escape, low['text']))})\b", re.IGNORECASE)
+
+    def kind_of(self, concept: CodeableConcept | None) -> str | None:
+        """The lab kind a LOINC-coded concept names (an Observation's code, a ServiceRequest's), or None."""
+        return next((self._kind_by_loinc[c.code] for c in codings_of(concept)
+                     if c.system == LOINC and c.code in self._kind_by_loinc), None)
+
+    def summarize(self, observations: list[Observation], now: datetime, unbounded: frozenset[str] = frozenset()
+                  ) -> LabSummary:
+        """The newest result per lab kind, when it is usable; unusable results become problems. A kind
+        whose newest result is unusable is unknown: an older result does not stand in for it.
+        `unbounded`: kinds whose plausibility bounds do not apply (MMA in an inborn cobalamin disorder)."""
+        by_kind: dict[str, list[LabFact | LabUnitProblemFact]] = {}
+        problems: list[LabUnitProblemFact] = []
+        antibody_results: list[tuple[datetime, bool]] = []
+        for observation in observations:
+            if observation.status in IGNORED_STATUSES:
+                continue
+            codes = sorted(c.code for c in codings_of(observation.code) if c.system == LOINC and c.code)
+            when = _effective(observation)
+            if self._antibody.intersection(codes):
+                verdict = observation_answer(observation, self._answers)
+                if verdict is not None and when is not None:
+                    antibody_results.append((when, verdict))
+                continue
+            loinc = next((code for code in codes if code in self._kind_by_loinc), None)
+            if loinc is None or when is None:
+                continue
+            kind = self._kind_by_loinc[loinc]
+            result = self._result(observation, kind, loinc, kind in unbounded,
+                                  round((now - when).total_seconds() / 86400, 2), day_text(when))
+            if result is None:
+                continue
+            if isinstance(result, LabUnitProblemFact):
+                problems.append(result)
+            by_kind.setdefault(kind, []).append(result)
+        antibody_results.sort()
+        results = {kind: _usable_run(found) for kind, found in by_kind.items()}
+        flagged = {kind: newest for kind, found in by_kind.items()
+                   if isinstance(newest := min(found, key=lambda r: r.days_ago or 0), LabUnitProblemFact)
+                   and newest.cause == "no-value"}
+        return LabSummary({kind: run[0] for kind, run in results.items() if run}, results, problems,
+                          bool(antibody_results and antibody_results[-1][1]), flagged)
+
+    def _result(self, observation: Observation, kind: str, loinc: str, unbounded: bool, days_ago: float,
+                date: str) -> LabFact | LabUnitProblemFact | None:
+        """One result in canonical units, or the problem that keeps it from any threshold; None when the
+        Observation gives no value and no low flag (nothing to read)."""
+        spec = self._labs[kind]
         quantity = observation.valueQuantity
-        if kind is None or when is None or quantity is None or quantity.value is None:
-            continue
-        result = _result(observation.id or str(len(problems)), kind, quantity, config["labs"][kind], units,
-                         round((now - when).total_seconds() / 86400, 2), day_text(when))
-        if isinstance(result, LabUnitProblemFact):
-            problems.append(result)
-        by_kind.setdefault(kind, []).append(result)
-    antibody_results.sort()
-    results = {kind: _usable_run(found) for kind, found in by_kind.items()}
-    latest = {kind: run[0] for kind, run in results.items() if run}
-    return LabSummary(latest, results, problems, bool(antibody_results and antibody_results[-1][1]))
+        if quantity is not None and quantity.value is not None:
+            return self._numeric(observation.id, kind, quantity, spec, unbounded, days_ago, date)
+        if "bounds" in spec and observation.valueString:
+            quantity = _written_bound(observation.valueString, spec["bounds"].get(loinc, spec["canonical"]))
+            if quantity is not None:
+                return self._numeric(observation.id, kind, quantity, spec, unbounded, days_ago, date)
+            if _BOUND.match(observation.valueString):
+                return _problem(observation.id, kind, None, "comparator", f"'{observation.valueString}' is a bound "
+                                "that cannot be read", days_ago, date, observation.valueString)
+        if "bounds" in spec and self._flagged_low(observation):
+            return _problem(observation.id, kind, None, "no-value", "no numeric value, only a low flag; counted as "
+                            "indeterminate", days_ago, date, "flagged low")
+        return None
+
+    def _numeric(self, observation_id: str | None, kind: str, quantity: Quantity, spec: dict[str, Any],
+                 unbounded: bool, days_ago: float, date: str) -> LabFact | LabUnitProblemFact:
+        value = _canonical_value(quantity, spec, self._units)
+        unit_text = quantity.code or quantity.unit or "(none)"
+        written = f"{quantity.comparator or ''}{format_number(float(quantity.value or 0))} {unit_text}"
+        name = LAB_NAMES.get(kind, kind)
+        comparator = quantity.comparator
+        if value is None:
+            accepted = ", ".join(spec["units"])
+            cause, reason = "unit", f"the unit '{unit_text}' is not one {name} is reported in ({accepted})"
+        elif not unbounded and _implausible(value, spec):
+            cause, reason = "implausible", (f"{written} is outside what is possible for {name} "
+                                            f"({_plausible_text(spec)}): most likely a unit error")
+        elif comparator and (comparator not in _COMPARATORS or "bounds" not in spec):
+            cause, reason = "comparator", f"{written} is a bound, not a value"
+        elif days_ago < -1:
+            cause, reason = "future", f"{written} is dated {date}, in the future"
+        else:
+            return LabFact(id=f"lab:{kind}", kind=kind, value=value, unit=spec["canonical"], days_ago=days_ago,
+                           date=date, comparator=comparator)
+        return _problem(observation_id, kind, float(quantity.value or 0), cause, reason, days_ago, date, written,
+                        unit_text)
+
+    def _flagged_low(self, observation: Observation) -> bool:
+        """An interpretation L or LL, or a word such as 'low' in the interpretation or value text."""
+        concepts = observation.interpretation or []
+        if any(c.code in self._low_flags for concept in concepts for c in codings_of(concept)):
+            return True
+        texts = [t for concept in concepts for t in texts_of(concept)] + [observation.valueString or ""]
+        return any(self._low_words.search(text) for text in texts)
+
+
+def _problem(observation_id: str | None, kind: str, value: float | None, cause: str, reason: str, days_ago: float,
+             date: str, written: str, unit: str | None = None) -> LabUnitProblemFact:
+    return LabUnitProblemFact(id=f"problem:{observation_id or kind + ':' + date}", kind=kind, value=value, unit=unit,
+                              cause=cause, reason=reason, days_ago=days_ago, date=date,  # type: ignore[arg-type]
+                              kind_text=LAB_NAMES.get(kind, kind), written=written, cause_text=_CAUSES[cause])
+
+
+def _written_bound(text: str, default_unit: str) -> Quantity | None:
+    """'<150', '< 150 pg/mL', '>=2000 ng/L' or a plain '450' as a Quantity (the unit, when the text has
+    none, is the one the result's LOINC code is reported in); None when the text is not a number."""
+    match = _WRITTEN.fullmatch(text.strip())
+    if match is None:
+        return None
+    comparator, number, unit = match.groups()
+    return Quantity(value=Decimal(number.replace(",", "")), comparator=comparator, unit=unit or default_unit)
 
 
 def _usable_run(found: list[LabFact | LabUnitProblemFact]) -> list[LabFact]:
     """The usable results, newest first, up to the newest unusable one (older ones never stand in)."""
     run: list[LabFact] = []
-    for result in sorted(found, key=lambda r: r.days_ago):
+    for result in sorted(found, key=lambda r: r.days_ago or 0):
         if not isinstance(result, LabFact):
             break
         run.append(result)
     return run
-
-
-def _result(observation_id: str, kind: str, quantity: Quantity, spec: dict[str, Any], units: Units,
-            days_ago: float, date: str) -> LabFact | LabUnitProblemFact:
-    """One numeric result in canonical units, or the problem that keeps it from any threshold."""
-    value = _canonical_value(quantity, spec, units)
-    unit_text = quantity.code or quantity.unit or "(none)"
-    written = f"{quantity.comparator or ''}{format_number(float(quantity.value))} {unit_text}"
-    name = LAB_NAMES.get(kind, kind)
-    if value is None:
-        cause, reason = "unit", f"the unit '{unit_text}' is not one {name} is reported in ({', '.join(spec['units'])})"
-    elif _implausible(value, spec):
-        cause, reason = "implausible", (f"{written} is outside what is possible for {name} "
-                                        f"({_plausible_text(spec)}): most likely a unit error")
-    elif quantity.comparator:
-        cause, reason = "comparator", f"{written} is a bound, not a value"
-    elif days_ago < -1:
-        cause, reason = "future", f"{written} is dated {date}, in the future"
-    else:
-        return LabFact(id=f"lab:{kind}", kind=kind, value=value, unit=spec["canonical"], days_ago=days_ago, date=date)
-    return LabUnitProblemFact(id=f"problem:{observation_id}", kind=kind, value=float(quantity.value),
-                              unit=unit_text, cause=cause, reason=reason, days_ago=days_ago, date=date,
-                              kind_text=name, written=written, cause_text=_CAUSES[cause])
 
 
 def _implausible(value: float, spec: dict[str, Any]) -> bool:

@@ -20,7 +20,10 @@ _MASS = r"(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)\s*(mcg|micrograms?|ug|µg
 # "1000 MCG/ML", "1 mg/1 ml", "1mg/1ml" (dm+d names the strength per container volume)
 _PER_VOLUME = re.compile(_MASS + r"\s*(?:/|per)\s*(\d+(?:\.\d+)?)?\s*(ml|millilit(?:re|er))\b")
 _PER_UNIT = re.compile(_MASS)
-_CONTAINER_ML = re.compile(r"(\d+(?:\.\d+)?)\s*ml\s+(?:multi-?dose\s+|single-?dose\s+)?(?:vials?|ampoules?|ampules?)\b")
+_FORM_WORDS = re.compile(r"\b(tablet|capsule|lozenge|spray)s?\b")
+# A container size in the product name: "10 mL multi-dose vial", "1 mL prefilled syringe".
+_CONTAINER_ML = re.compile(r"(\d+(?:\.\d+)?)\s*ml\s+(?:(multi|single)-?dose\s+)?"
+                           r"(prefilled syringe|syringe|cartridge|pen|vial|ampoule|ampule)s?\b")
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,8 @@ class ProductCatalog:
                 return Product(entry["ingredient"], entry.get("name", entry["contains"]), entry.get("cyanokit", False),
                                injectable=entry.get("form") == "injection",
                                concentration_mcg_per_ml=entry.get("concentration_mcg_per_ml"),
-                               container_mcg=entry.get("container_mcg"), form=entry.get("form"))
+                               container_mcg=entry.get("container_mcg"), form=entry.get("form"),
+                               unit_strength_mcg=entry.get("unit_strength_mcg"))
         return None
 
     def with_text_strength(self, product: Product, text: str) -> Product:
@@ -91,6 +95,8 @@ class ProductCatalog:
         "1mg/1ml solution for injection ampoules"), where the catalogue gave none."""
         text = text.lower()
         changes: dict[str, Any] = {"injectable": product.injectable or bool(_INJECTABLE_WORDS.search(text))}
+        if product.form is None and (form := _FORM_WORDS.search(text)) and not changes["injectable"]:
+            changes["form"] = form.group(1)
         per_volume = _PER_VOLUME.search(text)
         if per_volume:
             mass_text, unit, volume_text, _ = per_volume.groups()
@@ -108,6 +114,9 @@ class ProductCatalog:
         concentration = changes.get("concentration_mcg_per_ml") or product.concentration_mcg_per_ml
         if container_ml and concentration and product.container_mcg is None:
             changes["container_mcg"] = float(container_ml.group(1)) * concentration
+            doses, container = container_ml.group(2), container_ml.group(3)
+            changes["multi_dose_vial"] = doses == "multi" or (container == "vial" and doses is None
+                                                               and product.multi_dose_vial)
         return replace(product, **{key: value for key, value in changes.items() if value is not None})
 
     def with_medication(self, product: Product, medication: Medication | None) -> Product:

@@ -89,14 +89,16 @@ def _is_order(raw: Any) -> bool:
 
 def _file_drafts(record: PatientRecord, drafts: Sequence[dict[str, Any]], unselected: Sequence[dict[str, Any]],
                  max_resources: int) -> None:
-    """Draft MedicationRequests read leniently (never skipped), with the Medications they reference.
-    Other resources of `draftOrders` are never read; what is read is capped like a prefetch key."""
+    """Draft MedicationRequests read leniently (never skipped), with the Medications they reference, and
+    the lab tests (ServiceRequests) drafted beside them. Other resources of `draftOrders` are never
+    read; what is read is capped like a prefetch key."""
     orders = [raw for raw in drafts if _is_order(raw)]
     others = [raw for raw in unselected if _is_order(raw)]
     referenced = {key for raw in (*orders, *others) if (key := _medication_key(raw))}
     medications = [raw for raw in (*drafts, *unselected) if _is_medication(raw)
                    and f"Medication/{raw.get('id')}" in referenced]
-    read = _capped(record, "draftOrders", [*orders, *others, *medications], max_resources)
+    tests = [raw for raw in drafts if isinstance(raw, dict) and raw.get("resourceType") == "ServiceRequest"]
+    read = _capped(record, "draftOrders", [*orders, *others, *medications, *tests], max_resources)
     kept = {id(raw) for raw in read}
     for raw in filter(lambda raw: id(raw) in kept, orders):
         model, r4_json, notes = read_draft(raw)
@@ -107,7 +109,8 @@ def _file_drafts(record: PatientRecord, drafts: Sequence[dict[str, Any]], unsele
         if notes:
             log.warning("draft MedicationRequest/%s read leniently: %s", model.id, "; ".join(notes))
     record.unselected_drafts = [read_draft(raw)[0] for raw in others if id(raw) in kept]
-    _file(record, parse_resources([raw for raw in medications if id(raw) in kept], "draftOrders", record.skipped))
+    _file(record, parse_resources([raw for raw in (*medications, *tests) if id(raw) in kept], "draftOrders",
+                                  record.skipped))
 
 
 def _is_medication(raw: Any) -> bool:
@@ -150,5 +153,5 @@ def _file(record: PatientRecord, models: list[Any]) -> None:
         else:
             target = {"Observation": record.observations, "MedicationRequest": record.medication_requests,
                       "Condition": record.conditions, "Procedure": record.procedures,
-                      "AllergyIntolerance": record.allergies}[kind]
+                      "AllergyIntolerance": record.allergies, "ServiceRequest": record.lab_orders}[kind]
             target.append(model)

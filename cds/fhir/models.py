@@ -305,6 +305,15 @@ class AllergyIntolerance(Resource):
     reaction: list[AllergyReaction] | None = None
 
 
-Model = Observation | MedicationRequest | Medication | Condition | Procedure | Patient | AllergyIntolerance
+class ServiceRequest(Resource):
+    """A drafted lab test (facts/normalize.py: which lab kinds the order already asks for)."""
+
+    resourceType: Literal["ServiceRequest"]
+    status: Code
+    code: CodeableConcept | None = None
+
+
+Model = (Observation | MedicationRequest | Medication | Condition | Procedure | Patient | AllergyIntolerance
+         | ServiceRequest)
 MODELS: dict[str, type[Resource]] = {model.__name__: model for model in (
-    Observation, MedicationRequest, Medication, Condition, Procedure, Patient, AllergyIntolerance)}
+    Observation, MedicationRequest, Medication, Condition, Procedure, Patient, AllergyIntolerance, ServiceRequest)}

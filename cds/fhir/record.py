@@ -14,6 +14,7 @@ from cds.fhir.models import (
     Observation,
     Patient,
     Procedure,
+    ServiceRequest,
 )
 
 
@@ -42,6 +43,7 @@ class PatientRecord:
     draft_json: dict[str, dict[str, Any]] = field(default_factory=dict)  # draft id → its R4 JSON
     draft_notes: dict[str, list[str]] = field(default_factory=dict)      # draft id → parts not read
     unselected_drafts: list[MedicationRequest] = field(default_factory=list)  # order-select: drafted, not selected
+    lab_orders: list[ServiceRequest] = field(default_factory=list)     # lab tests drafted in the request
     skipped: list[SkippedResource] = field(default_factory=list)
     capped: list[str] = field(default_factory=list)     # keys holding more resources than were read
 

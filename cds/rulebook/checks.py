@@ -10,9 +10,11 @@ from typing import Any
 
 from cds.facts.model import fact_fields, field_values, numeric_fields
 from cds.facts.units import Units
-from cds.rulebook.conditions import Condition, FactCondition, Invalid, Operand
+from cds.rulebook.conditions import Condition, FactCondition, Invalid, Operand, SettingCondition
 from cds.rulebook.expressions import BinaryOp, FieldRef, Literal, Param, Value, constant, references
-from cds.rulebook.model import INDICATOR_RANK, SUMMARY_LIMIT, LoadError, Pack, Rule
+from cds.rulebook.model import SUMMARY_LIMIT, LoadError, Pack, Rule
+from cds.rulebook.regimens import Regimen
+from cds.rulebook.values import RuleValues
 from cds.rulebook.yamlsource import YamlDocument
 
 # ISMP error-prone abbreviations: card text says "mcg".
@@ -26,13 +28,17 @@ _ENGINE_NUMBERS = (1e-4, 1e15)
 class _RuleChecker:
     """Collects the errors of one rule, each located at the YAML line it concerns."""
 
-    def __init__(self, document: YamlDocument, index: int, rule: Rule, parameters: dict[str, float],
-                 values: dict[tuple[str, str], set[str]]):
+    def __init__(self, document: YamlDocument, index: int, rule: Rule, parameters: dict[str, Any],
+                 values: dict[tuple[str, str], set[str]], texts: RuleValues, regimens: dict[str, Regimen],
+                 products: set[str]):
         self.document = document
         self.rule = rule
         self.base = ("rules", index)
         self.parameters = parameters
         self.values = values
+        self.texts = texts
+        self.regimens = regimens
+        self.products = products
         self.errors: list[LoadError] = []
         self.aliases: dict[str, str] = {}
 
@@ -55,17 +61,27 @@ class _RuleChecker:
             self.error(("when",), "a rule needs at least one 'fact' condition",
                        "absent-only rules have nothing to report on; add e.g. {fact: patient}")
         bound = dict(self.aliases)
-        for escalation in rule.escalate:
+        for case in rule.cases:
             self.aliases = dict(bound)
-            self.check_conditions(escalation.when, refining=bound)
+            self.check_conditions(case.when, refining=bound)
         self.aliases = bound
-        self.check_card(rule.card)
+        raw = self.document.at(self.base)
+        self.check_card(raw["card"])
+        self.check_texts([(("rationale",), raw["rationale"])])
         self.check_severity_overrides()
         return self.errors
 
-    def check_conditions(self, conditions: tuple[Condition, ...], refining: dict[str, str] | None = None) -> None:
-        """`refining`: aliases an escalation may add tests to (same alias, same fact type)."""
+    def check_conditions(self, conditions: tuple[Condition | SettingCondition, ...],
+                         refining: dict[str, str] | None = None) -> None:
+        """`refining`: aliases a case may add tests to (same alias, same fact type)."""
         for condition in conditions:
+            if isinstance(condition, SettingCondition):
+                if not isinstance(self.parameters.get(condition.parameter), bool):
+                    self.error_at(condition.line, f"setting '{condition.parameter}' is not a yes/no parameter "
+                                  "of this pack", closest(condition.parameter, {name for name, value in
+                                                                                self.parameters.items()
+                                                                                if isinstance(value, bool)}))
+                continue
             bound = isinstance(condition, FactCondition)
             if bound and refining and refining.get(condition.alias) == condition.fact_type:
                 # adds tests to the base condition binding this alias: they may use only the
@@ -162,8 +178,44 @@ class _RuleChecker:
                           closest(field, fact_fields(self.aliases[alias])))
 
     def check_card(self, card: dict[str, Any]) -> None:
-        for pointer, text in _card_texts(card):
-            here = ("card", *pointer)
+        self.check_texts([(("card", *pointer), text) for pointer, text in _card_texts(card)])
+        for index, suggestion in enumerate(card.get("suggestions", [])):
+            self.check_if(suggestion.get("if", {}), ("card", "suggestions", index, "if"))
+            for number, test in enumerate(suggestion.get("with_labs", [])):
+                self.check_if(test.get("if", {}), ("card", "suggestions", index, "with_labs", number, "if"))
+            self.check_suggestion(suggestion, ("card", "suggestions", index))
+        for index, note in enumerate(card.get("notes", [])):
+            self.check_if(note["if"], ("card", "notes", index, "if"))
+        if "draft_order" in self.aliases.values() and set(self.rule.hooks) == {"patient-view"}:
+            self.error(("hooks",), "a rule on patient-view alone can never match a draft_order",
+                       "patient-view requests carry no draft orders")
+
+    def check_if(self, conditions: dict[str, Any], pointer: tuple) -> None:
+        for name in conditions:
+            alias, _, field = name.partition(".")
+            self.check_field_ref(alias, field, self.line((*pointer, name)), "a condition of this rule")
+
+    def check_suggestion(self, suggestion: dict[str, Any], pointer: tuple) -> None:
+        """Regimens and products named must exist; changing or removing a draft needs a draft to change."""
+        for key in ("regimen", "add_regimen"):
+            if key in suggestion and suggestion[key] not in self.regimens:
+                self.error((*pointer, key), f"no regimen '{suggestion[key]}' in regimens.yaml",
+                           closest(suggestion[key], set(self.regimens)))
+        edit = suggestion.get("replace_draft", {})
+        if "product" in edit and edit["product"] not in self.products:
+            self.error((*pointer, "replace_draft", "product"), f"no product '{edit['product']}' in regimens.yaml",
+                       closest(edit["product"], self.products))
+        dose = edit.get("dose", {}).get("value")
+        if isinstance(dose, str) and not isinstance(self.texts.get(dose[1:]), int | float):
+            self.error((*pointer, "replace_draft", "dose"), f"'{dose}' names no number",
+                       closest(dose[1:], set(self.texts.names())))
+        if {"replace_draft", "regimen", "add_regimen", "delete_draft"} & set(suggestion) \
+                and "draft_order" not in self.aliases.values():
+            self.error(pointer, "this suggestion changes the matched draft, and the rule matches none",
+                       "add a {fact: draft_order} condition, or order something new (order_lab)")
+
+    def check_texts(self, texts: list[tuple[tuple, str]]) -> None:
+        for here, text in texts:
             if _UNSAFE_UNITS.search(text):
                 self.error(here, "write 'mcg', not 'µg' or 'ug' (ISMP error-prone abbreviation)")
             try:
@@ -176,9 +228,9 @@ class _RuleChecker:
                     continue
                 alias, _, field = name.partition(".")
                 if name.startswith("$"):
-                    if name[1:] not in self.parameters:
-                        self.error(here, f"placeholder '{{{name}}}' names no parameter of this pack",
-                                   closest(name[1:], set(self.parameters)))
+                    if self.texts.get(name[1:]) is None:
+                        self.error(here, f"placeholder '{{{name}}}' names no parameter of this pack, facts.yaml "
+                                   "value or regimen", closest(name[1:], set(self.texts.names())))
                 elif not field:
                     self.error(here, f"placeholder '{{{name}}}' must be alias.field")
                 elif spec or conversion:
@@ -186,50 +238,73 @@ class _RuleChecker:
                                "write {alias.field} alone: numbers are formatted for you")
                 else:
                     self.check_field_ref(alias, field, self.line(here), "a condition of this rule")
-            if pointer == ("detail",) and _run_together(text):
+            if here == ("card", "detail") and _run_together(text):
                 self.error(here, "a bold-labelled line runs into the paragraph above it when rendered",
                            "put a blank line between them (EHRs render detail as markdown)")
-            if pointer == ("summary",):
+            if here == ("card", "summary"):
                 fixed = "".join(literal for literal, *_ in parts)
                 if len(fixed) > SUMMARY_LIMIT:
                     self.error(here, f"the summary's own text is {len(fixed)} characters; cards allow {SUMMARY_LIMIT}",
                                "move detail into 'detail'")
-        for index, suggestion in enumerate(card.get("suggestions", [])):
-            for name in suggestion.get("if", {}):
-                alias, _, field = name.partition(".")
-                here = self.line(("card", "suggestions", index, "if", name))
-                self.check_field_ref(alias, field, here, "a condition of this rule")
-        replaces = any("replace_draft" in suggestion for suggestion in card.get("suggestions", []))
-        if replaces and "draft_order" not in self.aliases.values():
-            self.error(("card", "suggestions"), "'replace_draft' needs a draft_order condition to replace",
-                       "add a {fact: draft_order} condition, or use add_medication")
-        if "draft_order" in self.aliases.values() and set(self.rule.hooks) == {"patient-view"}:
-            self.error(("hooks",), "a rule on patient-view alone can never match a draft_order",
-                       "patient-view requests carry no draft orders")
 
     def check_severity_overrides(self) -> None:
         rule = self.rule
-        for index, escalation in enumerate(rule.escalate):
-            if INDICATOR_RANK[escalation.indicator] >= INDICATOR_RANK[rule.indicator]:
-                self.error(("escalate", index, "indicator"), f"escalation to '{escalation.indicator}' is not "
-                           f"more severe than the rule's '{rule.indicator}'", "it could never show")
-        severities = {rule.indicator, *(e.indicator for e in rule.escalate)}
+        severities = {rule.indicator, *(case.indicator for case in rule.cases)} - {"none"}
         if severities & {"warning", "critical"} and not rule.card.get("override_reasons"):
             self.error(("card",), "warning and critical rules must offer override_reasons",
                        "e.g. override_reasons: [symptoms-reviewed]")
 
 
-def check_pack(document: YamlDocument, pack: Pack, values: dict[tuple[str, str], set[str]]) -> list[LoadError]:
+def check_pack(document: YamlDocument, pack: Pack, values: dict[tuple[str, str], set[str]], texts: RuleValues,
+               regimens: dict[str, Regimen], products: set[str]) -> list[LoadError]:
     """Semantic errors of `pack`, built from the schema-valid `document`; `values`: the names lab kinds
-    and findings may take."""
+    and findings may take; `texts`: what {$...} may name; `regimens`, `products`: what suggestions may order."""
     errors: list[LoadError] = []
     for name, value in pack.parameters.items():
+        if isinstance(value, bool):
+            continue
         if value and not _ENGINE_NUMBERS[0] <= abs(value) < _ENGINE_NUMBERS[1]:
             errors.append(LoadError(str(document.path), document.line_of(("parameters", name)),
                                     f"parameter '{name}' = {value} is too small or too large for the engine",
                                     hint="express it in another unit (e.g. mcg rather than g)"))
     for index, rule in enumerate(pack.rules):
-        errors.extend(_RuleChecker(document, index, rule, pack.parameters, values).check(pack.name))
+        errors.extend(_RuleChecker(document, index, rule, pack.parameters, values, texts, regimens,
+                                   products).check(pack.name))
+    return errors
+
+
+def check_yields(packs: list[Pack]) -> list[LoadError]:
+    """A rule may yield only to rules that exist (or to 'any' card)."""
+    known = {rule.id for pack in packs for rule in pack.rules}
+    return [LoadError(rule.file, rule.line, f"yields_to names no rule '{other}'", rule.id, closest(other, known))
+            for pack in packs for rule in pack.rules for other in rule.yields_to
+            if other != "any" and other not in known]
+
+
+def check_regimens(document: YamlDocument, data: dict[str, Any]) -> list[LoadError]:
+    """Every regimen orders a known product and is followed by a known regimen, with no loop; only a
+    last step may be open-ended."""
+    errors = []
+    products, regimens = data["products"], data["regimens"]
+    for name, spec in regimens.items():
+        where = document.line_of(("regimens", name))
+        if spec["product"] not in products:
+            errors.append(LoadError(str(document.path), where, f"regimen '{name}' orders unknown product "
+                                    f"'{spec['product']}'", hint=closest(spec["product"], set(products))))
+        if any("count" not in step and "weeks" not in step for step in spec["steps"][:-1]):
+            errors.append(LoadError(str(document.path), where, f"regimen '{name}': only its last step may "
+                                    "be open-ended", hint="give each earlier step a count or weeks"))
+        seen, following = {name}, spec.get("then")
+        while following is not None:
+            if following not in regimens:
+                errors.append(LoadError(str(document.path), where, f"regimen '{name}' is followed by unknown "
+                                        f"regimen '{following}'", hint=closest(following, set(regimens))))
+                break
+            if following in seen:
+                errors.append(LoadError(str(document.path), where, f"regimen '{name}' is followed by itself"))
+                break
+            seen.add(following)
+            following = regimens[following].get("then")
     return errors
 
 
@@ -282,10 +357,8 @@ def _card_texts(card: dict[str, Any]) -> Iterator[tuple[tuple, str]]:
     yield ("detail",), card["detail"]
     for index, suggestion in enumerate(card.get("suggestions", [])):
         yield ("suggestions", index, "label"), suggestion["label"]
-        for kind in ("replace_draft", "add_medication"):
-            for part in ("text", "instructions"):
-                if part in suggestion.get(kind, {}):
-                    yield ("suggestions", index, kind, part), suggestion[kind][part]
+    for index, note in enumerate(card.get("notes", [])):
+        yield ("notes", index, "text"), note["text"]
 
 
 _BOLD_LABEL = re.compile(r"\*\*[^*]+:\*\*")

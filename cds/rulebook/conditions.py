@@ -95,13 +95,38 @@ class AbsentCondition(Condition):
     """No fact of `fact_type` may pass the tests."""
 
 
-def parse_conditions(document: YamlDocument, pointer: Path_) -> tuple[Condition, ...]:
+@dataclass(frozen=True)
+class SettingCondition:
+    """A yes/no parameter of the pack (a profile may set it): decided when the rules are compiled."""
+
+    parameter: str
+    line: int
+
+    @property
+    def written(self) -> dict[str, Any]:
+        return {"setting": self.parameter}
+
+    def shown(self, parameters: dict[str, Any]) -> dict[str, Any]:
+        return {"setting": f"{self.parameter} = {parameters.get(self.parameter)}"}
+
+
+def settled(conditions: tuple[Condition | SettingCondition, ...],
+            parameters: dict[str, Any]) -> tuple[Condition, ...] | None:
+    """The fact conditions, with the settings decided: None when a setting is off (they can never hold)."""
+    if any(isinstance(c, SettingCondition) and not parameters.get(c.parameter) for c in conditions):
+        return None
+    return tuple(c for c in conditions if isinstance(c, Condition))
+
+
+def parse_conditions(document: YamlDocument, pointer: Path_) -> tuple[Condition | SettingCondition, ...]:
     """Typed conditions of the schema-valid `when` list at `pointer` in `document`."""
     return tuple(_condition(document, (*pointer, index)) for index in range(len(document.at(pointer))))
 
 
-def _condition(document: YamlDocument, pointer: Path_) -> Condition:
+def _condition(document: YamlDocument, pointer: Path_) -> Condition | SettingCondition:
     raw = document.at(pointer)
+    if "setting" in raw:
+        return SettingCondition(raw["setting"], document.line_of(pointer))
     where = _where(document, raw.get("where") or {}, (*pointer, "where"))
     if "fact" in raw:
         return FactCondition(raw["fact"], where, document.line_of(pointer), raw, alias=raw.get("as", raw["fact"]))

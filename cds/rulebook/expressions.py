@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 _PARAM = re.compile(r"\$([a-z][a-z0-9_]*)")
+_VALUE = re.compile(r"\$[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)?")   # a parameter, or a facts.yaml value: $status.x
 _PARAM_PREFIX = "__param__"
 _OPERATORS = {ast.Add: "$add", ast.Sub: "$sub", ast.Mult: "$mul", ast.Div: "$div"}
 _ARITHMETIC = {"$add": operator.add, "$sub": operator.sub, "$mul": operator.mul, "$div": operator.truediv}
@@ -57,8 +58,9 @@ def parse_value(raw: Any) -> Value:
     if isinstance(raw, str) and raw.startswith("="):
         return _parse_expression(raw[1:])
     if isinstance(raw, str) and raw.startswith("$"):
-        if not _PARAM.fullmatch(raw):
-            raise ExpressionError(f"'{raw}' is not a parameter name", "parameters are written $lower_case_name")
+        if not _VALUE.fullmatch(raw):
+            raise ExpressionError(f"'{raw}' is not a parameter name",
+                                  "parameters are written $lower_case_name, facts.yaml values $status.name")
         return Param(raw[1:])
     return Literal(raw)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import date
 from functools import cache
 from pathlib import Path
@@ -11,13 +12,14 @@ from typing import Any
 
 import yaml
 from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
 
 from cds import BUNDLED_RULES
-from cds.rulebook.checks import check_pack, check_services, check_units, closest
+from cds.rulebook.checks import check_pack, check_regimens, check_services, check_units, check_yields, closest
 from cds.rulebook.conditions import parse_conditions
 from cds.rulebook.model import (
     HOOKS,
-    Escalation,
+    Case,
     LoadError,
     Pack,
     Rule,
@@ -26,21 +28,34 @@ from cds.rulebook.model import (
     RuleTest,
     Service,
 )
+from cds.rulebook.profiles import DEFAULT_PROFILE, Profile, build_profile, check_profile, known_profiles, profile_path
+from cds.rulebook.regimens import load_products, load_regimens
+from cds.rulebook.values import PLACEHOLDER, RuleValues
+from cds.rulebook.versions import pack_version
 from cds.rulebook.yamlerrors import syntax_error
 from cds.rulebook.yamlsource import YamlDocument, read_yaml
 
 SCHEMA_DIR = BUNDLED_RULES / "schema"
+_CONDITION_VALUE = re.compile(r"\$([a-z_][a-z0-9_.]*)")
 PACK_DIR = "packs"
+
+
+@cache
+def _schemas() -> Registry:
+    """Every shipped schema, by its $id, so one may refer to another (a profile's regimens)."""
+    schemas = [json.loads(path.read_text(encoding="utf-8")) for path in sorted(SCHEMA_DIR.glob("*.schema.json"))]
+    return Registry().with_resources((schema["$id"], Resource.from_contents(schema)) for schema in schemas)
 
 
 @cache
 def _validator(schema_name: str) -> Draft202012Validator:
     schema = json.loads((SCHEMA_DIR / f"{schema_name}.schema.json").read_text(encoding="utf-8"))
-    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER, registry=_schemas())
 
 
-def load_rulebook(directory: Path | str) -> Rulebook:
-    """Read and validate `directory`; raises RulebookError listing every problem found."""
+def load_rulebook(directory: Path | str, profile: str = DEFAULT_PROFILE) -> Rulebook:
+    """Read and validate `directory` under the site profile `profile`; raises RulebookError listing
+    every problem found."""
     directory = Path(directory).resolve()
     errors: list[LoadError] = []
     services_doc = _load(directory / "services.yaml", "services", errors)
@@ -48,19 +63,37 @@ def load_rulebook(directory: Path | str) -> Rulebook:
     if facts_doc is not None:
         errors.extend(check_units(facts_doc))
     valuesets_doc = _load(directory / "valuesets.yaml", "valuesets", errors)
-    values = _data_values(facts_doc, valuesets_doc)
+    regimens_doc = _load(directory / "regimens.yaml", "regimens", errors)
+    profile_doc = _load_profile(directory, profile, errors)
     pack_files = sorted(path for path in (directory / PACK_DIR).glob("*.yaml") if not path.name.startswith("."))
     if not pack_files:
         errors.append(LoadError(str(directory / PACK_DIR), 1, "no rule packs (*.yaml) found"))
+    pack_docs = {path: _load(path, "rule-pack", errors) for path in pack_files}
+    if errors or facts_doc is None or valuesets_doc is None or regimens_doc is None or profile_doc is None:
+        raise RulebookError(errors)
+    site = build_profile(profile_doc)
+    errors.extend(check_profile(profile_doc, site, {doc.data["pack"]: _parameters(doc.data) for doc in
+                                                    pack_docs.values() if doc is not None},
+                                facts_doc.data, regimens_doc.data["regimens"], profile))
+    facts = site.facts_config(facts_doc.data)
+    regimens_data = site.regimens_data(regimens_doc.data)
+    errors.extend(check_regimens(regimens_doc, regimens_data))
+    if errors:
+        raise RulebookError(errors)
+    regimens = load_regimens(regimens_data)
+    days_per_month = facts["regimen"]["days_per_month"]
+    regimen_texts = {name: regimen.text(regimens, days_per_month) for name, regimen in regimens.items()}
+    values = _data_values(facts_doc, valuesets_doc)
     packs: dict[str, Pack] = {}
     broken: set[str] = set()
-    for path in pack_files:
-        document = _load(path, "rule-pack", errors)
+    for path, document in pack_docs.items():
         if document is None:
             broken.add(path.stem)
             continue
-        pack = _build_pack(document)
-        pack_errors = check_pack(document, pack, values)
+        pack_values = RuleValues({**_parameters(document.data), **site.for_pack(document.data["pack"])}, facts,
+                                 regimen_texts)
+        pack = _build_pack(document, site, pack_values)
+        pack_errors = check_pack(document, pack, values, pack_values, regimens, set(regimens_data["products"]))
         errors.extend(pack_errors)
         if pack_errors:
             broken.add(pack.name)
@@ -69,10 +102,11 @@ def load_rulebook(directory: Path | str) -> Rulebook:
                 errors.append(LoadError(str(path), 1, f"pack '{pack.name}' is defined twice"))
             packs[pack.name] = pack
     errors.extend(_duplicate_rule_ids(packs))
+    errors.extend(check_yields(list(packs.values())))
     if services_doc is not None:
         known_reasons = set(services_doc.data["override_reasons"]["codes"])
         errors.extend(check_services(services_doc, set(packs) | broken, known_reasons, list(packs.values())))
-    if errors or services_doc is None or facts_doc is None or valuesets_doc is None:
+    if errors or services_doc is None:
         raise RulebookError(errors)
     services = services_doc.data
     return Rulebook(
@@ -84,11 +118,32 @@ def load_rulebook(directory: Path | str) -> Rulebook:
         card_source_label=services["card_source_label"],
         usage_requirements=services.get("usage_requirements", "").strip(),
         override_reasons=services["override_reasons"],
-        facts_config=facts_doc.data,
+        facts_config=facts,
         valuesets=valuesets_doc.data,
-        digest=_digest([directory / "services.yaml", directory / "facts.yaml",
-                        directory / "valuesets.yaml", *pack_files]),
+        regimens=regimens,
+        products=load_products(regimens_data),
+        open_supply_days=regimens_data["open_supply_days"],
+        profile=site.name,
+        profile_title=site.title,
+        digest=_digest([directory / "services.yaml", directory / "facts.yaml", directory / "valuesets.yaml",
+                        directory / "regimens.yaml", profile_path(directory, profile), *pack_files]),
     )
+
+
+def _load_profile(directory: Path, name: str, errors: list[LoadError]) -> YamlDocument | None:
+    path = profile_path(directory, name)
+    if not path.is_file():
+        known = known_profiles(directory)
+        errors.append(LoadError(str(path), 1, f"no site profile '{name}'",
+                                hint=closest(name, set(known)) or f"profiles: {', '.join(known) or 'none'}"))
+        return None
+    return _load(path, "profile", errors)
+
+
+def _parameters(data: dict[str, Any]) -> dict[str, Any]:
+    """A pack's parameters as written (a bare value, or {value: ...})."""
+    return {name: (spec["value"] if isinstance(spec, dict) else spec)
+            for name, spec in (data.get("parameters") or {}).items()}
 
 
 def _warnings(packs: dict[str, Pack], services: YamlDocument) -> list[LoadError]:
@@ -108,7 +163,8 @@ def _data_values(facts: YamlDocument | None, valuesets: YamlDocument | None) -> 
     """The values fact fields defined by the data files may take (lab kinds, value set names)."""
     values = {}
     if facts is not None:
-        values[("lab", "kind")] = values[("lab_unit_problem", "kind")] = set(facts.data["labs"])
+        values[("lab", "kind")] = values[("lab_unit_problem", "kind")] = values[("lab_order", "kind")] = set(
+            facts.data["labs"])
     if valuesets is not None:
         values[("finding", "valueset")] = set(valuesets.data["valuesets"])
     return values
@@ -171,27 +227,18 @@ def _duplicate_rule_ids(packs: dict[str, Pack]) -> list[LoadError]:
     return errors
 
 
-def _build_pack(document: YamlDocument) -> Pack:
+def _build_pack(document: YamlDocument, site: Profile, values: RuleValues) -> Pack:
     data = document.data
-    parameters = {name: (spec["value"] if isinstance(spec, dict) else spec)
-                  for name, spec in (data.get("parameters") or {}).items()}
-    version = pack_version(data)
-    rules = tuple(_build_rule(document, index, version) for index in range(len(data["rules"])))
-    return Pack(data["pack"], version, data.get("title", data["pack"]), parameters, rules, str(document.path))
+    version = str(pack_version(str(data["version"]), {"pack": data, "profile": site.for_pack(data["pack"])},
+                               site.name))
+    rules = tuple(_build_rule(document, index, version, values) for index in range(len(data["rules"])))
+    return Pack(data["pack"], version, data.get("title", data["pack"]), values.conditions(), rules, str(document.path))
 
 
-def pack_version(data: dict[str, Any]) -> str:
-    """The declared version plus a digest of the pack's content, e.g. `2026-11-30+3fa2c1d` (`1.2+b7.3fa2c1d`
-    when the declared one has a `+`): any change to what the pack says gives a new version (comments and
-    layout do not), the same in every process."""
-    content = json.dumps(data, sort_keys=True, default=str, ensure_ascii=False).encode()
-    declared = str(data["version"])
-    return f"{declared}{'.' if '+' in declared else '+'}{hashlib.sha256(content).hexdigest()[:7]}"
-
-
-def _build_rule(document: YamlDocument, index: int, version: str) -> Rule:
+def _build_rule(document: YamlDocument, index: int, version: str, values: RuleValues) -> Rule:
     data, base = document.data, ("rules", index)
     raw = data["rules"][index]
+    yields = raw.get("yields_to", ())
     return Rule(
         id=raw["id"],
         title=raw["title"],
@@ -199,10 +246,10 @@ def _build_rule(document: YamlDocument, index: int, version: str) -> Rule:
         hooks=tuple(raw.get("hooks") or HOOKS),
         priority=raw.get("priority", 0),
         when=parse_conditions(document, (*base, "when")),
-        escalate=tuple(Escalation(e["indicator"], parse_conditions(document, (*base, "escalate", i, "when")))
-                       for i, e in enumerate(raw.get("escalate", []))),
-        card=raw["card"],
-        rationale=raw["rationale"].strip(),
+        cases=tuple(Case(c["indicator"], parse_conditions(document, (*base, "cases", i, "when")))
+                    for i, c in enumerate(raw.get("cases", []))),
+        card=_filled(raw["card"], values),
+        rationale=values.fill(raw["rationale"].strip()),
         references=tuple(raw.get("references", [])),
         tests=tuple(RuleTest(**test, line=document.line_of((*base, "tests", i)))
                     for i, test in enumerate(raw.get("tests", []))),
@@ -210,11 +257,33 @@ def _build_rule(document: YamlDocument, index: int, version: str) -> Rule:
         pack_version=version,
         file=str(document.path),
         line=document.line_of(base),
+        yields_to=(yields,) if isinstance(yields, str) else tuple(yields),
+        values=_values_named(raw, values),
     )
 
 
+def _values_named(raw: dict[str, Any], values: RuleValues) -> dict[str, Any]:
+    """The values a rule names, written `$name` in its conditions and `{$name}` in its text."""
+    text = json.dumps(raw, default=str)
+    names = set(PLACEHOLDER.findall(text)) | set(_CONDITION_VALUE.findall(text))
+    return {name: values.get(name) for name in sorted(names) if values.get(name) is not None}
+
+
+def _filled(value: Any, values: RuleValues) -> Any:
+    """The card as written, with every {$...} in its text replaced by the value it names, and a value
+    written as "$name" alone (a suggested dose) by that value."""
+    if isinstance(value, dict):
+        return {key: _filled(item, values) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_filled(item, values) for item in value]
+    if isinstance(value, str) and value.startswith("$") and values.get(value[1:]) is not None:
+        return values.get(value[1:])
+    return values.fill(value) if isinstance(value, str) else value
+
+
 def _build_service(raw: dict[str, Any]) -> Service:
-    return Service(raw["id"], raw["hook"], raw["title"], raw["description"].strip(), tuple(raw["packs"]))
+    return Service(raw["id"], raw["hook"], raw["title"], raw["description"].strip(), tuple(raw["packs"]),
+                   raw.get("usage_requirements", "").strip())
 
 
 def _digest(paths: list[Path]) -> str:

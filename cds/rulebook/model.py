@@ -9,6 +9,7 @@ from typing import Any, get_args
 
 from cds.facts.model import Hook
 from cds.rulebook.conditions import Condition
+from cds.rulebook.regimens import Regimen, SuggestedProduct
 
 INDICATOR_RANK = {"critical": 0, "warning": 1, "info": 2}
 SUMMARY_LIMIT = 140  # CDS Hooks: a card summary is under 140 characters
@@ -48,11 +49,14 @@ class RuleTest:
     expect: str
     service: str | None = None
     indicator: str | None = None
+    profile: str | None = None  # run only under this site profile (None: under every profile)
     line: int = 1  # where the example is written in its rule file
 
 
 @dataclass(frozen=True)
-class Escalation:
+class Case:
+    """Another indicator when these conditions also hold (the first case that holds wins)."""
+
     indicator: str
     when: tuple[Condition, ...]
 
@@ -65,8 +69,8 @@ class Rule:
     hooks: tuple[str, ...]
     priority: int
     when: tuple[Condition, ...]
-    escalate: tuple[Escalation, ...]
-    card: dict[str, Any]
+    cases: tuple[Case, ...]
+    card: dict[str, Any]                 # as written, with every {$...} value filled in
     rationale: str
     references: tuple[dict[str, str], ...]
     tests: tuple[RuleTest, ...]
@@ -74,6 +78,8 @@ class Rule:
     pack_version: str
     file: str
     line: int
+    yields_to: tuple[str, ...] = ()      # rule ids, or ("any",): its card is dropped beside theirs on one order
+    values: dict[str, Any] = field(default_factory=dict)   # the $values its conditions and text name, as loaded
 
 
 @dataclass(frozen=True)
@@ -81,7 +87,7 @@ class Pack:
     name: str
     version: str
     title: str
-    parameters: dict[str, float]
+    parameters: dict[str, Any]           # with the profile's values, and facts.yaml's as status.x, regimen.x
     rules: tuple[Rule, ...]
     file: str
 
@@ -93,6 +99,7 @@ class Service:
     title: str
     description: str
     packs: tuple[str, ...]
+    usage_requirements: str = ""         # this service's own, added to the rulebook's
 
 
 @dataclass(frozen=True)
@@ -106,8 +113,13 @@ class Rulebook:
     card_source_label: str
     usage_requirements: str
     override_reasons: dict[str, dict[str, str]]
-    facts_config: dict[str, Any]
+    facts_config: dict[str, Any]         # with the profile's values
     valuesets: dict[str, Any]
+    regimens: dict[str, Regimen]         # with the profile's
+    products: dict[str, SuggestedProduct]   # what suggestions may order (regimens.yaml)
+    open_supply_days: float
+    profile: str
+    profile_title: str
     digest: str
     warnings: tuple[LoadError, ...] = field(default=())
 
