@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -117,3 +117,19 @@ def as_hook(request: dict, hook: str) -> dict:
 def sample(name: str, labels: dict[str, str] | None = None) -> float:
     """A metric's current value in the shared default registry (0 before its first count)."""
     return REGISTRY.get_sample_value(name, labels or {}) or 0.0
+
+
+@pytest.fixture(scope="session")
+def profile_client(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], TestClient]:
+    """A real app over the bundled rules under a site profile (clinical-rules.md §1 rev 3, "Site profiles"):
+    one RuleRuntime and one app per profile for the whole run, built on first use."""
+    clients: dict[str, TestClient] = {}
+
+    def client_for_profile(profile: str) -> TestClient:
+        if profile not in clients:
+            runtime = RuleRuntime(BUNDLED_RULES, profile=profile)
+            settings = Settings(data_dir=tmp_path_factory.mktemp(f"data-{profile}"), profile=profile)
+            clients[profile] = TestClient(create_app(settings, runtime))
+        return clients[profile]
+
+    return client_for_profile
