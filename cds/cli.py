@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from cds.config import Settings
-    from cds.runtime import LoadedRules
+    from cds.generation import LoadedRules
 
 app = typer.Typer(help="Cobalt CDS: CDS Hooks service for vitamin B12 injection therapy.", no_args_is_help=True)
 rules_app = typer.Typer(help="Validate, list, test and explain rule files.", no_args_is_help=True)
@@ -157,7 +157,7 @@ def bench(
 @rules_app.command("check")
 def check(directory: RulesDir = BUNDLED_RULES, profile: ProfileOption = DEFAULT_PROFILE) -> None:
     """Validate rule files; exit 1 listing every error (file:line [rule] message)."""
-    from cds.runtime import load
+    from cds.generation import load
 
     try:
         rulebook = load(directory, profile).rulebook  # compiled too: what the engine refuses fails here
@@ -303,7 +303,7 @@ def _columns(rows: list[tuple[str, ...]]) -> list[str]:
 
 
 def _load_or_exit(directory: Path, profile: str) -> LoadedRules:
-    from cds.runtime import load
+    from cds.generation import load
 
     try:
         return load(directory, profile)

@@ -12,10 +12,10 @@ from cds.config import Settings
 from cds.facts.normalize import FactSet
 from cds.fhir.client import FhirClient
 from cds.fhir.gather import gather_record
+from cds.generation import LoadedRules
 from cds.hooks import HookContext, HookRequest, draft_resources
 from cds.metrics import INCOMPLETE
 from cds.rulebook.model import Service
-from cds.runtime import LoadedRules
 from cds.stages import StageClock
 
 

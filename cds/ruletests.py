@@ -10,10 +10,10 @@ from typing import Any
 from cds import PROJECT_ROOT
 from cds.config import Settings
 from cds.fixtures import render_fixture
+from cds.generation import LoadedRules
 from cds.hooks import parse_request
 from cds.pipeline import Outcome, run_service
 from cds.rulebook.model import LoadError, Rule, RuleTest
-from cds.runtime import LoadedRules
 
 
 @dataclass

@@ -1,77 +1,41 @@
-"""The rules the service runs now, swapped atomically on reload; old rules serve on failure."""
+"""The rules the service runs now, swapped atomically on reload; old rules serve on failure, and a
+replaced generation's compiled rulesets are freed once no request holds it."""
 
 from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from cds.engine import RuleEngine
-from cds.facts.normalize import Normalizer
-from cds.fhir.select import ResourceSelector
+from cds.generation import LoadedRules, load
 from cds.metrics import RELOADS, RULES_LOADED
-from cds.rulebook import Rulebook, RulebookError, load_rulebook
+from cds.rulebook import RulebookError
 from cds.rulebook.model import LoadError
 from cds.rulebook.profiles import DEFAULT_PROFILE
+from cds.ruletests import example_errors
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class LoadedRules:
-    """One consistent generation: the rulebook, its compiled engine, its normalizer and the choice
-    of the resources it reads."""
-
-    rulebook: Rulebook
-    engine: RuleEngine
-    normalizer: Normalizer
-    prefetch: dict[str, str]
-    selects: ResourceSelector
-
-
-def build(rulebook: Rulebook) -> LoadedRules:
-    """Compile a validated rulebook; raises RulebookError if the engine refuses it all the same."""
-    try:
-        engine = RuleEngine(rulebook)
-    except Exception as error:  # durable_rules reports a ruleset it cannot read with a bare Exception
-        raise RulebookError([LoadError(str(rulebook.directory), 1, f"the rule engine refused the rules: {error}",
-                                       hint="please report this: the checks should have caught it")]) from None
-    return LoadedRules(rulebook, engine, Normalizer(rulebook.facts_config, rulebook.valuesets),
-                       prefetch_templates(rulebook), ResourceSelector(rulebook.facts_config, rulebook.valuesets))
-
-
-def load(directory: Path, profile: str = DEFAULT_PROFILE) -> LoadedRules:
-    """Read, validate and compile a rules directory under a site profile."""
-    return build(load_rulebook(directory, profile))
 
 
 def load_vetted(directory: Path, check_examples: bool, vetted_digest: str | None = None,
                 profile: str = DEFAULT_PROFILE) -> LoadedRules:
     """`load`, and with `check_examples` the rules' own examples too (unless they are the rules of
-    `vetted_digest`, whose examples passed already): raises RulebookError naming each failing example."""
+    `vetted_digest`, whose examples passed already): raises RulebookError naming each failing example
+    (the refused generation freed)."""
     rules = load(directory, profile)
     if check_examples and rules.rulebook.digest != vetted_digest:
-        from cds.ruletests import example_errors  # runs the pipeline, which needs this module
-
         errors = example_errors(rules)
         if errors:
+            rules.engine.release()
             raise RulebookError(errors)
     return rules
 
 
-def prefetch_templates(rulebook: Rulebook) -> dict[str, str]:
-    """The contract prefetch templates with every lab LOINC code filled in."""
-    config = rulebook.facts_config
-    codes = [code for spec in config["labs"].values() for code in spec["loinc"]]
-    codes += config["intrinsic_factor_antibody"]["loinc"]
-    joined = ",".join(dict.fromkeys(codes))
-    return {key: template.replace("{observation_codes}", joined) for key, template in rulebook.prefetch.items()}
-
-
 class RuleRuntime:
-    """Holds the current LoadedRules; a request takes one reference and uses it throughout.
+    """Holds the current LoadedRules; a request leases one and uses it throughout (`lease`).
 
     With `check_examples`, rules that fail their own examples are refused at start and on reload, like
     a schema error (the `cds serve` default; the library default leaves examples to `cds rules test`).
@@ -85,14 +49,21 @@ class RuleRuntime:
         self.current = load_vetted(directory, check_examples, vetted_digest, profile)
         self.last_error: RulebookError | None = None
         self._reload_lock = threading.Lock()
+        self._leases = _Leases()
         RULES_LOADED.set(len(self.current.rulebook.rules()))
 
+    @contextmanager
+    def lease(self) -> Iterator[LoadedRules]:
+        """The rules in force, kept (not freed by a reload) until the block ends."""
+        with self._leases.held(lambda: self.current) as rules:
+            yield rules
+
     def reload(self) -> bool:
-        """Load the directory again; on any error keep the current rules and remember why."""
+        """Load the directory again; on a load error keep the current rules and remember why."""
         with self._reload_lock:
             try:
                 fresh = load_vetted(self.directory, self.check_examples, profile=self.profile)
-            except Exception as error:  # whatever went wrong, the current rules keep serving
+            except (RulebookError, OSError, ValueError) as error:  # the current rules keep serving
                 if not isinstance(error, RulebookError):
                     log.exception("unexpected error loading %s", self.directory)
                     error = RulebookError([LoadError(str(self.directory), 1, f"could not load the rules: {error!r}")])
@@ -101,7 +72,7 @@ class RuleRuntime:
                 log.error("rule reload rejected, still serving rules %s:\n%s",
                           self.current.rulebook.digest, error)
                 return False
-            previous, self.current = self.current, fresh
+            previous = self._leases.replace(self, fresh)
             self.last_error = None
             RELOADS.labels("ok").inc()
             RULES_LOADED.set(len(fresh.rulebook.rules()))
@@ -111,6 +82,43 @@ class RuleRuntime:
                 log.warning("rules reloaded WITHOUT CHECKING THEIR EXAMPLES: %s → %s; run `cds rules test %s`",
                             previous.rulebook.digest, fresh.rulebook.digest, self.directory)
             return True
+
+
+class _Leases:
+    """How many requests hold each generation; a replaced generation is freed when the last lets go."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: dict[int, int] = {}
+        self._replaced: dict[int, LoadedRules] = {}
+
+    @contextmanager
+    def held(self, current: Any) -> Iterator[LoadedRules]:
+        with self._lock:
+            rules = current()
+            self._held[id(rules)] = self._held.get(id(rules), 0) + 1
+        try:
+            yield rules
+        finally:
+            with self._lock:
+                self._held[id(rules)] -= 1
+                done = self._held[id(rules)] == 0
+                if done:
+                    del self._held[id(rules)]
+                freed = self._replaced.pop(id(rules), None) if done else None
+            if freed is not None:
+                freed.engine.release()
+
+    def replace(self, runtime: RuleRuntime, fresh: LoadedRules) -> LoadedRules:
+        """Swap in `fresh`; free the previous generation now if no request holds it, else when the last does."""
+        with self._lock:
+            previous, runtime.current = runtime.current, fresh
+            held = id(previous) in self._held
+            if held:
+                self._replaced[id(previous)] = previous
+        if not held:
+            previous.engine.release()
+        return previous
 
 
 def watch_rules(runtime: RuleRuntime, stop: threading.Event | None = None) -> None:

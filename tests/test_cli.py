@@ -52,9 +52,9 @@ def test_rules_explain_shows_held_and_failed_conditions():
     result = runner.invoke(app, ["rules", "explain", str(fixture), "--service", "b12-order-sign"])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    start = lines.index("quiet  deficiency.neuro-or-anaemia-needs-loading")
-    block = "\n".join(lines[start:start + 8])
-    assert "held" in block and "failed" in block and '"regimen": "loading"' in block
+    start = lines.index("quiet  deficiency.neuro-maintenance-not-parenteral")
+    block = "\n".join(lines[start:start + 5])
+    assert "held" in block and "failed" in block and '"route": "im"' in block
 
 
 def test_rules_explain_marks_fired_rule():

@@ -10,6 +10,7 @@ import pytest
 
 from cds import BUNDLED_RULES
 from cds.facts.model import FACT_TYPES
+from cds.generation import load
 from cds.rulebook import RulebookError, load_rulebook
 from tests.conftest import client_for, edit_file, fixture_request, topics
 
@@ -136,8 +137,6 @@ JOINED_ARITHMETIC = '\n      - fact: patient\n        where: {b12_drafts: {gt: "
     ("          dose_kind: mass\n", "          dose_kind: mass\n          dose_kind: volume\n",
      "key 'dose_kind' is written twice (first on line"),
     (UNITS_TEST, "dose_mcg: {gt: 1}" + JOINED_ARITHMETIC, "'draft_order.route_text' is not a number"),
-    ("mg_mcg_confusion_above_mcg: {value: 5000", "mg_mcg_confusion_above_mcg: {value: 0.00001",
-     "too small or too large for the engine"),
     ("{draft_order.dose_mcg} mcg: likely", "{draft_order.dose_mcg:.1f} mcg: likely", "has a format option"),
     ("(usual dose {$regimen.usual_dose_mcg} mcg)",
      "(usual dose {$regimen.usual_dose_mcg} mcg) " + "and more words " * 8, "cards allow 140"),
@@ -246,3 +245,16 @@ def test_a_case_needs_override_reasons_when_it_makes_a_card_a_warning(rules_copy
     _assert_load_error(rules_copy, "monitoring.yaml", old,
                        "    cases:\n      - indicator: warning\n        when:\n          - fact: patient\n" + old,
                        "warning and critical rules must offer override_reasons")
+
+
+@pytest.mark.parametrize(("old", "new", "value"), [
+    ("mg_mcg_confusion_above_mcg: {value: 5000", "mg_mcg_confusion_above_mcg: {value: 0.00001", "1e-05"),
+    ("dose_mcg: {gt: $mg_mcg_confusion_above_mcg}", 'dose_mcg: {gt: "=$mg_mcg_confusion_above_mcg * 1e13"}', "5e+16"),
+])
+def test_a_number_the_engine_cannot_read_is_refused_at_the_rule(rules_copy, old, new, value):
+    edit_file(rules_copy / "packs" / "units.yaml", old, new)
+    with pytest.raises(RulebookError) as raised:
+        load(rules_copy)
+    [error] = raised.value.errors
+    assert (Path(error.file).name, error.line, error.rule_id) == ("units.yaml", 15, "units.mg-mcg-confusion")
+    assert error.message == f"it compares with {value}, a number too small or too large for the engine"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import orjson
@@ -13,12 +14,14 @@ from fastapi.concurrency import run_in_threadpool
 
 from cds.api.admission import Admission
 from cds.api.errors import ApiError
+from cds.api.instances import HookInstanceWatch
 from cds.cardlog import CardLogWriter
 from cds.config import Settings
 from cds.feedback import FeedbackStore
+from cds.generation import LoadedRules
 from cds.metrics import REQUESTS
 from cds.rulebook.model import Service
-from cds.runtime import LoadedRules, RuleRuntime
+from cds.runtime import RuleRuntime
 
 PARSE_INLINE_BYTES = 64 * 1024   # larger bodies are parsed off the event loop
 
@@ -27,9 +30,11 @@ async def runtime(request: Request) -> RuleRuntime:
     return request.app.state.runtime
 
 
-async def rules(request: Request) -> LoadedRules:
-    """The rule generation this request runs on start to end (a reload does not change it)."""
-    return request.app.state.runtime.current
+async def rules(request: Request) -> AsyncIterator[LoadedRules]:
+    """The rule generation this request runs on start to end: a reload does not change it, nor free it
+    before the request is done."""
+    with request.app.state.runtime.lease() as leased:
+        yield leased
 
 
 async def settings(request: Request) -> Settings:
@@ -74,6 +79,10 @@ def decode_json(raw: bytes) -> Any:
         return json.loads(raw)
 
 
+async def hook_instances(request: Request) -> HookInstanceWatch:
+    return request.app.state.hook_instances
+
+
 async def evaluations(request: Request) -> Admission:
     """Rule evaluations run this many at a time (settings.evaluation_slots): CPU-bound work beyond
     the cores only contends for the GIL, and would starve the event loop and its probes."""
@@ -94,3 +103,4 @@ ServiceDep = Annotated[Service, Depends(service)]
 BodyDep = Annotated[Any, Depends(json_body)]
 ArrivalDep = Annotated[float, Depends(arrival)]
 EvaluationsDep = Annotated[Admission, Depends(evaluations)]
+HookInstancesDep = Annotated[HookInstanceWatch, Depends(hook_instances)]

@@ -49,7 +49,7 @@ class _Match:
 
     @property
     def draft(self) -> dict[str, Any] | None:
-        return next((f for f in self.finding.facts.values() if f.get("type") == "draft_order"), None)
+        return self.finding.fact("draft_order")
 
 
 class CardBuilder:
@@ -70,7 +70,7 @@ class CardBuilder:
         order left out; critical first."""
         chosen: dict[tuple[str, str], _Match] = {}
         for finding in findings:
-            match = _Match(self.rulebook.rule(finding.rule_id), finding, _order_key(finding))  # type: ignore[arg-type]
+            match = _Match(self.rulebook.rule(finding.rule_id), finding, finding.subject)  # type: ignore[arg-type]
             held = chosen.get((finding.rule_id, match.order))
             if held is None or finding.rank < held.finding.rank:
                 chosen[(finding.rule_id, match.order)] = match
@@ -208,12 +208,3 @@ def _yields(match: _Match, matches: Any) -> bool:
     return bool(yields) and any(other.order == match.order and other.rule.id != match.rule.id
                                 and ("any" in yields or other.rule.id in yields) for other in matches)
 
-
-def _order_key(finding: Finding) -> str:
-    """One card per (rule, order): the draft (all its steps), else the order, else the lab result, else
-    the patient."""
-    for alias_type in ("draft_order", "order", "lab_unit_problem"):
-        for fact in finding.facts.values():
-            if fact.get("type") == alias_type:
-                return f"{alias_type}:{fact.get('order_id') or fact.get('id')}"
-    return "patient"

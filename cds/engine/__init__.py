@@ -3,6 +3,7 @@
 Only this package imports durable_rules; the rest of the service sees `RuleEngine.evaluate`.
 """
 
+from cds.engine.errors import EngineError, RuleRefused
 from cds.engine.evaluator import Evaluation, Finding, RuleEngine
 
-__all__ = ["Evaluation", "Finding", "RuleEngine"]
+__all__ = ["EngineError", "Evaluation", "Finding", "RuleEngine", "RuleRefused"]

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from cds.engine.errors import RuleRefused
+from cds.engine.numbers import readable
 from cds.rulebook.conditions import (
     AbsentCondition,
     AnyOf,
@@ -53,13 +55,24 @@ def rule_variants(rule: Rule, parameters: dict[str, Any]) -> list[tuple[int, str
 
 
 def compile_rule(rule: Rule, parameters: dict[str, Any]) -> list[CompiledRule]:
-    """A durable_rules rule per variant of the rule (rule_variants)."""
-    return [
-        CompiledRule(f"{rule.id}#{rank}", rule, indicator, rank,
-                     tuple(c.alias for c in conditions if isinstance(c, FactCondition)),
-                     {"all": compile_conditions(conditions, parameters)})
-        for rank, indicator, conditions in rule_variants(rule, parameters)
-    ]
+    """A durable_rules rule per variant of the rule (rule_variants); raises RuleRefused if the
+    rule compares with a number the engine cannot read."""
+    try:
+        return [
+            CompiledRule(f"{rule.id}#{rank}", rule, indicator, rank,
+                         tuple(c.alias for c in conditions if isinstance(c, FactCondition)),
+                         {"all": compile_conditions(conditions, parameters)})
+            for rank, indicator, conditions in rule_variants(rule, parameters)
+        ]
+    except _UnreadableNumber as error:
+        raise RuleRefused(rule, f"it compares with {error.value}, a number too small or too large for the engine")\
+            from None
+
+
+class _UnreadableNumber(ValueError):
+    def __init__(self, value: float):
+        super().__init__(value)
+        self.value = value
 
 
 def refine(base: Sequence[Condition], extra: Sequence[Condition]) -> tuple[Condition, ...]:
@@ -139,18 +152,22 @@ def _comparison(field: str, comparison: Comparison, parameters: dict[str, float]
 
 
 def _emit(value: Operand, parameters: dict[str, float]) -> Any:
-    if isinstance(value, Literal):
-        return value.value
-    if isinstance(value, Param):
-        return parameters[value.name]
+    if isinstance(value, Literal | Param):
+        return _readable(value.value if isinstance(value, Literal) else parameters[value.name])
     if isinstance(value, FieldRef):
         return {value.alias: value.field}
     if isinstance(value, BinaryOp):
         folded = constant(value, parameters)  # the engine cannot evaluate an expression without a fact
         if folded is not None:
-            return folded
+            return _readable(folded)
         return {value.op: {"$l": _emit(value.left, parameters), "$r": _emit(value.right, parameters)}}
     raise TypeError(f"unexpected value {value!r}")
+
+
+def _readable(value: Any) -> Any:
+    if not readable(value):
+        raise _UnreadableNumber(value)
+    return value
 
 
 def _all(terms: list[dict[str, Any]]) -> dict[str, Any]:

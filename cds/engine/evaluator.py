@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import math
 import threading
 import time
 import uuid
@@ -13,9 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import durable_rules_engine
 from durable.engine import Host, MessageNotHandledException
 
 from cds.engine.compiler import ANCHOR_FACT, CompiledRule, compile_rule
+from cds.engine.errors import EngineError
+from cds.engine.numbers import clamped
 from cds.rulebook.conditions import AbsentCondition, FactCondition
 from cds.rulebook.model import Rule, Rulebook, Service
 
@@ -44,6 +46,25 @@ def with_anchor_rule(definitions: dict[str, Any]) -> dict[str, Any]:
     return {**definitions, "_anchor_seen": {"all": [{"m": {"type": ANCHOR_FACT}}], "run": _ignore}}
 
 
+def register(host: Host, definitions: dict[str, Any]) -> None:
+    """Compile rulesets into `host`; raises EngineError, leaving none of them behind, if the engine refuses one."""
+    with ENGINE_LOCK:
+        try:
+            host.register_rulesets(definitions)
+        except Exception as error:  # durable_rules raises bare Exceptions
+            release(host)
+            raise EngineError(str(error)) from None
+
+
+def release(host: Host) -> None:
+    """Free the C engine's memory of every ruleset of `host` (none may be in use: see RuleEngine.release)."""
+    with ENGINE_LOCK:
+        for ruleset in host._ruleset_list:
+            durable_rules_engine.delete_ruleset(ruleset._handle)
+        host._ruleset_list.clear()
+        host._ruleset_directory.clear()
+
+
 def run_session(host: Host, ruleset: str, facts: list[dict[str, Any]]) -> None:
     """Assert `facts` into a fresh session of `ruleset` and delete the session afterwards.
 
@@ -62,29 +83,12 @@ def run_session(host: Host, ruleset: str, facts: list[dict[str, Any]]) -> None:
             host.delete_state(ruleset, session)
 
 
-# The C engine's JSON reader rejects numbers written with an exponent, which Python writes for
-# magnitudes of 1e16 and above or below 1e-4. Such values are absurd for a dose, a rate or a lab,
-# so they are clamped: the clamped value is on the same side of every clinical threshold.
-_LARGEST = 1e15
-_SMALLEST = 1e-4
-
-
-def _engine_number(value: Any) -> Any:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return value
-    if abs(value) >= _LARGEST:
-        return math.copysign(_LARGEST, value)
-    if abs(value) < _SMALLEST:
-        return 0.0
-    return value
-
-
 def engine_safe(facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Facts the C engine accepts: readable numbers, and unique ids (it refuses a repeated fact)."""
     seen: Counter[str] = Counter()
     safe = []
     for fact in facts:
-        fact = {key: _engine_number(value) for key, value in fact.items()}
+        fact = {key: clamped(value) for key, value in fact.items()}
         seen[fact["id"]] += 1
         if seen[fact["id"]] > 1:
             fact["id"] = f"{fact['id']}#{seen[fact['id']]}"
@@ -112,6 +116,19 @@ class Finding:
     indicator: str
     facts: dict[str, dict[str, Any]]
     rank: int = 0
+
+    def fact(self, fact_type: str) -> dict[str, Any] | None:
+        """The matched fact of this type, if the rule matched one."""
+        return next((fact for fact in self.facts.values() if fact.get("type") == fact_type), None)
+
+    @property
+    def subject(self) -> str:
+        """What the finding is about: the draft (all its steps), else the order, else the lab result,
+        else the patient ('draft_order:<id>', 'order:<id>', 'lab_unit_problem:<id>', 'patient')."""
+        for fact_type in ("draft_order", "order", "lab_unit_problem"):
+            if (fact := self.fact(fact_type)) is not None:
+                return f"{fact_type}:{fact.get('order_id') or fact.get('id')}"
+        return "patient"
 
 
 @dataclass
@@ -157,8 +174,12 @@ class RuleEngine:
             fact_types = {c.fact_type for rule, _ in rules for c in _fact_conditions(rule)} | {ANCHOR_FACT}
             self._rulesets[service.id] = _ServiceRuleset(name, frozenset(fact_types),
                                                          {rule.id: index for index, (rule, _) in enumerate(rules)})
-        with ENGINE_LOCK:
-            self._host.register_rulesets(definitions)
+        register(self._host, definitions)
+
+    def release(self) -> None:
+        """Free this engine's compiled rulesets; it must not evaluate again (a replaced rulebook's engine,
+        once no request holds it: cds.runtime)."""
+        release(self._host)
 
     def evaluate(self, facts: list[dict[str, Any]], service: Service, deadline: float | None = None) -> Evaluation:
         """Run the service's rules over `facts` in one session. If the engine cannot be had before

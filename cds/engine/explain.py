@@ -7,10 +7,11 @@ from typing import Any
 
 from cds.engine.compiler import compile_conditions, ordered_conditions, rule_variants
 from cds.engine.evaluator import (
-    ENGINE_LOCK,
     SynchronousHost,
     engine_safe,
     next_ruleset_name,
+    register,
+    release,
     run_session,
     with_anchor_rule,
 )
@@ -43,40 +44,37 @@ class RuleReport:
 def explain_rules(rules: list[tuple[Rule, dict[str, Any]]],
                   facts: list[dict[str, Any]]) -> list[RuleReport]:
     """For each (rule, pack parameters): fired or not, and which condition held or failed."""
-    reports = []
     host = SynchronousHost()
-    facts = engine_safe(facts)
-    for rule, parameters in rules:
-        base = settled(rule.when, parameters)
-        if base is None:   # a setting is off: the rule can never fire under these parameters
-            reports.append(RuleReport(rule, False, [ConditionReport(c.shown(parameters), "failed")
-                                                    for c in rule.when if isinstance(c, SettingCondition)]))
-            continue
-        conditions = ordered_conditions(base)
-        fired: set[int] = set()
-        definitions = {
-            f"prefix{k}": {"all": compile_conditions(conditions[:k], parameters),
-                           "run": _recorder(fired, k)}
-            for k in range(1, len(conditions) + 1)
-        }
-        cased: set[int] = set()
-        variants = [(rank, when) for rank, _, when in rule_variants(rule, parameters) if rank < len(rule.cases)]
-        definitions |= {f"case{rank}": {"all": compile_conditions(when, parameters), "run": _recorder(cased, rank)}
-                        for rank, when in variants}
-        name = next_ruleset_name("explain")
-        with ENGINE_LOCK:
-            host.register_rulesets({name: with_anchor_rule(definitions)})
-        run_session(host, name, facts)
-        held = max((k for k in range(1, len(conditions) + 1) if all(j in fired for j in range(1, k + 1))),
-                   default=0)
-        reports.append(RuleReport(rule, held == len(conditions), [
-            ConditionReport(condition.shown(parameters),
-                            "held" if index < held else "failed" if index == held else "not reached",
-                            _candidates(condition, facts))
-            for index, condition in enumerate(conditions)], [
-            CaseReport(case.indicator, rank in cased, [c.shown(parameters) for c in case.when])
-            for rank, case in enumerate(rule.cases)]))
-    return reports
+    try:
+        return [_explain(host, rule, parameters, engine_safe(facts)) for rule, parameters in rules]
+    finally:
+        release(host)   # an explain compiles rulesets of its own: freed, so repeated explains do not grow
+
+
+def _explain(host: SynchronousHost, rule: Rule, parameters: dict[str, Any], facts: list[dict[str, Any]]) -> RuleReport:
+    """One rule: each prefix of its conditions, and each case, run through the engine on the facts."""
+    base = settled(rule.when, parameters)
+    if base is None:   # a setting is off: the rule can never fire under these parameters
+        return RuleReport(rule, False, [ConditionReport(c.shown(parameters), "failed")
+                                        for c in rule.when if isinstance(c, SettingCondition)])
+    conditions = ordered_conditions(base)
+    fired: set[int] = set()
+    definitions = {f"prefix{k}": {"all": compile_conditions(conditions[:k], parameters), "run": _recorder(fired, k)}
+                   for k in range(1, len(conditions) + 1)}
+    cased: set[int] = set()
+    definitions |= {f"case{rank}": {"all": compile_conditions(when, parameters), "run": _recorder(cased, rank)}
+                    for rank, _, when in rule_variants(rule, parameters) if rank < len(rule.cases)}
+    name = next_ruleset_name("explain")
+    register(host, {name: with_anchor_rule(definitions)})
+    run_session(host, name, facts)
+    held = max((k for k in range(1, len(conditions) + 1) if all(j in fired for j in range(1, k + 1))), default=0)
+    return RuleReport(rule, held == len(conditions), [
+        ConditionReport(condition.shown(parameters),
+                        "held" if index < held else "failed" if index == held else "not reached",
+                        _candidates(condition, facts))
+        for index, condition in enumerate(conditions)], [
+        CaseReport(case.indicator, rank in cased, [c.shown(parameters) for c in case.when])
+        for rank, case in enumerate(rule.cases)])
 
 
 def _recorder(fired: set[int], k: int):  # noqa: ANN202 - a durable_rules action
