@@ -14,6 +14,7 @@ from cds.api import analytics, errors, feedback, openapi, ops, services
 from cds.api.admission import Admission
 from cds.api.arrival import ArrivalMiddleware
 from cds.api.auth import install_auth
+from cds.api.instances import HookInstanceWatch
 from cds.api.limits import BodyLimitMiddleware
 from cds.cardlog import CardLogWriter
 from cds.config import Settings
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None, runtime: RuleRuntime | None = N
     app.state.feedback = FeedbackStore(settings.feedback_url())
     app.state.card_log = CardLogWriter(app.state.feedback, patient_hasher(settings), settings.card_log_retention_days)
     app.state.evaluations = Admission(settings.evaluation_slots, settings.admission_min_left_s)
+    app.state.hook_instances = HookInstanceWatch()
     install_auth(app, settings, app.state.feedback.engine)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "OPTIONS"],

@@ -21,10 +21,11 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(runtime: deps.RuntimeDep) -> JSONResponse:
-    """Rules in force (digest, pack versions), whether their examples gate loading, load warnings, the
+    """Rules in force (digest, site profile, pack versions), whether their examples gate loading, load warnings, the
     last reload's errors, and the answering worker process (each loads and reloads its own rules)."""
     rulebook = runtime.current.rulebook
     body: dict[str, Any] = {"status": "ready", "rules": len(rulebook.rules()), "rulesDigest": rulebook.digest,
+                            "profile": rulebook.profile,
                             "packs": {p.name: p.version for p in rulebook.packs.values()},
                             "ruleExamples": "checked" if runtime.check_examples else "skipped",
                             "worker": os.getpid()}

@@ -14,15 +14,16 @@ from cds.api import deps
 from cds.api.admission import Admission
 from cds.api.auth import require_token
 from cds.api.errors import ApiError, responses
+from cds.api.instances import HookInstanceWatch
 from cds.cardlog import CardLogWriter
 from cds.config import Settings
 from cds.fhir.client import DataUnavailable
 from cds.fhir.gather import BadPrefetch
+from cds.generation import LoadedRules
 from cds.hooks import RequestProblem, parse_request
 from cds.metrics import CARDS, LATENCY, REQUESTS
 from cds.pipeline import Overloaded, run_service
 from cds.rulebook.model import Service
-from cds.runtime import LoadedRules
 from cds.stages import StageClock
 
 router = APIRouter(tags=["CDS Hooks"])
@@ -64,12 +65,12 @@ async def discovery(rules: deps.RulesDep) -> dict[str, Any]:
              responses=responses(400, 401, 404, 412, 413, 503))
 async def call_service(request: Request, service: deps.ServiceDep, rules: deps.RulesDep,
                        settings: deps.SettingsDep, card_log: deps.CardLogDep, started: deps.ArrivalDep,
-                       evaluations: deps.EvaluationsDep) -> JSONResponse:
+                       evaluations: deps.EvaluationsDep, instances: deps.HookInstancesDep) -> JSONResponse:
     """Evaluate the service's rules on the request's data and answer with cards. Every answer,
     a bad body included, is counted under the service's id."""
     try:
         body = await deps.json_body(request)
-        response = await _evaluate(service, rules, settings, card_log, body, started, evaluations)
+        response = await _evaluate(service, rules, settings, card_log, body, started, evaluations, instances)
     except ApiError as error:
         REQUESTS.labels(service.id, str(error.status)).inc()
         raise
@@ -82,7 +83,7 @@ async def call_service(request: Request, service: deps.ServiceDep, rules: deps.R
 
 
 async def _evaluate(service: Service, rules: LoadedRules, settings: Settings, card_log: CardLogWriter,
-                    body: Any, started: float, evaluations: Admission) -> JSONResponse:
+                    body: Any, started: float, evaluations: Admission, instances: HookInstanceWatch) -> JSONResponse:
     try:
         clock = StageClock()
         hook_request, context = parse_request(body, service.hook)
@@ -104,4 +105,5 @@ async def _evaluate(service: Service, rules: LoadedRules, settings: Settings, ca
     for card in cards:
         CARDS.labels(card["source"]["topic"]["code"], card["indicator"]).inc()
     card_log.submit(service.id, hook_request.hookInstance, context.patientId, cards)  # written off the hot path
+    instances.seen(hook_request.hookInstance, service.id)
     return JSONResponse(outcome.response, headers={"Server-Timing": outcome.clock.server_timing()})
