@@ -21,8 +21,6 @@ from cds.rulebook.yamlsource import YamlDocument
 _UNSAFE_UNITS = re.compile(r"µg|μg|\bug\b")
 _FORMATTER = string.Formatter()
 _ORDERING = {"lt", "le", "gt", "ge"}
-# durable_rules reads numbers only in plain notation: Python writes others with an exponent.
-_ENGINE_NUMBERS = (1e-4, 1e15)
 
 
 class _RuleChecker:
@@ -260,13 +258,6 @@ def check_pack(document: YamlDocument, pack: Pack, values: dict[tuple[str, str],
     """Semantic errors of `pack`, built from the schema-valid `document`; `values`: the names lab kinds
     and findings may take; `texts`: what {$...} may name; `regimens`, `products`: what suggestions may order."""
     errors: list[LoadError] = []
-    for name, value in pack.parameters.items():
-        if isinstance(value, bool):
-            continue
-        if value and not _ENGINE_NUMBERS[0] <= abs(value) < _ENGINE_NUMBERS[1]:
-            errors.append(LoadError(str(document.path), document.line_of(("parameters", name)),
-                                    f"parameter '{name}' = {value} is too small or too large for the engine",
-                                    hint="express it in another unit (e.g. mcg rather than g)"))
     for index, rule in enumerate(pack.rules):
         errors.extend(_RuleChecker(document, index, rule, pack.parameters, values, texts, regimens,
                                    products).check(pack.name))

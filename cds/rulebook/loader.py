@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 from datetime import date
 from functools import cache
 from pathlib import Path
@@ -29,7 +30,7 @@ from cds.rulebook.model import (
     Service,
 )
 from cds.rulebook.profiles import DEFAULT_PROFILE, Profile, build_profile, check_profile, known_profiles, profile_path
-from cds.rulebook.regimens import load_products, load_regimens
+from cds.rulebook.regimens import Regimen, load_products, load_regimens
 from cds.rulebook.values import PLACEHOLDER, RuleValues
 from cds.rulebook.versions import pack_version
 from cds.rulebook.yamlerrors import syntax_error
@@ -53,64 +54,42 @@ def _validator(schema_name: str) -> Draft202012Validator:
     return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER, registry=_schemas())
 
 
+@dataclass(frozen=True)
+class _Documents:
+    """The files of a rules directory, each parsed and schema-valid."""
+
+    services: YamlDocument
+    facts: YamlDocument
+    valuesets: YamlDocument
+    regimens: YamlDocument
+    profile: YamlDocument
+    packs: dict[Path, YamlDocument | None]   # None: the file has errors (reported)
+
+
 def load_rulebook(directory: Path | str, profile: str = DEFAULT_PROFILE) -> Rulebook:
     """Read and validate `directory` under the site profile `profile`; raises RulebookError listing
     every problem found."""
     directory = Path(directory).resolve()
     errors: list[LoadError] = []
-    services_doc = _load(directory / "services.yaml", "services", errors)
-    facts_doc = _load(directory / "facts.yaml", "facts", errors)
-    if facts_doc is not None:
-        errors.extend(check_units(facts_doc))
-    valuesets_doc = _load(directory / "valuesets.yaml", "valuesets", errors)
-    regimens_doc = _load(directory / "regimens.yaml", "regimens", errors)
-    profile_doc = _load_profile(directory, profile, errors)
-    pack_files = sorted(path for path in (directory / PACK_DIR).glob("*.yaml") if not path.name.startswith("."))
-    if not pack_files:
-        errors.append(LoadError(str(directory / PACK_DIR), 1, "no rule packs (*.yaml) found"))
-    pack_docs = {path: _load(path, "rule-pack", errors) for path in pack_files}
-    if errors or facts_doc is None or valuesets_doc is None or regimens_doc is None or profile_doc is None:
-        raise RulebookError(errors)
-    site = build_profile(profile_doc)
-    errors.extend(check_profile(profile_doc, site, {doc.data["pack"]: _parameters(doc.data) for doc in
-                                                    pack_docs.values() if doc is not None},
-                                facts_doc.data, regimens_doc.data["regimens"], profile))
-    facts = site.facts_config(facts_doc.data)
-    regimens_data = site.regimens_data(regimens_doc.data)
-    errors.extend(check_regimens(regimens_doc, regimens_data))
+    documents = _read_documents(directory, profile, errors)
+    site = build_profile(documents.profile)
+    errors.extend(check_profile(documents.profile, site, {doc.data["pack"]: _parameters(doc.data) for doc in
+                                                          documents.packs.values() if doc is not None},
+                                documents.facts.data, documents.regimens.data["regimens"], profile))
+    facts = site.facts_config(documents.facts.data)
+    regimens_data = site.regimens_data(documents.regimens.data)
+    errors.extend(check_regimens(documents.regimens, regimens_data))
     if errors:
         raise RulebookError(errors)
     regimens = load_regimens(regimens_data)
-    days_per_month = facts["regimen"]["days_per_month"]
-    regimen_texts = {name: regimen.text(regimens, days_per_month) for name, regimen in regimens.items()}
-    values = _data_values(facts_doc, valuesets_doc)
-    packs: dict[str, Pack] = {}
-    broken: set[str] = set()
-    for path, document in pack_docs.items():
-        if document is None:
-            broken.add(path.stem)
-            continue
-        pack_values = RuleValues({**_parameters(document.data), **site.for_pack(document.data["pack"])}, facts,
-                                 regimen_texts)
-        pack = _build_pack(document, site, pack_values)
-        pack_errors = check_pack(document, pack, values, pack_values, regimens, set(regimens_data["products"]))
-        errors.extend(pack_errors)
-        if pack_errors:
-            broken.add(pack.name)
-        else:
-            if pack.name in packs:
-                errors.append(LoadError(str(path), 1, f"pack '{pack.name}' is defined twice"))
-            packs[pack.name] = pack
-    errors.extend(_duplicate_rule_ids(packs))
-    errors.extend(check_yields(list(packs.values())))
-    if services_doc is not None:
-        known_reasons = set(services_doc.data["override_reasons"]["codes"])
-        errors.extend(check_services(services_doc, set(packs) | broken, known_reasons, list(packs.values())))
-    if errors or services_doc is None:
+    packs, broken = _build_packs(documents, site, facts, regimens, set(regimens_data["products"]), errors)
+    known_reasons = set(documents.services.data["override_reasons"]["codes"])
+    errors.extend(check_services(documents.services, set(packs) | broken, known_reasons, list(packs.values())))
+    if errors:
         raise RulebookError(errors)
-    services = services_doc.data
+    services = documents.services.data
     return Rulebook(
-        warnings=tuple(_warnings(packs, services_doc)),
+        warnings=tuple(_warnings(packs, documents.services)),
         directory=directory,
         packs=packs,
         services={s["id"]: _build_service(s) for s in services["services"]},
@@ -119,15 +98,61 @@ def load_rulebook(directory: Path | str, profile: str = DEFAULT_PROFILE) -> Rule
         usage_requirements=services.get("usage_requirements", "").strip(),
         override_reasons=services["override_reasons"],
         facts_config=facts,
-        valuesets=valuesets_doc.data,
+        valuesets=documents.valuesets.data,
         regimens=regimens,
         products=load_products(regimens_data),
         open_supply_days=regimens_data["open_supply_days"],
         profile=site.name,
         profile_title=site.title,
         digest=_digest([directory / "services.yaml", directory / "facts.yaml", directory / "valuesets.yaml",
-                        directory / "regimens.yaml", profile_path(directory, profile), *pack_files]),
+                        directory / "regimens.yaml", profile_path(directory, profile), *documents.packs]),
     )
+
+
+def _read_documents(directory: Path, profile: str, errors: list[LoadError]) -> _Documents:
+    """Parse and schema-check every file; raises RulebookError if one the others depend on has errors."""
+    services = _load(directory / "services.yaml", "services", errors)
+    facts = _load(directory / "facts.yaml", "facts", errors)
+    if facts is not None:
+        errors.extend(check_units(facts))
+    valuesets = _load(directory / "valuesets.yaml", "valuesets", errors)
+    regimens = _load(directory / "regimens.yaml", "regimens", errors)
+    site = _load_profile(directory, profile, errors)
+    pack_files = sorted(path for path in (directory / PACK_DIR).glob("*.yaml") if not path.name.startswith("."))
+    if not pack_files:
+        errors.append(LoadError(str(directory / PACK_DIR), 1, "no rule packs (*.yaml) found"))
+    packs = {path: _load(path, "rule-pack", errors) for path in pack_files}
+    if errors or services is None or facts is None or valuesets is None or regimens is None or site is None:
+        raise RulebookError(errors)
+    return _Documents(services, facts, valuesets, regimens, site, packs)
+
+
+def _build_packs(documents: _Documents, site: Profile, facts: dict[str, Any], regimens: dict[str, Regimen],
+                 products: set[str], errors: list[LoadError]) -> tuple[dict[str, Pack], set[str]]:
+    """The packs without errors, and the names of those with (their errors added to `errors`)."""
+    days_per_month = facts["regimen"]["days_per_month"]
+    regimen_texts = {name: regimen.text(regimens, days_per_month) for name, regimen in regimens.items()}
+    values = _data_values(documents.facts, documents.valuesets)
+    packs: dict[str, Pack] = {}
+    broken: set[str] = set()
+    for path, document in documents.packs.items():
+        if document is None:
+            broken.add(path.stem)
+            continue
+        pack_values = RuleValues({**_parameters(document.data), **site.for_pack(document.data["pack"])}, facts,
+                                 regimen_texts)
+        pack = _build_pack(document, site, pack_values)
+        pack_errors = check_pack(document, pack, values, pack_values, regimens, products)
+        errors.extend(pack_errors)
+        if pack_errors:
+            broken.add(pack.name)
+        elif pack.name in packs:
+            errors.append(LoadError(str(path), 1, f"pack '{pack.name}' is defined twice"))
+        else:
+            packs[pack.name] = pack
+    errors.extend(_duplicate_rule_ids(packs))
+    errors.extend(check_yields(list(packs.values())))
+    return packs, broken
 
 
 def _load_profile(directory: Path, name: str, errors: list[LoadError]) -> YamlDocument | None:
