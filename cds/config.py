@@ -25,7 +25,7 @@ class Settings(BaseSettings):
     database_url: str | None = None          # default: SQLite under data_dir
     deadline_s: float = 1.5                  # server-side answer deadline per request
     fhir_budget_s: float = 1.0               # total FHIR fetch time per request (< deadline)
-    fhir_reserve_s: float = 0.2              # service.md rev 2: FHIR budget = min(budget, time left - this)
+    fhir_reserve_s: float = 0.2              # service.md: FHIR budget = min(budget, time left - this)
     admission_min_left_s: float = 0.3        # less left when evaluation would start: 503 (negative disables)
     fhir_connect_timeout_s: float = 0.5
     fhir_max_pages: int = 10

@@ -44,7 +44,7 @@ issued_cards = Table(
     Column("rule_id", String(200), nullable=False),
     Column("pack_version", String(100)),
     Column("issued_at", DateTime(timezone=True), nullable=False),
-    Column("indicator", String(20)),           # null in rows logged before revision 0003
+    Column("indicator", String(20)),           # null in rows logged before migration 0003
     Column("hook_instance", String(100)),
     Column("patient_hash", String(64)),        # HMAC-SHA256 of the patient id, hex
     Index("ix_issued_cards_issued_at", "issued_at"),

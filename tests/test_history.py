@@ -14,7 +14,8 @@ LOADING_MAX = 7.0
 def order(status: str = "active", authored: float = 30, interval: float | None = 91.3, doses: int | None = None,
           *, parenteral: bool = True, antidote: bool = False, draft: bool = False) -> OrderFact:
     return OrderFact(id=f"mr-{status}-{authored}", order_id=f"mr-{status}-{authored}", dose_source="structured",
-                     route_class="parenteral" if parenteral else "oral", ingredient="hydroxo", product="hydroxocobalamin",
+                     route_class="parenteral" if parenteral else "oral", ingredient="hydroxo",
+                     product="hydroxocobalamin",
                      antidote=antidote, cyanokit=False, route="im" if parenteral else "oral", route_text="IM",
                      parenteral=parenteral, injectable=parenteral, dose_kind="mass", dose_unit_problem=False,
                      unreadable=False, status=status,

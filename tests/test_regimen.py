@@ -11,7 +11,8 @@ from cds.facts.regimen import CurrentRegimen
 def order(status="active", mcg_per_28d=333.333, *, parenteral=True, reported=False, draft=False, antidote=False,
           authored=30.0, supply_days=None, ingredient="hydroxo", dose_mcg=1000.0, interval=84.0) -> OrderFact:
     return OrderFact(id=f"mr-{status}-{authored}", order_id=f"mr-{status}-{authored}", dose_source="structured",
-                     route_class="parenteral" if parenteral else "oral", ingredient=ingredient, product="hydroxocobalamin",
+                     route_class="parenteral" if parenteral else "oral", ingredient=ingredient,
+                     product="hydroxocobalamin",
                      antidote=antidote, cyanokit=False, route="im", route_text="IM", parenteral=parenteral,
                      injectable=parenteral, dose_kind="mass", dose_unit_problem=False, unreadable=False,
                      status=status, intent="order", has_reason=False, reported_by_patient=reported,

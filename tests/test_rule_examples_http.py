@@ -2,7 +2,7 @@
 
 An order-sign example is also sent as order-select (all drafts selected) and as the deprecated
 medication-prescribe hook (drafts under context.medications), to each service whose packs include
-the rule and whose hook the rule runs on.
+the rule and whose hook the rule runs on, under the example's site profile.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import pytest
 from cds import BUNDLED_RULES, PROJECT_ROOT
 from cds.fixtures import render_fixture
 from cds.rulebook import load_rulebook
+from cds.rulebook.profiles import DEFAULT_PROFILE
 from tests.conftest import as_hook
 
 RULEBOOK = load_rulebook(BUNDLED_RULES)
@@ -27,16 +28,16 @@ def cases() -> list:
             for service in RULEBOOK.services.values():
                 if service.hook in hooks and service.hook in rule.hooks and rule.pack in service.packs:
                     found.append(pytest.param(rule.id, test, service.id, service.hook,
-                                              id=f"{rule.id}-{test.fixture.rsplit('/', 1)[-1]}-{service.id}"))
+                                              id=f"{rule.id}-{test.fixture.rsplit('/', 1)[-1]}-{service.id}-{test.profile or 'any'}"))
     return found
 
 
 @pytest.mark.parametrize(("rule_id", "test", "service_id", "hook"), cases())
-def test_rule_example_over_http(client, rule_id, test, service_id, hook):
+def test_rule_example_over_http(profile_client, rule_id, test, service_id, hook):
     request = render_fixture(PROJECT_ROOT / test.fixture)
     if request["hook"] != hook:
         request = as_hook(request, hook)
-    response = client.post(f"/cds-services/{service_id}", json=request)
+    response = profile_client(test.profile or DEFAULT_PROFILE).post(f"/cds-services/{service_id}", json=request)
     assert response.status_code == 200, response.text
     cards = [c for c in response.json()["cards"] if c["source"]["topic"]["code"] == rule_id]
     if test.expect == "quiet":

@@ -107,7 +107,8 @@ def test_bound_and_qualitative_b12_results(runtime, value, status, basis):
 def test_an_unreadable_bound_and_a_flag_are_problems_and_a_flag_is_no_confirmation(runtime):
     record = PatientRecord(observations=[_written("2132-9", valueString="<<abc"), _written("72160-5", **LOW_FLAG)])
     facts = runtime.current.normalizer.normalize(record, "patient-view", NOW)
-    assert sorted((p.kind, p.cause) for p in facts.problems) == [("b12_active", "no-value"), ("b12_total", "comparator")]
+    assert sorted((p.kind, p.cause) for p in facts.problems) == [("b12_active", "no-value"),
+                                                                 ("b12_total", "comparator")]
     assert facts.labs == [] and facts.patient.b12_status == "indeterminate"   # never unknown, never normal
 
 
@@ -132,8 +133,9 @@ def test_an_inborn_error_switches_the_mma_bound_off(runtime):
     assert with_cblc.problems == [] and with_cblc.patient.inborn_cobalamin_disorder
 
 
-@pytest.mark.parametrize(("born", "age", "adult"), [("2010-11-25", 16.0, True), ("2010-11-26", 16.0, False),
-                                                    ("2026-05-25", 0.5, False), ("1970", None, None), (None, None, None)])
+@pytest.mark.parametrize(("born", "age", "adult"), [
+    ("2010-11-25", 16.0, True), ("2010-11-26", 16.0, False),
+    ("2026-05-25", 0.5, False), ("1970", None, None), (None, None, None)])
 def test_age_from_the_birth_date(runtime, born, age, adult):
     """Adult from the 16th birthday on (not a day before); a year or month alone is no birth date."""
     from cds.fhir.models import Patient

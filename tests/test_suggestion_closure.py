@@ -21,7 +21,7 @@ from tests.conftest import FIXTURES, FUZZ_EXAMPLES, fixture_request
 
 ORDER_HOOKS = {"order-sign": "b12-order-sign", "order-select": "b12-order-select",
                "medication-prescribe": "b12-medication-prescribe"}
-REQUESTS = sorted(str(path.relative_to(FIXTURES)) for folder in ("requests", "services", "panel")
+REQUESTS = sorted(str(path.relative_to(FIXTURES)) for folder in ("requests", "services", "panel", "rev3")
                   for path in (FIXTURES / folder).glob("*.json")
                   if fixture_request(str(path.relative_to(FIXTURES)))["hook"] in ORDER_HOOKS)
 SERIOUS = ("warning", "critical")
@@ -159,5 +159,6 @@ def drafts(draw: st.DrawFn) -> dict[str, Any]:
 def test_suggestions_for_generated_drafts_are_complete_orders_the_service_finds_no_fault_with(clients, draft,
                                                                                                 patient, profile):
     request = fixture_request(patient)
-    _drafts(request)[:] = [{"resource": {**draft, "subject": {"reference": f"Patient/{request['context']['patientId']}"}}}]
+    subject = {"reference": f"Patient/{request['context']['patientId']}"}
+    _drafts(request)[:] = [{"resource": {**draft, "subject": subject}}]
     assert _closure_problems(clients[profile], request) == []

@@ -1,4 +1,4 @@
-"""Evaluation slots, and load shed at admission (service.md rev 2: a request that has less than
+"""Evaluation slots, and load shed at admission (service.md: a request that has less than
 `admission_min_left_s` of its deadline left when its evaluation would start is refused with 503).
 
 When that start can be foreseen, the request is refused on arrival rather than after waiting for

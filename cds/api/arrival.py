@@ -1,4 +1,4 @@
-"""Stamps each request with its arrival time before anything else runs (service.md rev 2: the
+"""Stamps each request with its arrival time before anything else runs (service.md: the
 deadline counts from the request's arrival, time spent queued included).
 
 Arrival is when the request reached this process, or earlier when a trusted proxy says so in an

@@ -67,7 +67,7 @@ class SqlReplayCache:
         self.engine = engine
         self._insert = dialect.insert(seen_tokens)
         self._pruned_at = 0.0
-        upgrade(engine)   # the table comes from the migrations (cds/migrations, revision 0002)
+        upgrade(engine)   # the table comes from the migrations (cds/migrations)
 
     def first_use(self, iss: str, jti: str, expires_at: int) -> bool:
         now = time.time()

@@ -1,4 +1,4 @@
-"""Folic-acid drafts under evaluation, for `deficiency.folic-acid-alone` (clinical-rules.md §2, rev 2).
+"""Folic-acid drafts under evaluation, for `deficiency.folic-acid-alone` (clinical-rules.md §2).
 
 One job: which drafts order folic acid (RxNorm code or text, from the `folic_acid` value set) and
 are not B12 orders themselves (a folic acid + B12 combination is read as a B12 order and so is

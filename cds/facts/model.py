@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from functools import cache
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 # Fields with a fixed set of values: a rule testing any other value is a load error.
@@ -52,7 +53,7 @@ class PatientFact:
     inborn_cobalamin_disorder: bool = False  # cblC, methylmalonic acidaemia, homocystinuria
     age_years: float | None = None       # from Patient.birthDate
     adult: bool | None = None            # age_years >= facts.yaml status.adult_min_age_years; None unknown
-    new_series: bool = True              # rev 2: no ongoing parenteral order, none ended in the last year
+    new_series: bool = True              # no ongoing parenteral order, none ended in the last year
     active_b12_order: bool = False       # an active B12 order of any route (not antidote)
     active_prescribed_b12_order: bool = False  # the same, not the patient's own report
     active_maintenance: bool = False     # an active parenteral order with interval >= 28 d (or such a later step)
@@ -66,7 +67,7 @@ class PatientFact:
     malabsorption_text: str | None = None
     labs_text: str | None = None         # e.g. "B12 95 ng/L on 12 Oct 2026; Hb 98 g/L on 12 Oct 2026"
     b12_text: str | None = None          # the results b12_status rests on, e.g. "active B12 82 pmol/L"
-    # rev 2: treatment history (cds/facts/history.py), findings, blood count and folic-acid drafts
+    # treatment history (cds/facts/history.py), findings, blood count and folic-acid drafts
     loading_given: bool = False          # a parenteral loading course (>= 3 doses) in the last year or in this request
     course_start_days_ago: float | None = None   # first order of the current course; None for a new series
     course_started: str | None = None    # the same for card text: "97 days ago"
@@ -214,6 +215,11 @@ FACT_TYPES: dict[str, type] = {
 }
 
 
+@cache
+def _hints(fact_type: str) -> dict[str, Any]:
+    return get_type_hints(FACT_TYPES[fact_type])
+
+
 def fact_fields(fact_type: str) -> set[str]:
     """Field names a rule may use on `fact_type`."""
     return {f.name for f in fields(FACT_TYPES[fact_type])}
@@ -222,13 +228,13 @@ def fact_fields(fact_type: str) -> set[str]:
 def numeric_fields(fact_type: str) -> set[str]:
     """Fields holding numbers: the only ones comparisons and arithmetic may use."""
     numbers = {int, float}
-    return {name for name, hint in get_type_hints(FACT_TYPES[fact_type]).items()
+    return {name for name, hint in _hints(fact_type).items()
             if numbers & set(get_args(hint) or (hint,))}
 
 
 def field_values(fact_type: str, field: str) -> tuple[str, ...] | None:
     """The fixed values of a field, or None when it has no fixed set."""
-    hint = get_type_hints(FACT_TYPES[fact_type]).get(field)
+    hint = _hints(fact_type).get(field)
     return get_args(hint) if get_origin(hint) is Literal else None
 
 

@@ -2,7 +2,7 @@
 cds.fhir.models are built (architecture.md "Select before you build"): most of a real record (glucose, lipids, other
 drugs) is never looked at, and validating it as a full model was most of a request's cost.
 
-Observations count only through the LOINC codes of the labs table (clinical-rules.md §1, rev 2);
+Observations count only through the LOINC codes of the labs table (clinical-rules.md §1);
 MedicationRequests only when they could be B12 orders (a product code or word of the catalogue,
 or a Medication reference, which is resolved later). Every other type is kept. A resource whose
 shape is too odd to tell is kept, so that validation can skip and count it as usual.
