@@ -115,6 +115,20 @@ def test_one_hook_instance_reaching_two_services_is_counted_and_logged_once(clie
     assert caplog.text.count("register b12-label-check only for pharmacist verification") == 1
 
 
+def test_the_same_drafts_reaching_two_services_under_two_hook_instances_are_counted(client):
+    """The CDS Hooks Sandbox sends each service its own hookInstance for one order-sign."""
+    request = fixture_request("requests/unit-error-1000mg.json")
+    before = sample("cds_hook_instance_multi_service_total")
+    for number, service in enumerate(("b12-order-sign", "b12-label-check")):
+        request["hookInstance"] = f"sandbox-style-{number}"
+        assert client.post(f"/cds-services/{service}", json=request).status_code == 200
+    for resource in (e["resource"] for e in request["context"]["draftOrders"]["entry"]):
+        resource["id"] = f"another-{resource['id']}"
+    request["hookInstance"] = "sandbox-style-2"
+    assert client.post("/cds-services/b12-order-sign", json=request).status_code == 200   # other drafts: another event
+    assert sample("cds_hook_instance_multi_service_total") == before + 1
+
+
 def test_discovery_says_the_two_order_sign_services_are_not_for_the_same_users(client):
     services = {s["id"]: s for s in client.get("/cds-services").json()["services"]}
     for service in ("b12-order-sign", "b12-label-check"):

@@ -14,13 +14,13 @@ from cds.api import deps
 from cds.api.admission import Admission
 from cds.api.auth import require_token
 from cds.api.errors import ApiError, responses
-from cds.api.instances import HookInstanceWatch
+from cds.api.instances import HookInstanceWatch, event_keys
 from cds.cardlog import CardLogWriter
 from cds.config import Settings
 from cds.fhir.client import DataUnavailable
 from cds.fhir.gather import BadPrefetch
 from cds.generation import LoadedRules
-from cds.hooks import RequestProblem, parse_request
+from cds.hooks import RequestProblem, draft_resources, parse_request
 from cds.metrics import CARDS, LATENCY, REQUESTS
 from cds.pipeline import Overloaded, run_service
 from cds.rulebook.model import Service
@@ -105,5 +105,6 @@ async def _evaluate(service: Service, rules: LoadedRules, settings: Settings, ca
     for card in cards:
         CARDS.labels(card["source"]["topic"]["code"], card["indicator"]).inc()
     card_log.submit(service.id, hook_request.hookInstance, context.patientId, cards)  # written off the hot path
-    instances.seen(hook_request.hookInstance, service.id)
+    drafts = [f"{r.get('resourceType')}/{r['id']}" for r in draft_resources(context)[0] if isinstance(r.get("id"), str)]
+    instances.seen(event_keys(hook_request.hookInstance, context.patientId, drafts), service.id)
     return JSONResponse(outcome.response, headers={"Server-Timing": outcome.clock.server_timing()})

@@ -203,8 +203,9 @@ def holds(conditions: dict[str, Any], facts: dict[str, dict[str, Any]]) -> bool:
 
 
 def _yields(match: _Match, matches: Any) -> bool:
-    """Whether another card on the same order is one this rule yields to."""
+    """Whether another card is one this rule yields to: on the same order, or anywhere in the request
+    when this card is about the patient."""
     yields = match.rule.yields_to
-    return bool(yields) and any(other.order == match.order and other.rule.id != match.rule.id
+    return bool(yields) and any(match.order in (other.order, "patient") and other.rule.id != match.rule.id
                                 and ("any" in yields or other.rule.id in yields) for other in matches)
 

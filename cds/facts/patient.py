@@ -106,7 +106,8 @@ def _findings(given: PatientInputs) -> dict[str, Any]:
         malabsorption.append("intrinsic factor antibody positive")
     return {"neuro_findings": bool(found["neuro_findings"]), "neuro_text": ", ".join(found["neuro_findings"])
             or "none recorded", "malabsorption_cause": bool(malabsorption),
-            "malabsorption_text": ", ".join(malabsorption) or None, "leber_disease": bool(found["leber_disease"]),
+            "malabsorption_text": ", ".join(malabsorption) or "none recorded",
+            "leber_disease": bool(found["leber_disease"]),
             "intrinsic_factor_positive": given.labs.intrinsic_factor_positive,
             "cyanide_poisoning": bool(found["cyanide_poisoning"]), "cobalt_allergy": bool(found["cobalt_allergy"]),
             "cobalamin_allergy_severe": found.severe_allergy("cobalamin_allergy"),
