@@ -183,9 +183,9 @@ def test_an_engine_busy_past_the_deadline_gives_the_incomplete_card(settings, ru
     assert "did not run: **service, deficiency, monitoring, units" in cards[-1]["detail"]
 
 
-def test_an_admitted_call_past_its_deadline_still_runs_every_rule(settings, runtime):
-    """Load is shed at admission, not by cutting an evaluation short: with the engine free, a call
-    admitted with no time left (admission off) still gets its cards."""
+def test_a_call_past_its_deadline_answers_the_incomplete_card(settings, runtime):
+    """Every stage counts toward the deadline: a call admitted with no time left (shedding off) is
+    answered at once with `service.incomplete` naming every pack, not evaluated late."""
     from fastapi.testclient import TestClient
 
     from cds.api import create_app
@@ -194,7 +194,8 @@ def test_an_admitted_call_past_its_deadline_still_runs_every_rule(settings, runt
                                  runtime))
     response = late.post("/cds-services/b12-order-sign", json=fixture_request("requests/unit-error-1000mg.json"))
     assert response.status_code == 200
-    assert "units.mg-mcg-confusion" in topics(response) and "service.incomplete" not in topics(response)
+    assert topics(response) == ["service.incomplete"]
+    assert "did not run: **service, deficiency, monitoring, units" in response.json()["cards"][0]["detail"]
 
 
 def test_too_little_time_left_to_start_is_503_with_retry_after(settings, runtime):

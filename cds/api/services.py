@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
 from cds.api import deps
-from cds.api.admission import Admission
+from cds.api.admission import Admission, DeadlineReached, Overloaded
 from cds.api.auth import require_token
 from cds.api.errors import ApiError, responses
 from cds.cardlog import CardLogWriter
@@ -20,7 +20,7 @@ from cds.fhir.client import DataUnavailable
 from cds.fhir.gather import BadPrefetch
 from cds.hooks import RequestProblem, parse_request
 from cds.metrics import CARDS, LATENCY, REQUESTS
-from cds.pipeline import Overloaded, run_service
+from cds.pipeline import cut_short, run_service
 from cds.rulebook.model import Service
 from cds.runtime import LoadedRules
 from cds.stages import StageClock
@@ -66,7 +66,8 @@ async def call_service(request: Request, service: deps.ServiceDep, rules: deps.R
     a bad body included, is counted under the service's id."""
     try:
         body = await deps.json_body(request)
-        response = await _evaluate(service, rules, settings, card_log, body, started, evaluations)
+        response = await _evaluate(service, rules, settings, card_log, body, started, evaluations,
+                                   request.state.body_bytes)
     except ApiError as error:
         REQUESTS.labels(service.id, str(error.status)).inc()
         raise
@@ -79,14 +80,18 @@ async def call_service(request: Request, service: deps.ServiceDep, rules: deps.R
 
 
 async def _evaluate(service: Service, rules: LoadedRules, settings: Settings, card_log: CardLogWriter,
-                    body: Any, started: float, evaluations: Admission) -> JSONResponse:
+                    body: Any, started: float, evaluations: Admission, size: int) -> JSONResponse:
     try:
         clock = StageClock()
         hook_request, context = parse_request(body, service.hook)
         clock.mark("request")
-        evaluations.admit(started + settings.deadline_s)
+        deadline = started + settings.deadline_s
+        evaluations.admit(deadline, size)
         outcome = await evaluations.run(partial(run_service, rules, service, hook_request, context, settings, started,
-                                                clock=clock))
+                                                clock=clock), deadline, size)
+        response = outcome.response
+    except DeadlineReached:
+        response = cut_short(rules, service, hook_request, context)
     except RequestProblem as error:
         raise ApiError(400, str(error), error.detail) from None
     except BadPrefetch as error:
@@ -97,8 +102,8 @@ async def _evaluate(service: Service, rules: LoadedRules, settings: Settings, ca
     except DataUnavailable as error:
         raise ApiError(412, f"required data unavailable: {error.key}",
                        [{"field": f"prefetch.{error.key}", "message": error.reason}]) from None
-    cards = outcome.response["cards"]
+    cards = response["cards"]
     for card in cards:
         CARDS.labels(card["source"]["topic"]["code"], card["indicator"]).inc()
     card_log.submit(service.id, hook_request.hookInstance, context.patientId, cards)  # written off the hot path
-    return JSONResponse(outcome.response, headers={"Server-Timing": outcome.clock.server_timing()})
+    return JSONResponse(response, headers={"Server-Timing": clock.server_timing()})
