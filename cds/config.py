@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     fhir_max_pages: int = 10
     fhir_max_resources: int = 1000
     max_body_bytes: int = 5 * 1024 * 1024
+    header_timeout_s: float = 10.0           # a request head must arrive within this (of connecting or answering)
+    body_timeout_s: float = 10.0             # a request body must arrive within this
+    body_reads: int = Field(32, ge=1)        # request bodies read at once per worker; more: 503
     workers: int = Field(1, ge=1)            # worker processes of `cds serve` (each loads the rules)
     evaluation_slots: int = 1                # rule evaluations at once per worker process (the GIL runs one)
     cors_origins: list[str] = ["*"]

@@ -30,6 +30,9 @@ def test_discovery_lists_the_five_services_with_contract_prefetch(client):
     assert observations.endswith("&_sort=-date&_count=100")
 
 
+JSON = {"Content-Type": "application/json"}
+
+
 def _error(response, status):
     assert response.status_code == status, response.text
     body = response.json()
@@ -39,7 +42,7 @@ def _error(response, status):
 
 
 def test_not_json_is_400(client):
-    body = _error(client.post("/cds-services/b12-order-sign", content=b"{not json"), 400)
+    body = _error(client.post("/cds-services/b12-order-sign", content=b"{not json", headers=JSON), 400)
     assert body["detail"][0]["field"] == "(body)"
 
 
@@ -81,7 +84,7 @@ def test_oversized_body_is_413(settings, runtime):
 
     small = TestClient(create_app(Settings(data_dir=settings.data_dir, max_body_bytes=1000), runtime))
     request = fixture_request("requests/unit-error-1000mg.json")
-    _error(small.post("/cds-services/b12-order-sign", content=json.dumps(request).encode()), 413)
+    _error(small.post("/cds-services/b12-order-sign", content=json.dumps(request).encode(), headers=JSON), 413)
 
 
 def test_absent_prefetch_without_fhir_server_is_412_naming_the_key(client):

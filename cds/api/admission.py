@@ -29,6 +29,7 @@ from anyio import to_thread
 T = TypeVar("T")
 RECENT = 64           # evaluations whose median is the typical length
 ANSWER_S = 0.05       # kept from the deadline to build and send the answer of a call let go
+BYTES_PER_S = 2_000_000   # a body's size delays its turn for a slot by a second per this many bytes
 
 
 class Overloaded(RuntimeError):
@@ -39,26 +40,32 @@ class DeadlineReached(RuntimeError):
     """The evaluation was still running at the deadline: the call answers without it."""
 
 
-class SizeOrderedSlots:
-    """Evaluation slots, handed out smallest request body first (first come first among equals), so
-    a client looping large bodies cannot make the everyday calls queue behind its own. Used from
-    the event loop only."""
+class Slots:
+    """Evaluation slots, handed out in order of arrival plus a delay for the body's size
+    (BYTES_PER_S): among everyday calls that is first come first served, while a client looping
+    multi-megabyte bodies waits its turn behind the calls that arrived in the second after it
+    instead of making them queue behind its own. Used from the event loop only."""
 
     def __init__(self, total: int):
         self.total = total
         self.busy = 0
-        self._waiting: list[tuple[int, int, anyio.Event]] = []
+        self._waiting: list[tuple[float, int, anyio.Event]] = []
         self._arrivals = itertools.count()
 
-    def ahead_of(self, size: int) -> int:
-        """Evaluations a request of `size` bytes would wait for: those running and the smaller queued."""
-        return self.busy + sum(1 for queued, _, _ in self._waiting if queued <= size)
+    @staticmethod
+    def turn(arrived: float, size: int) -> float:
+        """A request's place in the queue: its arrival (monotonic), later by the size of its body."""
+        return arrived + size / BYTES_PER_S
 
-    async def acquire(self, size: int) -> None:
+    def ahead_of(self, turn: float) -> int:
+        """Evaluations a request of this turn would wait for: those running and those queued before it."""
+        return self.busy + sum(1 for queued, _, _ in self._waiting if queued <= turn)
+
+    async def acquire(self, turn: float) -> None:
         if self.busy < self.total and not self._waiting:
             self.busy += 1
             return
-        entry = (size, next(self._arrivals), anyio.Event())
+        entry = (turn, next(self._arrivals), anyio.Event())
         heapq.heappush(self._waiting, entry)
         try:
             await entry[2].wait()
@@ -79,7 +86,7 @@ class SizeOrderedSlots:
 
 class Admission:
     def __init__(self, slots: int, min_left_s: float):
-        self.slots = SizeOrderedSlots(slots)
+        self.slots = Slots(slots)
         self.min_left_s = min_left_s          # negative: never shed
         self.recent: deque[float] = deque(maxlen=RECENT)   # seconds in the slot of the latest evaluations
 
@@ -88,10 +95,10 @@ class Admission:
         """The median time an evaluation holds its slot (0 before the first)."""
         return statistics.median(self.recent) if self.recent else 0.0
 
-    def admit(self, deadline: float, size: int = 0) -> None:
-        """Raise Overloaded when the evaluation of a `size`-byte request could not start with
-        min_left_s of `deadline` left."""
-        ahead = self.slots.ahead_of(size)
+    def admit(self, deadline: float, turn: float) -> None:
+        """Raise Overloaded when the evaluation of a request whose turn (Slots.turn) this is could
+        not start with min_left_s of `deadline` left."""
+        ahead = self.slots.ahead_of(turn)
         self._check(deadline, time.monotonic() + ahead * self.typical_s / self.slots.total,
                     f"{ahead} evaluations ahead")
 
@@ -99,8 +106,8 @@ class Admission:
         if self.min_left_s >= 0 and deadline - start < self.min_left_s:
             raise Overloaded(f"{why}: less than {self.min_left_s:g} s of the deadline would be left to start")
 
-    async def run(self, evaluation: Callable[[], T], deadline: float, size: int = 0) -> T:
-        """Run `evaluation` (of a `size`-byte request) in a worker thread when a slot is free, timing
+    async def run(self, evaluation: Callable[[], T], deadline: float, turn: float) -> T:
+        """Run `evaluation` in a worker thread when a slot is free for its turn (Slots.turn), timing
         it for `admit`. Raises Overloaded if the slot came too late to start, DeadlineReached if the
         deadline came first."""
         began: float | None = None
@@ -114,7 +121,7 @@ class Admission:
                 self.recent.append(time.perf_counter() - began)
 
         with anyio.move_on_after(max(0.0, deadline - ANSWER_S - time.monotonic())):
-            await self.slots.acquire(size)
+            await self.slots.acquire(turn)
             try:
                 self._check(deadline, time.monotonic(), "waited for a free evaluation slot")
                 return await to_thread.run_sync(timed, abandon_on_cancel=True)

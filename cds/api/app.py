@@ -14,7 +14,7 @@ from cds.api import analytics, errors, feedback, openapi, ops, services
 from cds.api.admission import Admission
 from cds.api.arrival import ArrivalMiddleware
 from cds.api.auth import install_auth
-from cds.api.limits import BodyLimitMiddleware
+from cds.api.limits import BodyReader
 from cds.cardlog import CardLogWriter
 from cds.config import Settings
 from cds.feedback import FeedbackStore
@@ -39,8 +39,8 @@ def create_app(settings: Settings | None = None, runtime: RuleRuntime | None = N
     app.state.feedback = FeedbackStore(settings.feedback_url())
     app.state.card_log = CardLogWriter(app.state.feedback, patient_hasher(settings), settings.card_log_retention_days)
     app.state.evaluations = Admission(settings.evaluation_slots, settings.admission_min_left_s)
+    app.state.body_reader = BodyReader(settings.max_body_bytes, settings.body_timeout_s, settings.body_reads)
     install_auth(app, settings, app.state.feedback.engine)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "OPTIONS"],
                        allow_headers=["Authorization", "Content-Type", "Accept"])
     app.add_middleware(ArrivalMiddleware, trusted_proxies=settings.trusted_proxies)   # added last: runs first

@@ -55,8 +55,9 @@ async def service(service_id: str, request: Request) -> Service:
 
 
 async def json_body(request: Request) -> Any:
-    """The decoded JSON body; a large one is decoded in a worker thread so the loop stays free."""
-    raw = await request.body()
+    """The decoded JSON body, read within the limits (cds.api.limits); a large one is decoded in a
+    worker thread so the loop stays free."""
+    raw = await request.app.state.body_reader.read(request)
     request.state.body_bytes = len(raw)
     try:
         return decode_json(raw) if len(raw) <= PARSE_INLINE_BYTES else await run_in_threadpool(decode_json, raw)

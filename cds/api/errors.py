@@ -45,8 +45,9 @@ def problem(status: int, error: str, detail: list[dict[str, str]] | None = None,
 def responses(*statuses: int) -> dict[int | str, dict]:
     """OpenAPI entries for the error statuses a route really answers with."""
     described = {400: "Bad request: the detail names each bad field", 401: "Missing or invalid token",
-                 404: "Unknown service", 412: "Required FHIR data unavailable",
-                 413: "Request body too large", 503: "Temporarily unavailable: retry"}
+                 404: "Unknown service", 408: "Request body not received in time",
+                 412: "Required FHIR data unavailable", 413: "Request body too large",
+                 415: "Request body is not JSON (Content-Type)", 503: "Temporarily unavailable: retry"}
     return {status: {"model": ErrorBody, "description": described[status]} for status in statuses}
 
 

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
 from cds.api import deps
-from cds.api.admission import Admission, DeadlineReached, Overloaded
+from cds.api.admission import Admission, DeadlineReached, Overloaded, Slots
 from cds.api.auth import require_token
 from cds.api.errors import ApiError, responses
 from cds.cardlog import CardLogWriter
@@ -58,7 +58,7 @@ async def discovery(rules: deps.RulesDep) -> dict[str, Any]:
 
 
 @router.post("/cds-services/{service_id}", response_model=CdsResponse, dependencies=[Depends(require_token)],
-             responses=responses(400, 401, 404, 412, 413, 503))
+             responses=responses(400, 401, 404, 408, 412, 413, 415, 503))
 async def call_service(request: Request, service: deps.ServiceDep, rules: deps.RulesDep,
                        settings: deps.SettingsDep, card_log: deps.CardLogDep, started: deps.ArrivalDep,
                        evaluations: deps.EvaluationsDep) -> JSONResponse:
@@ -86,9 +86,10 @@ async def _evaluate(service: Service, rules: LoadedRules, settings: Settings, ca
         hook_request, context = parse_request(body, service.hook)
         clock.mark("request")
         deadline = started + settings.deadline_s
-        evaluations.admit(deadline, size)
+        turn = Slots.turn(started, size)
+        evaluations.admit(deadline, turn)
         outcome = await evaluations.run(partial(run_service, rules, service, hook_request, context, settings, started,
-                                                clock=clock), deadline, size)
+                                                clock=clock), deadline, turn)
         response = outcome.response
     except DeadlineReached:
         response = cut_short(rules, service, hook_request, context)

@@ -9,8 +9,8 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
-import urllib3
 
+from cds.http_read import ReadBroken, ReadTooLarge, ReadTooSlow, read_within
 from cds.metrics import FHIR_FETCHES
 
 log = logging.getLogger(__name__)
@@ -109,27 +109,17 @@ class FhirClient:
     def _read_body(self, key: str, response: requests.Response) -> bytes:
         """The body, read as it arrives; given up when the budget runs out (however slow the drip)
         or the search has sent more than `max_bytes` (however fast)."""
-        declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > self.bytes_left:
-            raise self._too_large(key)
-        chunks = []
-        sock = getattr(getattr(response.raw, "connection", None), "sock", None)
-        while True:
-            remaining = self._remaining(key)
-            if sock is not None:
-                sock.settimeout(remaining)
-            try:
-                chunk = response.raw.read1(65536, decode_content=True)
-            except urllib3.exceptions.ReadTimeoutError:
-                raise self._fail(key, "FHIR server timed out") from None
-            except urllib3.exceptions.HTTPError as error:
-                raise self._fail(key, f"FHIR server sent a broken response ({type(error).__name__})") from None
-            if not chunk:
-                return b"".join(chunks)
-            self.bytes_left -= len(chunk)
-            if self.bytes_left < 0:
-                raise self._too_large(key)
-            chunks.append(chunk)
+        self._remaining(key)
+        try:
+            body = read_within(response, self.deadline, self.bytes_left)
+        except ReadTooSlow:
+            raise self._fail(key, "FHIR server timed out") from None
+        except ReadTooLarge:
+            raise self._too_large(key) from None
+        except ReadBroken as error:
+            raise self._fail(key, f"FHIR server sent a broken response ({error})") from None
+        self.bytes_left -= len(body)
+        return body
 
     def _too_large(self, key: str) -> DataUnavailable:
         return self._fail(key, f"FHIR server sent more than {self.max_bytes} bytes for one search")
