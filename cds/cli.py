@@ -60,6 +60,7 @@ def serve(
     import uvicorn
     from pydantic import ValidationError
 
+    from cds.api.protocol import raise_open_file_limit, server_options
     from cds.api.workers import run_workers
     from cds.config import Settings
 
@@ -73,14 +74,17 @@ def serve(
             typer.echo(f"setting {'.'.join(map(str, item['loc']))}: {item['msg']}", err=True)
         raise typer.Exit(2) from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("cds").info("open-file limit: %d", raise_open_file_limit())
     service = _worker_app_or_exit(settings, watch=settings.workers == 1)  # and the set-up is checked before workers
     if settings.workers == 1:
-        uvicorn.run(service, host=settings.host, port=settings.port, log_level="info")
+        uvicorn.run(service, host=settings.host, port=settings.port, log_level="info",
+                    **server_options(settings.header_timeout_s))
     else:  # the worker processes read their settings from the environment (this process's stays untouched before)
         os.environ.update({f"CDS_{name.upper()}": str(value) for name, value in overrides.items()})
         os.environ[VETTED_RULES] = service.state.runtime.current.rulebook.digest  # workers need not rerun examples
         del service
-        run_workers("cds.cli:worker_app", settings.workers, settings.host, settings.port)
+        run_workers("cds.cli:worker_app", settings.workers, settings.host, settings.port,
+                    server_options(settings.header_timeout_s))
 
 
 def worker_app() -> FastAPI:

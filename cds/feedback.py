@@ -159,6 +159,11 @@ class FeedbackStore:
             answers = connection.execute(delete(feedback).where(feedback.c.received_at < before)).rowcount
         return cards, answers
 
+    def check_writable(self) -> None:
+        """Raise what the database says if it cannot take a write now (a write that changes nothing)."""
+        with self.engine.begin() as connection:
+            connection.execute(delete(feedback).where(feedback.c.card_uuid == ""))
+
     def rows(self) -> list[dict[str, Any]]:
         with self.engine.connect() as connection:
             return [dict(row) for row in connection.execute(select(feedback)).mappings()]

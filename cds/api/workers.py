@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
@@ -20,7 +21,9 @@ class _TcpConfig(uvicorn.Config):
         return socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, fileno=sock.detach())
 
 
-def run_workers(app: str, workers: int, host: str, port: int) -> None:
-    """Serve the app factory `app` ("module:function") from `workers` processes sharing one socket."""
-    config = _TcpConfig(app, factory=True, workers=workers, host=host, port=port, log_level="info")
+def run_workers(app: str, workers: int, host: str, port: int, options: dict[str, Any] | None = None) -> None:
+    """Serve the app factory `app` ("module:function") from `workers` processes sharing one socket,
+    with these uvicorn.Config `options`."""
+    config = _TcpConfig(app, factory=True, workers=workers, host=host, port=port, log_level="info",
+                        **(options or {}))
     Multiprocess(config, sockets=[config.bind_socket()]).run()
