@@ -93,12 +93,11 @@ def test_an_unfetchable_key_set_gives_401_within_budget_and_never_delays_another
         issuers = write_issuers(tmp_path, {"iss": ISS, "jwks_url": url},
                                 {"iss": OTHER_ISS, "jwks_file": "other.json"})
         with cds_serve("--auth", "jwt", "--issuers", str(issuers), "--public-url", PUBLIC_URL,
-                       data_dir=str(tmp_path / "data")) as base:
-            with ThreadPoolExecutor(46) as pool:
-                stalled = [pool.submit(_call, base, victim.token(claims())) for _ in range(45)]
-                time.sleep(0.2)
-                others = [_call(base, other.token(claims(iss=OTHER_ISS))) for _ in range(5)]
-                results = [call.result() for call in stalled]
+                       data_dir=str(tmp_path / "data")) as base, ThreadPoolExecutor(46) as pool:
+            stalled = [pool.submit(_call, base, victim.token(claims())) for _ in range(45)]
+            time.sleep(0.2)
+            others = [_call(base, other.token(claims(iss=OTHER_ISS))) for _ in range(5)]
+            results = [call.result() for call in stalled]
     assert {status for _, status in results} == {401}
     assert max(seconds for seconds, _ in results) <= BUDGET_S + MARGIN_S, max(results)
     assert {status for _, status in others} == {200}
