@@ -55,6 +55,10 @@ def serve(
                                                         "[env CDS_PUBLIC_URL].")] = None,
     workers: Annotated[int | None, typer.Option(min=1, help="Worker processes, each with its own rules and "
                                                             "reload watcher [env CDS_WORKERS, default 1].")] = None,
+    fhir_servers: Annotated[str | None, typer.Option(help="Without auth: the FHIR servers a request may name, "
+                                                          "comma-separated base URLs or prefixes ending in / "
+                                                          "[env CDS_FHIR_SERVERS, default any http(s)]; with "
+                                                          "--auth jwt each issuer's fhir_servers decide.")] = None,
 ) -> None:
     """Start the CDS Hooks service."""
     import uvicorn
@@ -66,7 +70,8 @@ def serve(
 
     overrides = {k: v for k, v in {"host": host, "port": port, "rules": rules, "reload_rules": reload_rules,
                                     "reload_skip_examples": reload_skip_examples, "auth": auth, "issuers": issuers,
-                                    "public_url": public_url, "workers": workers}.items() if v is not None}
+                                    "public_url": public_url, "workers": workers,
+                                    "fhir_servers": fhir_servers}.items() if v is not None}
     try:
         settings = Settings(**overrides)
     except ValidationError as error:

@@ -10,6 +10,7 @@ from typing import Any
 from cds.cards import TOPIC_SYSTEM, CardBuilder
 from cds.config import Settings
 from cds.facts.normalize import FactSet
+from cds.fhir.allowlist import ANY_SERVER, ServerAllowlist
 from cds.fhir.client import FhirClient
 from cds.fhir.gather import gather_record
 from cds.hooks import HookContext, HookRequest, draft_resources
@@ -30,12 +31,13 @@ class Outcome:
 
 def run_service(rules: LoadedRules, service: Service, request: HookRequest, context: HookContext,
                 settings: Settings, started: float, now: datetime | None = None,
-                clock: StageClock | None = None) -> Outcome:
+                clock: StageClock | None = None, fhir_servers: ServerAllowlist = ANY_SERVER) -> Outcome:
     """Evaluate one validated request; raises DataUnavailable / BadPrefetch for 412 / 400. Every stage
     counts toward the deadline (`started` + settings.deadline_s): a stage that ends past it ends the
     call, answered with the cards found so far and `service.incomplete` naming the packs that did not
-    run. Whether the call may start at all is decided before (cds.api.admission). The stages' times
-    go to `clock` (from its last mark)."""
+    run. Whether the call may start at all is decided before (cds.api.admission). The request's
+    fhirServer is contacted only if `fhir_servers` allows it. The stages' times go to `clock` (from
+    its last mark)."""
     clock = clock or StageClock()
     clock.mark("queue")  # waiting for an evaluation slot
     deadline = started + settings.deadline_s
@@ -47,7 +49,7 @@ def run_service(rules: LoadedRules, service: Service, request: HookRequest, cont
         token = request.fhirAuthorization.access_token if request.fhirAuthorization else None
         budget = min(settings.fhir_budget_s, max(0.0, deadline - time.monotonic() - settings.fhir_reserve_s))
         return FhirClient(request.fhirServer, token, budget, settings.fhir_connect_timeout_s,
-                          settings.fhir_max_pages, settings.fhir_max_resources)
+                          settings.fhir_max_pages, settings.fhir_max_resources, allowlist=fhir_servers)
 
     record = gather_record(rules.prefetch, request.prefetch, context.model_dump(), drafts, client,
                            settings.fhir_max_resources, unselected, wanted=rules.normalizer.selects)

@@ -8,6 +8,7 @@ import pytest
 import responses
 
 from cds.config import Settings
+from cds.fhir.client import SERVER_FAILED
 from tests.conftest import fixture_request, topics
 
 CONTRACT_PREFETCH_KEYS = {"patient", "observations", "medications", "conditions", "procedures", "allergies"}
@@ -128,7 +129,7 @@ def test_invalid_draft_order_is_skipped_not_fatal(client):
 
 
 @responses.activate
-def test_fhir_server_failure_is_412(client):
+def test_fhir_server_failure_is_412_saying_only_that_the_server_failed(client, caplog):
     request = fixture_request("requests/unit-error-1000mg.json")
     del request["prefetch"]["conditions"]
     request["fhirServer"] = "https://fhir.example.org/r4"
@@ -136,7 +137,8 @@ def test_fhir_server_failure_is_412(client):
     responses.get("https://fhir.example.org/r4/Condition", status=500)
     body = _error(client.post("/cds-services/b12-order-sign", json=request), 412)
     assert body["detail"][0]["field"] == "prefetch.conditions"
-    assert "500" in body["detail"][0]["message"]
+    assert body["detail"][0]["message"] == SERVER_FAILED          # the same for any failure of a server
+    assert "prefetch conditions unavailable: FHIR server answered HTTP 500" in caplog.text   # the log says which
 
 
 def test_health_and_ready(client):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,8 +19,11 @@ from cds.api.limits import BodyReader
 from cds.cardlog import CardLogWriter
 from cds.config import Settings
 from cds.feedback import FeedbackStore
+from cds.fhir.allowlist import ServerAllowlist
 from cds.patient_hash import patient_hasher
 from cds.runtime import RuleRuntime
+
+log = logging.getLogger(__name__)
 
 
 @asynccontextmanager
@@ -41,6 +45,9 @@ def create_app(settings: Settings | None = None, runtime: RuleRuntime | None = N
     app.state.evaluations = Admission(settings.evaluation_slots, settings.admission_min_left_s)
     app.state.body_reader = BodyReader(settings.max_body_bytes, settings.body_timeout_s, settings.body_reads)
     install_auth(app, settings, app.state.feedback.engine)
+    app.state.fhir_servers = ServerAllowlist(settings.fhir_servers)
+    if settings.auth == "jwt" and settings.fhir_servers is not None:
+        log.warning("--fhir-servers is ignored with --auth jwt: each issuer's fhir_servers decide")
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "OPTIONS"],
                        allow_headers=["Authorization", "Content-Type", "Accept"])
     app.add_middleware(ArrivalMiddleware, trusted_proxies=settings.trusted_proxies)   # added last: runs first
