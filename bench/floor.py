@@ -13,7 +13,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from cds.api.deps import decode_json
+from cds.api.body import decode_json
 from cds.api.workers import run_workers
 
 TOPIC = "floor.fixed"

@@ -105,8 +105,10 @@ def _worker_app_or_exit(settings: Settings, watch: bool, vetted_digest: str | No
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
+    from cds import log_hygiene
     from cds.api import create_app
     from cds.auth.issuers import AuthConfigError
+    from cds.patient_hash import patient_hasher
     from cds.runtime import RuleRuntime, watch_rules
 
     if settings.reload_skip_examples:
@@ -130,6 +132,7 @@ def _worker_app_or_exit(settings: Settings, watch: bool, vetted_digest: str | No
     except OSError as error:  # the data directory (SQLite store, patient-hash key) cannot be made or written
         typer.echo(f"data directory {settings.data_dir} is unusable: {error.strerror or error}", err=True)
         raise typer.Exit(2) from None
+    log_hygiene.install(patient_hasher(settings))   # after create_app: the data directory is known to be usable
     if watch and settings.reload_rules:
         threading.Thread(target=watch_rules, args=(runtime,), daemon=True, name="rule-watcher").start()
     gc.freeze()  # the rules, models and tables loaded so far are permanent: keep them out of every GC pass

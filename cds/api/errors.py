@@ -10,6 +10,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from cds.api.body import log_refused
+
 log = logging.getLogger(__name__)
 
 
@@ -56,6 +58,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, error: ApiError) -> JSONResponse:
+        if error.status == 400:
+            reason = "; ".join(f"{item['field']}: {item['message']}" for item in error.detail)
+            log_refused(getattr(request.state, "raw_body", b""), f"{error.error} ({reason})" if reason else error.error)
         return problem(error.status, error.error, error.detail, error.headers)
 
     @app.exception_handler(StarletteHTTPException)

@@ -11,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cds.api import deps
 from cds.api.auth import require_feedback_token
+from cds.api.body import texts
 from cds.api.errors import ApiError, responses
 from cds.feedback import FeedbackRequest
 from cds.metrics import FEEDBACK
@@ -28,6 +29,8 @@ class FeedbackCounts(BaseModel):
              responses=responses(400, 401, 404, 408, 413, 415, 503), dependencies=[Depends(require_feedback_token)])
 async def post_feedback(service: deps.ServiceDep, store: deps.StoreDep, body: deps.BodyDep) -> dict[str, int]:
     """Store each feedback item once per card uuid and outcome; a repeat is counted, not stored."""
+    if any("\x00" in text for text in texts(body)):   # no store keeps it: refused alike on every one
+        raise ApiError(400, "invalid feedback", [{"field": "(body)", "message": "text must not hold a NUL character"}])
     try:
         parsed = FeedbackRequest.model_validate(body)
     except ValidationError as error:
