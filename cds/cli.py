@@ -59,6 +59,9 @@ def serve(
                                                           "comma-separated base URLs or prefixes ending in / "
                                                           "[env CDS_FHIR_SERVERS, default any http(s)]; with "
                                                           "--auth jwt each issuer's fhir_servers decide.")] = None,
+    cors_origins: Annotated[str | None, typer.Option(help="Browser origins allowed to call, comma-separated "
+                                                          "[env CDS_CORS_ORIGINS; default: the CDS Hooks Sandbox's "
+                                                          "with auth off, none with auth on].")] = None,
 ) -> None:
     """Start the CDS Hooks service."""
     import uvicorn
@@ -71,7 +74,8 @@ def serve(
     overrides = {k: v for k, v in {"host": host, "port": port, "rules": rules, "reload_rules": reload_rules,
                                     "reload_skip_examples": reload_skip_examples, "auth": auth, "issuers": issuers,
                                     "public_url": public_url, "workers": workers,
-                                    "fhir_servers": fhir_servers}.items() if v is not None}
+                                    "fhir_servers": fhir_servers, "cors_origins": cors_origins}.items()
+                 if v is not None}
     try:
         settings = Settings(**overrides)
     except ValidationError as error:

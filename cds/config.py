@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     body_reads: int = Field(32, ge=1)        # request bodies read at once per worker; more: 503
     workers: int = Field(1, ge=1)            # worker processes of `cds serve` (each loads the rules)
     evaluation_slots: int = 1                # rule evaluations at once per worker process (the GIL runs one)
-    cors_origins: list[str] = ["*"]
+    cors_origins: Annotated[list[str] | None, NoDecode] = None  # None: the CDS Hooks Sandbox's origins, auth off only
     trusted_proxies: list[str] = []          # addresses/CIDRs whose X-Request-Start header is believed
     auth: Literal["none", "jwt"] = "none"    # jwt: service calls and feedback need a CDS Hooks bearer JWT
     issuers: Path | None = None              # issuer allowlist file (YAML or JSON), for auth jwt
@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     patient_hash_key: SecretStr | None = None  # card log's patient-id HMAC key (default: a key file in data_dir)
     card_log_retention_days: int = Field(400, ge=1)  # card-log and feedback rows older than this are pruned
 
-    @field_validator("fhir_servers", mode="before")
+    @field_validator("fhir_servers", "cors_origins", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         return [url.strip() for url in value.split(",") if url.strip()] if isinstance(value, str) else value

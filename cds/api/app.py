@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from anyio import to_thread
 from fastapi import FastAPI
@@ -34,6 +35,17 @@ async def _card_log_running(app: FastAPI) -> AsyncIterator[None]:
     await to_thread.run_sync(app.state.card_log.close)
 
 
+SANDBOX_ORIGINS = r"https://sandbox\.cds-hooks\.org|http://(localhost|127\.0\.0\.1)(:\d+)?"
+
+
+def cors_origins(settings: Settings) -> dict[str, Any]:
+    """The browser origins that may call the service: those configured; by default the CDS Hooks
+    Sandbox's (its public site, or one run on this machine) with auth off, and none with auth on."""
+    if settings.cors_origins is not None:
+        return {"allow_origins": settings.cors_origins}
+    return {"allow_origin_regex": SANDBOX_ORIGINS} if settings.auth == "none" else {"allow_origins": []}
+
+
 def create_app(settings: Settings | None = None, runtime: RuleRuntime | None = None) -> FastAPI:
     settings = settings or Settings()
     app = FastAPI(title="Cobalt CDS", version="0.1.0",
@@ -48,7 +60,7 @@ def create_app(settings: Settings | None = None, runtime: RuleRuntime | None = N
     app.state.fhir_servers = ServerAllowlist(settings.fhir_servers)
     if settings.auth == "jwt" and settings.fhir_servers is not None:
         log.warning("--fhir-servers is ignored with --auth jwt: each issuer's fhir_servers decide")
-    app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "OPTIONS"],
+    app.add_middleware(CORSMiddleware, **cors_origins(settings), allow_methods=["GET", "POST", "OPTIONS"],
                        allow_headers=["Authorization", "Content-Type", "Accept"])
     app.add_middleware(ArrivalMiddleware, trusted_proxies=settings.trusted_proxies)   # added last: runs first
     errors.install(app)
