@@ -116,7 +116,7 @@ class CardLogWriter:
 
     def _prune(self) -> None:
         try:
-            cards, answers = self._store.prune(datetime.now(UTC) - self._retention)
+            cards, answers = self._store.prune(self._retention, datetime.now(UTC))
         except SQLAlchemyError:
             log.exception("could not prune the card log")
             return

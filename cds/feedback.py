@@ -7,7 +7,7 @@ and feedback keeps the override reason's coding but never the clinician's free-t
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -26,6 +26,7 @@ from sqlalchemy import (
     delete,
     event,
     false,
+    func,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -152,12 +153,20 @@ class FeedbackStore:
                 stored += connection.execute(statement, row).first() is not None
         return {"stored": stored, "alreadyStored": len(request.feedback) - stored}
 
-    def prune(self, before: datetime) -> tuple[int, int]:
-        """Delete cards issued and feedback received before `before`; returns how many of each."""
+    def prune(self, retention: timedelta, now: datetime) -> tuple[int, int]:
+        """Delete cards issued and feedback received more than `retention` before `now`, and never
+        any row dated after the table's newest row less the retention (a clock that jumps ahead
+        cannot empty the log); returns how many of each."""
+        deleted = []
         with self.engine.begin() as connection:
-            cards = connection.execute(delete(issued_cards).where(issued_cards.c.issued_at < before)).rowcount
-            answers = connection.execute(delete(feedback).where(feedback.c.received_at < before)).rowcount
-        return cards, answers
+            for table, moment in ((issued_cards, issued_cards.c.issued_at), (feedback, feedback.c.received_at)):
+                newest = connection.execute(select(func.max(moment))).scalar()
+                if newest is None:
+                    deleted.append(0)
+                    continue
+                before = min(now, as_utc(newest)) - retention
+                deleted.append(connection.execute(delete(table).where(moment < before)).rowcount)
+        return deleted[0], deleted[1]
 
     def check_writable(self) -> None:
         """Raise what the database says if it cannot take a write now (a write that changes nothing)."""
