@@ -18,7 +18,7 @@ from sqlalchemy import insert
 
 from cds.analytics.period import analytics_query
 from cds.analytics.queries import build_report
-from cds.feedback import FeedbackStore, feedback, issued_cards
+from cds.feedback import FeedbackStore, feedback
 
 RULES = [f"pack{p}.rule-{r}" for p in range(8) for r in range(4)]
 SERVICES = ["b12-order-sign", "b12-order-select", "b12-label-check", "b12-patient-view"]
@@ -44,13 +44,14 @@ def seed(store: FeedbackStore, cards: int, days: int, now: datetime, answered: f
                 answers.append({"card_uuid": uuid, "outcome": outcome, "service_id": service,
                                 "rule_id": rows[-1]["rule_id"], "pack_version": rows[-1]["pack_version"],
                                 "known_card": "yes", "received_at": issued + timedelta(seconds=90),
+                                "card_issued_at": issued,
                                 "indicator": "warning", "outcome_at": issued + timedelta(seconds=60),
-                                "override_system": "urn:cobalt-cds:override-reason" if outcome == "overridden" else None,
-                                "override_code": rng.choice(REASONS) if outcome == "overridden" else None,
+                                "override_system": "urn:cobalt-cds:override-reason" if outcome != "accepted" else None,
+                                "override_code": rng.choice(REASONS) if outcome != "accepted" else None,
                                 "override_display": None, "accepted_suggestions": None, "comment_given": False})
-        with store.engine.begin() as connection:
-            connection.execute(insert(issued_cards), rows)
-            if answers:
+        store.log_cards(rows)                          # as the card log's writer does: rows and hourly tally
+        if answers:
+            with store.engine.begin() as connection:
                 connection.execute(insert(feedback), answers)
 
 
