@@ -41,7 +41,7 @@ def test_the_tally_gives_the_card_logs_own_counts_for_any_period(database_url):
     seed(store, 200, days=3, now=NOW, answered=0.0)   # the same uuids again: logged once, tallied once
     rng = random.Random(11)
     periods = [(NOW - timedelta(days=4), NOW)] + [
-        tuple(sorted((NOW - timedelta(seconds=rng.random() * 3.5 * 86400) for _ in range(2)))) for _ in range(8)]
+        tuple(sorted(NOW - timedelta(seconds=rng.random() * 3.5 * 86400) for _ in range(2))) for _ in range(8)]
     for since, until in periods:
         report = build_report(store.engine, AnalyticsQuery(since, until))
         got = {rule.rule_id: Counter({day.day.isoformat(): day.count for day in rule.firing_by_day})
