@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from anyio import to_thread
+from anyio import CapacityLimiter, to_thread
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None, runtime: RuleRuntime | None = N
     app.state.feedback = FeedbackStore(settings.feedback_url())
     app.state.card_log = CardLogWriter(app.state.feedback, patient_hasher(settings), settings.card_log_retention_days)
     app.state.evaluations = Admission(settings.evaluation_slots, settings.admission_min_left_s)
+    app.state.report_slot = CapacityLimiter(1)
     app.state.body_reader = BodyReader(settings.max_body_bytes, settings.body_timeout_s, settings.body_reads)
     install_auth(app, settings, app.state.feedback.engine)
     app.state.fhir_servers = ServerAllowlist(settings.fhir_servers)

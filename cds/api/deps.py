@@ -4,8 +4,10 @@ per dependency per request): the rules in force, the feedback store, settings, t
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
+from anyio import to_thread
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
@@ -20,6 +22,7 @@ from cds.rulebook.model import Service
 from cds.runtime import LoadedRules, RuleRuntime
 
 PARSE_INLINE_BYTES = 64 * 1024   # larger bodies are parsed off the event loop
+T = TypeVar("T")
 
 
 async def runtime(request: Request) -> RuleRuntime:
@@ -69,6 +72,12 @@ def _decoded(raw: bytes) -> Any:
     body = decode_json(raw)
     check_depth(body)
     return body
+
+
+async def one_report_at_a_time(request: Request, build: Callable[..., T], *args: Any) -> T:
+    """Run an analytics report in a worker thread, one at a time per worker process: reports queue
+    behind each other rather than share the cores with every other report and with the calls."""
+    return await to_thread.run_sync(build, *args, limiter=request.app.state.report_slot)
 
 
 async def evaluations(request: Request) -> Admission:
