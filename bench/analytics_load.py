@@ -5,6 +5,7 @@ in a temporary directory, 1,000,000 cards over 30 days, 10% with feedback)."""
 from __future__ import annotations
 
 import argparse
+import hashlib
 import random
 import statistics
 import tempfile
@@ -19,6 +20,7 @@ from sqlalchemy import insert
 from cds.analytics.period import analytics_query
 from cds.analytics.queries import build_report
 from cds.feedback import FeedbackStore, feedback
+from cds.patient_hash import patient_key
 
 RULES = [f"pack{p}.rule-{r}" for p in range(8) for r in range(4)]
 SERVICES = ["b12-order-sign", "b12-order-select", "b12-label-check", "b12-patient-view"]
@@ -38,7 +40,8 @@ def seed(store: FeedbackStore, cards: int, days: int, now: datetime, answered: f
             service = SERVICES[index % len(SERVICES)]
             rows.append({"card_uuid": uuid, "service_id": service, "rule_id": RULES[index % len(RULES)],
                          "pack_version": "2026-11-30+abc1234", "issued_at": issued, "indicator": "warning",
-                         "hook_instance": f"h-{index}", "patient_hash": f"{rng.randrange(50_000):064x}"})
+                         "hook_instance": f"h-{index}", "patient_hash": (hashed := _patient(rng.randrange(50_000))),
+                         "patient_key": patient_key(hashed)})
             if rng.random() < answered:
                 outcome = "overridden" if rng.random() < 0.6 else "accepted"
                 answers.append({"card_uuid": uuid, "outcome": outcome, "service_id": service,
@@ -53,6 +56,11 @@ def seed(store: FeedbackStore, cards: int, days: int, now: datetime, answered: f
         if answers:
             with store.engine.begin() as connection:
                 connection.execute(insert(feedback), answers)
+
+
+def _patient(number: int) -> str:
+    """A patient hash as the service makes them: 64 hex digits, uniformly spread."""
+    return hashlib.sha256(f"patient-{number}".encode()).hexdigest()
 
 
 def main() -> None:

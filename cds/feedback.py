@@ -50,7 +50,8 @@ issued_cards = Table(
     Column("indicator", String(20)),           # null in rows logged before revision 0003
     Column("hook_instance", String(100)),
     Column("patient_hash", String(64)),        # HMAC-SHA256 of the patient id, hex
-    Index("ix_issued_cards_issued_at_rule_patient", "issued_at", "rule_id", "patient_hash"),
+    Column("patient_key", BigInteger),         # its first 64 bits (cds.patient_hash.patient_key)
+    Index("ix_issued_cards_issued_at_rule_patient", "issued_at", "rule_id", "patient_key"),
 )
 
 card_hours = Table(   # the card log tallied per hour, kept with it (log_cards, prune): analytics reads this

@@ -19,6 +19,7 @@ from bench.analytics_load import seed
 from cds.analytics.figures import AnalyticsQuery
 from cds.analytics.queries import build_report
 from cds.feedback import FeedbackStore, card_hours, feedback, issued_cards
+from cds.patient_hash import patient_key
 from tests.stores import database_at
 
 NOW = datetime(2026, 12, 6, 12, 30, 15, tzinfo=UTC)
@@ -103,3 +104,19 @@ def test_a_seeded_card_log_is_reported_within_a_second(database_url, cards):
     report = build_report(store.engine, AnalyticsQuery(NOW - timedelta(days=31), NOW))
     assert time.monotonic() - began < 1.0
     assert sum(rule.fired for rule in report.rules) == cards
+
+
+def test_a_0003_database_gets_patient_keys_and_counts_patients_by_them(database_url):
+    engine = database_at(database_url, "0003")
+    hashes = [f"{n:x}".ljust(64, "a") for n in range(5)]
+    with engine.begin() as connection:
+        connection.execute(insert(issued_cards), [
+            {"card_uuid": f"c-{i}", "service_id": "b12-order-sign", "rule_id": "units.mg-mcg-confusion",
+             "issued_at": NOW - timedelta(hours=i), "patient_hash": hashes[i % 3]} for i in range(6)])
+    engine.dispose()
+    store = FeedbackStore(database_url)
+    with store.engine.connect() as connection:
+        keys = dict(connection.execute(select(issued_cards.c.card_uuid, issued_cards.c.patient_key)).all())
+    assert keys == {f"c-{i}": patient_key(hashes[i % 3]) for i in range(6)}
+    report = build_report(store.engine, AnalyticsQuery(NOW - timedelta(days=1), NOW + timedelta(hours=1)))
+    assert [(rule.fired, rule.patients) for rule in report.rules] == [(6, 3)]

@@ -4,7 +4,7 @@ The cards are those issued in the query's period (and service, pack version); th
 joined by card uuid and service whenever it came, so feedback that arrived before its card was
 logged still counts. A card with feedback of both outcomes counts as accepted and as overridden.
 Cards fired per rule and day come from the hourly tally (card_hours) for the period's whole hours;
-distinct patients from the covering index on issue time, rule and patient hash.
+distinct patients from the covering index on issue time, rule and patient key (the hash's first 64 bits).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def build_report(engine: Engine, query: AnalyticsQuery) -> AnalyticsReport:
             return list(connection.execute(statement))
 
         days = _firing(rows, query, engine.dialect.name)
-        patients = dict(rows(select(rule, func.count(func.distinct(issued_cards.c.patient_hash)))
+        patients = dict(rows(select(rule, func.count(func.distinct(issued_cards.c.patient_key)))
                              .where(*cards).group_by(rule)))
         outcomes = {(r, outcome): count for r, outcome, count in rows(
             select(answers.c.rule_id, answers.c.outcome, func.count(func.distinct(answers.c.card_uuid)))
