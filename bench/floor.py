@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from cds.api.body import decode_json
-from cds.api.workers import run_workers
+from cds.connections import run_workers
 
 TOPIC = "floor.fixed"
 CARD = {"uuid": "00000000-0000-4000-8000-000000000000", "summary": "Fixed card", "indicator": "info",

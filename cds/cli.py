@@ -67,9 +67,8 @@ def serve(
     import uvicorn
     from pydantic import ValidationError
 
-    from cds.api.protocol import raise_open_file_limit, server_options
-    from cds.api.workers import run_workers
     from cds.config import Settings
+    from cds.connections import raise_open_file_limit, run_workers, server_options
 
     overrides = {k: v for k, v in {"host": host, "port": port, "rules": rules, "reload_rules": reload_rules,
                                     "reload_skip_examples": reload_skip_examples, "auth": auth, "issuers": issuers,
