@@ -13,8 +13,8 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from cds.api.deps import decode_json
-from cds.api.workers import run_workers
+from cds.api.body import decode_json
+from cds.connections import run_workers
 
 TOPIC = "floor.fixed"
 CARD = {"uuid": "00000000-0000-4000-8000-000000000000", "summary": "Fixed card", "indicator": "info",

@@ -14,7 +14,7 @@ from bench.bodies import Case, Size, body
 from bench.load import card_topics
 from bench.server import SERVICE_ENV
 from cds import BUNDLED_RULES
-from cds.api.deps import decode_json
+from cds.api.body import decode_json
 from cds.config import Settings
 from cds.hooks import parse_request
 from cds.pipeline import run_service

@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cds.feedback import FeedbackStore, fitted, issued_cards
 from cds.metrics import CARD_LOG_DROPPED
-from cds.patient_hash import PatientHasher
+from cds.patient_hash import PatientHasher, patient_key
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,8 @@ def card_rows(service_id: str, hook_instance: str, patient_hash: str, cards: lis
              "pack_version": card.get("extension", {}).get("cobalt-cds", {}).get("packVersion"),
              "indicator": card["indicator"],
              "hook_instance": fitted(hook_instance.replace("\x00", ""), issued_cards.c.hook_instance),
-             "patient_hash": patient_hash, "issued_at": issued_at} for card in cards]
+             "patient_hash": patient_hash, "patient_key": patient_key(patient_hash), "issued_at": issued_at}
+            for card in cards]
 
 
 class CardLogWriter:
@@ -116,7 +117,7 @@ class CardLogWriter:
 
     def _prune(self) -> None:
         try:
-            cards, answers = self._store.prune(datetime.now(UTC) - self._retention)
+            cards, answers = self._store.prune(self._retention, datetime.now(UTC))
         except SQLAlchemyError:
             log.exception("could not prune the card log")
             return

@@ -59,17 +59,25 @@ def serve(
                                                             "reload watcher [env CDS_WORKERS, default 1].")] = None,
     profile: Annotated[str | None, typer.Option(help="Site profile, rules/profiles/<name>.yaml "
                                                      "[env CDS_PROFILE, default uk].")] = None,
+    fhir_servers: Annotated[str | None, typer.Option(help="Without auth: the FHIR servers a request may name, "
+                                                          "comma-separated base URLs or prefixes ending in / "
+                                                          "[env CDS_FHIR_SERVERS, default any http(s)]; with "
+                                                          "--auth jwt each issuer's fhir_servers decide.")] = None,
+    cors_origins: Annotated[str | None, typer.Option(help="Browser origins allowed to call, comma-separated "
+                                                          "[env CDS_CORS_ORIGINS; default: the CDS Hooks Sandbox's "
+                                                          "with auth off, none with auth on].")] = None,
 ) -> None:
     """Start the CDS Hooks service."""
     import uvicorn
     from pydantic import ValidationError
 
-    from cds.api.workers import run_workers
     from cds.config import Settings
+    from cds.connections import raise_open_file_limit, run_workers, server_options
 
     overrides = {k: v for k, v in {"host": host, "port": port, "rules": rules, "reload_rules": reload_rules,
                                     "reload_skip_examples": reload_skip_examples, "auth": auth, "issuers": issuers,
-                                    "public_url": public_url, "workers": workers, "profile": profile}.items()
+                                    "public_url": public_url, "workers": workers, "profile": profile,
+                                    "fhir_servers": fhir_servers, "cors_origins": cors_origins}.items()
                  if v is not None}
     try:
         settings = Settings(**overrides)
@@ -78,14 +86,17 @@ def serve(
             typer.echo(f"setting {'.'.join(map(str, item['loc']))}: {item['msg']}", err=True)
         raise typer.Exit(2) from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("cds").info("open-file limit: %d", raise_open_file_limit())
     service = _worker_app_or_exit(settings, watch=settings.workers == 1)  # and the set-up is checked before workers
     if settings.workers == 1:
-        uvicorn.run(service, host=settings.host, port=settings.port, log_level="info")
+        uvicorn.run(service, host=settings.host, port=settings.port, log_level="info",
+                    **server_options(settings.header_timeout_s))
     else:  # the worker processes read their settings from the environment (this process's stays untouched before)
         os.environ.update({f"CDS_{name.upper()}": str(value) for name, value in overrides.items()})
         os.environ[VETTED_RULES] = service.state.runtime.current.rulebook.digest  # workers need not rerun examples
         del service
-        run_workers("cds.cli:worker_app", settings.workers, settings.host, settings.port)
+        run_workers("cds.cli:worker_app", settings.workers, settings.host, settings.port,
+                    server_options(settings.header_timeout_s))
 
 
 def worker_app() -> FastAPI:
@@ -101,8 +112,10 @@ def _worker_app_or_exit(settings: Settings, watch: bool, vetted_digest: str | No
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
+    from cds import log_hygiene
     from cds.api import create_app
     from cds.auth.issuers import AuthConfigError
+    from cds.patient_hash import patient_hasher
     from cds.runtime import RuleRuntime, watch_rules
 
     if settings.reload_skip_examples:
@@ -126,6 +139,7 @@ def _worker_app_or_exit(settings: Settings, watch: bool, vetted_digest: str | No
     except OSError as error:  # the data directory (SQLite store, patient-hash key) cannot be made or written
         typer.echo(f"data directory {settings.data_dir} is unusable: {error.strerror or error}", err=True)
         raise typer.Exit(2) from None
+    log_hygiene.install(patient_hasher(settings))   # after create_app: the data directory is known to be usable
     if watch and settings.reload_rules:
         threading.Thread(target=watch_rules, args=(runtime,), daemon=True, name="rule-watcher").start()
     gc.freeze()  # the rules, models and tables loaded so far are permanent: keep them out of every GC pass

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from cds import BUNDLED_RULES
+from cds.fhir.allowlist import check_url
 
 
 class Settings(BaseSettings):
@@ -30,16 +31,32 @@ class Settings(BaseSettings):
     fhir_connect_timeout_s: float = 0.5
     fhir_max_pages: int = 10
     fhir_max_resources: int = 1000
+    fhir_servers: Annotated[list[str] | None, NoDecode] = None  # without auth: FHIR servers allowed (None: any http(s))
     max_body_bytes: int = 5 * 1024 * 1024
+    header_timeout_s: float = 10.0           # a request head must arrive within this (of connecting or answering)
+    body_timeout_s: float = 10.0             # a request body must arrive within this
+    body_reads: int = Field(32, ge=1)        # request bodies read at once per worker; more: 503
     workers: int = Field(1, ge=1)            # worker processes of `cds serve` (each loads the rules)
     evaluation_slots: int = 1                # rule evaluations at once per worker process (the GIL runs one)
-    cors_origins: list[str] = ["*"]
+    cors_origins: Annotated[list[str] | None, NoDecode] = None  # None: the CDS Hooks Sandbox's origins, auth off only
     trusted_proxies: list[str] = []          # addresses/CIDRs whose X-Request-Start header is believed
     auth: Literal["none", "jwt"] = "none"    # jwt: service calls and feedback need a CDS Hooks bearer JWT
     issuers: Path | None = None              # issuer allowlist file (YAML or JSON), for auth jwt
     public_url: str | None = None            # this service's base URL as EHRs call it: aud = <it>/cds-services/<id>
     patient_hash_key: SecretStr | None = None  # card log's patient-id HMAC key (default: a key file in data_dir)
     card_log_retention_days: int = Field(400, ge=1)  # card-log and feedback rows older than this are pruned
+
+    @field_validator("fhir_servers", "cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        return [url.strip() for url in value.split(",") if url.strip()] if isinstance(value, str) else value
+
+    @field_validator("fhir_servers")
+    @classmethod
+    def _server_urls(cls, values: list[str] | None) -> list[str] | None:
+        for value in values or []:
+            check_url(value)   # a MalformedServer is a ValueError: pydantic reports it
+        return values
 
     @field_validator("public_url")
     @classmethod

@@ -7,12 +7,14 @@ and feedback keeps the override reason's coding but never the clinician's free-t
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -26,6 +28,7 @@ from sqlalchemy import (
     delete,
     event,
     false,
+    func,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -47,7 +50,17 @@ issued_cards = Table(
     Column("indicator", String(20)),           # null in rows logged before migration 0003
     Column("hook_instance", String(100)),
     Column("patient_hash", String(64)),        # HMAC-SHA256 of the patient id, hex
-    Index("ix_issued_cards_issued_at", "issued_at"),
+    Column("patient_key", BigInteger),         # its first 64 bits (cds.patient_hash.patient_key)
+    Index("ix_issued_cards_issued_at_rule_patient", "issued_at", "rule_id", "patient_key"),
+)
+
+card_hours = Table(   # the card log tallied per hour, kept with it (log_cards, prune): analytics reads this
+    "card_hours", metadata,
+    Column("hour", DateTime(timezone=True), primary_key=True),
+    Column("service_id", String(100), primary_key=True),
+    Column("rule_id", String(200), primary_key=True),
+    Column("pack_version", String(100), primary_key=True),   # '' for a card logged without one
+    Column("cards", BigInteger, nullable=False),
 )
 
 feedback = Table(
@@ -66,8 +79,10 @@ feedback = Table(
     Column("override_display", String(300)),
     Column("accepted_suggestions", JSON),               # list of suggestion uuids
     Column("comment_given", Boolean, nullable=False, server_default=false()),  # the comment itself is never kept
+    Column("card_issued_at", DateTime(timezone=True)),   # its card's issue time, when the log knew the card
     UniqueConstraint("card_uuid", "outcome", name="uq_feedback_card_outcome"),
     Index("ix_feedback_received_at", "received_at"),
+    Index("ix_feedback_card_issued_at", "card_issued_at"),
 )
 
 
@@ -131,13 +146,27 @@ class FeedbackStore:
         if self.engine.dialect.name == "sqlite":
             _make_sqlite_durable(self.engine)
         upgrade(self.engine)
+        insert = {"sqlite": sqlite, "postgresql": postgresql}[self.engine.dialect.name].insert(card_hours)
+        self._add_to_hours = insert.on_conflict_do_update(
+            index_elements=[card_hours.c.hour, card_hours.c.service_id, card_hours.c.rule_id,
+                            card_hours.c.pack_version],
+            set_={"cards": card_hours.c.cards + insert.excluded.cards})
 
     def log_cards(self, rows: list[dict[str, Any]]) -> None:
-        """Insert card-log rows (cds.cardlog.card_rows). Repeat calls issue the same uuids, possibly
-        concurrently: first wins."""
-        if rows:
-            with self.engine.begin() as connection:
-                connection.execute(_insert_ignoring_duplicates(self.engine.dialect.name, issued_cards), rows)
+        """Insert card-log rows (cds.cardlog.card_rows) and tally the new ones per hour. Repeat calls
+        issue the same uuids, possibly concurrently: first wins, and only it is tallied."""
+        if not rows:
+            return
+        columns = (issued_cards.c.issued_at, issued_cards.c.service_id, issued_cards.c.rule_id,
+                   issued_cards.c.pack_version)
+        with self.engine.begin() as connection:
+            logged = connection.execute(
+                _insert_ignoring_duplicates(self.engine.dialect.name, issued_cards).returning(*columns), rows).all()
+            tally = Counter((hour_of(issued), service, rule, pack or "") for issued, service, rule, pack in logged)
+            if tally:
+                connection.execute(self._add_to_hours, [
+                    {"hour": hour, "service_id": service, "rule_id": rule, "pack_version": pack, "cards": cards}
+                    for (hour, service, rule, pack), cards in tally.items()])
 
     def store(self, service_id: str, request: FeedbackRequest) -> dict[str, int]:
         """Store each item once per (card, outcome), all items or none; returns stored and repeated counts."""
@@ -152,12 +181,27 @@ class FeedbackStore:
                 stored += connection.execute(statement, row).first() is not None
         return {"stored": stored, "alreadyStored": len(request.feedback) - stored}
 
-    def prune(self, before: datetime) -> tuple[int, int]:
-        """Delete cards issued and feedback received before `before`; returns how many of each."""
+    def prune(self, retention: timedelta, now: datetime) -> tuple[int, int]:
+        """Delete cards issued and feedback received more than `retention` before `now`, and never
+        any row dated after the table's newest row less the retention (a clock that jumps ahead
+        cannot empty the log); returns how many of each."""
+        deleted = []
         with self.engine.begin() as connection:
-            cards = connection.execute(delete(issued_cards).where(issued_cards.c.issued_at < before)).rowcount
-            answers = connection.execute(delete(feedback).where(feedback.c.received_at < before)).rowcount
-        return cards, answers
+            for table, moment in ((issued_cards, issued_cards.c.issued_at), (feedback, feedback.c.received_at)):
+                newest = connection.execute(select(func.max(moment))).scalar()
+                if newest is None:
+                    deleted.append(0)
+                    continue
+                before = hour_of(min(now, as_utc(newest)) - retention)   # whole hours: the tally stays exact
+                deleted.append(connection.execute(delete(table).where(moment < before)).rowcount)
+                if table is issued_cards:
+                    connection.execute(delete(card_hours).where(card_hours.c.hour < before))
+        return deleted[0], deleted[1]
+
+    def check_writable(self) -> None:
+        """Raise what the database says if it cannot take a write now (a write that changes nothing)."""
+        with self.engine.begin() as connection:
+            connection.execute(delete(feedback).where(feedback.c.card_uuid == ""))
 
     def rows(self) -> list[dict[str, Any]]:
         with self.engine.connect() as connection:
@@ -173,6 +217,7 @@ def feedback_row(service_id: str, item: FeedbackItem, card: Any | None) -> dict[
         "rule_id": card["rule_id"] if card else None,
         "pack_version": card["pack_version"] if card else None,
         "indicator": card["indicator"] if card else None,
+        "card_issued_at": card["issued_at"] if card else None,
         "known_card": "yes" if card else "no",
         "received_at": datetime.now(UTC),
         "outcome_at": item.outcomeTimestamp,
@@ -182,6 +227,11 @@ def feedback_row(service_id: str, item: FeedbackItem, card: Any | None) -> dict[
         "accepted_suggestions": [str(s.get("id")) for s in item.acceptedSuggestions or [] if s.get("id")] or None,
         "comment_given": bool(item.overrideReason and item.overrideReason.userComment),
     }
+
+
+def hour_of(moment: datetime) -> datetime:
+    """The start of the UTC hour `moment` falls in."""
+    return as_utc(moment).replace(minute=0, second=0, microsecond=0)
 
 
 def as_utc(moment: datetime) -> datetime:

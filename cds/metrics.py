@@ -1,8 +1,5 @@
 """Prometheus metrics shared by the HTTP layer and the FHIR layer."""
 
-from collections.abc import Container
-from typing import Any
-
 from prometheus_client import Counter, Gauge, Histogram
 
 REQUESTS = Counter("cds_requests_total", "Service calls by service and HTTP status", ["service", "status"])
@@ -21,19 +18,5 @@ RELOADS = Counter("cds_rule_reloads_total", "Rule reload attempts by outcome", [
 FEEDBACK = Counter("cds_feedback_total", "Feedback entries stored by outcome", ["outcome"])
 CARD_LOG_DROPPED = Counter("cds_card_log_dropped_total", "Issued cards not written to the card log, by reason "
                            "(queue_full: the writer is behind; store_error: the store refused the batch)", ["reason"])
-
-UNKNOWN_SERVICE = "(unknown)"  # a label for every unknown id: callers cannot grow the label set
-
-
-def count_rejected_call(scope: dict[str, Any], status: int) -> None:
-    """Count a service call (`POST /cds-services/{id}`) refused before the app ran, by the ASGI scope."""
-    parts = scope.get("path", "").strip("/").split("/")
-    if scope.get("method") != "POST" or len(parts) != 2 or parts[0] != "cds-services":
-        return
-    REQUESTS.labels(parts[1] if parts[1] in _known_services(scope) else UNKNOWN_SERVICE, str(status)).inc()
-
-
-def _known_services(scope: dict[str, Any]) -> Container[str]:
-    """The service ids of the app serving this scope (its current rules), none if it has no rules."""
-    runtime = getattr(getattr(scope.get("app"), "state", None), "runtime", None)
-    return runtime.current.rulebook.services if runtime is not None else ()
+REPLAY_STORE_UNAVAILABLE = Counter("cds_replay_store_unavailable_total", "jti checks decided by the worker's own "
+                                   "replay cache because the shared store did not answer in time or failed")

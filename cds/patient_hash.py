@@ -29,6 +29,13 @@ class PatientHasher:
         return hmac.new(self._key, patient_id.encode(), hashlib.sha256).hexdigest()
 
 
+def patient_key(patient_hash: str) -> int:
+    """The first 64 bits of a patient hash as a signed integer: what analytics counts distinct patients
+    by (an integer compares far faster than 64 hex digits; two patients share one with a chance of
+    about n²/2⁶⁵, under 10⁻⁹ for 100,000 patients)."""
+    return int.from_bytes(bytes.fromhex(patient_hash[:16]), "big", signed=True)
+
+
 def patient_hasher(settings: Settings) -> PatientHasher:
     """The hasher with the configured key, or with the data dir's key file (made if missing)."""
     if settings.patient_hash_key is not None:

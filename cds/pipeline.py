@@ -10,6 +10,7 @@ from typing import Any
 from cds.cards import TOPIC_SYSTEM, CardBuilder
 from cds.config import Settings
 from cds.facts.normalize import FactSet
+from cds.fhir.allowlist import ANY_SERVER, ServerAllowlist
 from cds.fhir.client import FhirClient
 from cds.fhir.gather import gather_record
 from cds.generation import LoadedRules
@@ -24,21 +25,22 @@ class Outcome:
     """What a call produced: the CDS Hooks response, and the facts it was built from (for explain)."""
 
     response: dict[str, Any]
-    facts: FactSet
+    facts: FactSet | None     # None when the deadline came before the facts were built
     clock: StageClock
 
 
 def run_service(rules: LoadedRules, service: Service, request: HookRequest, context: HookContext,
                 settings: Settings, started: float, now: datetime | None = None,
-                clock: StageClock | None = None) -> Outcome:
-    """Evaluate one validated request; raises DataUnavailable / BadPrefetch for 412 / 400, and
-    Overloaded (503) when too little of the deadline is left to start (load is shed at admission).
-    The stages' times go to `clock` (from its last mark)."""
+                clock: StageClock | None = None, fhir_servers: ServerAllowlist = ANY_SERVER) -> Outcome:
+    """Evaluate one validated request; raises DataUnavailable / BadPrefetch for 412 / 400. Every stage
+    counts toward the deadline (`started` + settings.deadline_s): a stage that ends past it ends the
+    call, answered with the cards found so far and `service.incomplete` naming the packs that did not
+    run. Whether the call may start at all is decided before (cds.api.admission). The request's
+    fhirServer is contacted only if `fhir_servers` allows it. The stages' times go to `clock` (from
+    its last mark)."""
     clock = clock or StageClock()
     clock.mark("queue")  # waiting for an evaluation slot
     deadline = started + settings.deadline_s
-    if deadline - time.monotonic() < settings.admission_min_left_s:
-        raise Overloaded(f"less than {settings.admission_min_left_s:g} s of the deadline left to start")
     drafts, unselected = draft_resources(context) if service.hook != "patient-view" else ([], [])
 
     def client() -> FhirClient | None:
@@ -47,14 +49,18 @@ def run_service(rules: LoadedRules, service: Service, request: HookRequest, cont
         token = request.fhirAuthorization.access_token if request.fhirAuthorization else None
         budget = min(settings.fhir_budget_s, max(0.0, deadline - time.monotonic() - settings.fhir_reserve_s))
         return FhirClient(request.fhirServer, token, budget, settings.fhir_connect_timeout_s,
-                          settings.fhir_max_pages, settings.fhir_max_resources)
+                          settings.fhir_max_pages, settings.fhir_max_resources, allowlist=fhir_servers)
 
     record = gather_record(rules.prefetch, request.prefetch, context.model_dump(), drafts, client,
                            settings.fhir_max_resources, unselected, wanted=rules.selects)
     clock.mark("fhir")
     now = now or datetime.now(UTC)
+    if time.monotonic() >= deadline:
+        return Outcome(cut_short(rules, service, request, context, record.draft_json), None, clock)
     facts = rules.normalizer.normalize(record, service.hook, now)
     clock.mark("facts")
+    if time.monotonic() >= deadline:
+        return Outcome(cut_short(rules, service, request, context, record.draft_json), facts, clock)
     evaluation = rules.engine.evaluate(facts.engine_facts(), service, deadline)
     clock.mark("engine")
     builder = CardBuilder(rules.rulebook, service.id, request.hookInstance, context.patientId, record.draft_json,
@@ -67,8 +73,13 @@ def run_service(rules: LoadedRules, service: Service, request: HookRequest, cont
     return Outcome({"cards": cards, "systemActions": []}, facts, clock)
 
 
-class Overloaded(RuntimeError):
-    """Too little time left to evaluate within the deadline: 503, retry."""
+def cut_short(rules: LoadedRules, service: Service, request: HookRequest, context: HookContext,
+              draft_json: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The answer of a call whose deadline came before any rule ran: `service.incomplete` alone."""
+    INCOMPLETE.inc()
+    builder = CardBuilder(rules.rulebook, service.id, request.hookInstance, context.patientId, draft_json or {},
+                          datetime.now(UTC).date())
+    return {"cards": [_incomplete_card(builder, list(service.packs))], "systemActions": []}
 
 
 def _incomplete_card(builder: CardBuilder, skipped: list[str]) -> dict[str, Any]:

@@ -22,6 +22,7 @@ class FaultServer(ThreadingHTTPServer):
         self.bundle = bundle
         self.fault = "ok"
         self.hits = 0
+        self.redirect_to = ""                # the "redirect" fault's target (path after /r4 kept)
         self.released = threading.Event()  # set at teardown: a hanging handler stops waiting
 
     @property
@@ -94,6 +95,19 @@ def _drip(handler: _Handler) -> None:
             return
 
 
+def _redirect(handler: _Handler) -> None:
+    """302 to `redirect_to`; a request that already came by a redirect (its path begins /moved) is served."""
+    if handler.path.startswith("/moved"):
+        FAULTS["ok"](handler)
+        return
+    handler.send_response(302)
+    handler.send_header("Location", handler.server.redirect_to + handler.path.removeprefix("/r4"))
+    handler.send_header("Content-Length", "0")
+    handler.end_headers()
+
+
+SECRET = "INTERNAL-ONLY admin console: db password hunter2"
+
 FAULTS: dict[str, Callable[[_Handler], None]] = {
     "ok": lambda handler: handler.send(200, json.dumps(handler.server.bundle).encode()),
     "500": lambda handler: handler.send(500, b'{"resourceType": "OperationOutcome"}'),
@@ -105,6 +119,9 @@ FAULTS: dict[str, Callable[[_Handler], None]] = {
     "50-mb": lambda handler: _huge(handler, declared=False),
     "50-mb-declared": lambda handler: _huge(handler, declared=True),
     "drip": _drip,
+    "redirect": _redirect,
+    "leaky-404": lambda handler: handler.send(404, (SECRET * 100).encode()),
+    "leaky-not-a-bundle": lambda handler: handler.send(200, json.dumps({"resourceType": SECRET * 100}).encode()),
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import requests
 import uvicorn
@@ -48,12 +50,19 @@ def live_server(settings: Settings, runtime: RuleRuntime) -> Iterator[str]:
 
 
 @contextmanager
-def cds_serve(*args: str, data_dir: str) -> Iterator[str]:
-    """`cds serve ARGS` as its own process on a free port until the block ends; yields the base URL."""
+def cds_serve(*args: str, data_dir: str, open_files: int | None = None, log: Path | None = None) -> Iterator[str]:
+    """`cds serve ARGS` as its own process on a free port until the block ends (started with a soft
+    limit of `open_files` open files if given, writing its log to `log` if given); yields the base URL."""
     port = free_port()
+
+    def limit_open_files() -> None:
+        if open_files is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
+    stderr = log.open("wb") if log is not None else subprocess.DEVNULL
     process = subprocess.Popen([sys.executable, "-m", "cds.cli", "serve", "--port", str(port), *args],
-                               env={**os.environ, "CDS_DATA_DIR": data_dir},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               env={**os.environ, "CDS_DATA_DIR": data_dir}, preexec_fn=limit_open_files,
+                               stdout=subprocess.DEVNULL, stderr=stderr)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120  # a bound, not a timing check: start-up runs every rule example
@@ -69,3 +78,5 @@ def cds_serve(*args: str, data_dir: str) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+        if log is not None:
+            stderr.close()

@@ -8,6 +8,7 @@ import pytest
 import responses
 
 from cds.config import Settings
+from cds.fhir.client import SERVER_FAILED
 from tests.conftest import fixture_request, topics
 
 CONTRACT_PREFETCH_KEYS = {"patient", "observations", "medications", "conditions", "procedures", "allergies"}
@@ -30,6 +31,9 @@ def test_discovery_lists_the_five_services_with_contract_prefetch(client):
     assert observations.endswith("&_sort=-date&_count=100")
 
 
+JSON = {"Content-Type": "application/json"}
+
+
 def _error(response, status):
     assert response.status_code == status, response.text
     body = response.json()
@@ -39,7 +43,7 @@ def _error(response, status):
 
 
 def test_not_json_is_400(client):
-    body = _error(client.post("/cds-services/b12-order-sign", content=b"{not json"), 400)
+    body = _error(client.post("/cds-services/b12-order-sign", content=b"{not json", headers=JSON), 400)
     assert body["detail"][0]["field"] == "(body)"
 
 
@@ -81,7 +85,7 @@ def test_oversized_body_is_413(settings, runtime):
 
     small = TestClient(create_app(Settings(data_dir=settings.data_dir, max_body_bytes=1000), runtime))
     request = fixture_request("requests/unit-error-1000mg.json")
-    _error(small.post("/cds-services/b12-order-sign", content=json.dumps(request).encode()), 413)
+    _error(small.post("/cds-services/b12-order-sign", content=json.dumps(request).encode(), headers=JSON), 413)
 
 
 def test_absent_prefetch_without_fhir_server_is_412_naming_the_key(client):
@@ -125,7 +129,7 @@ def test_invalid_draft_order_is_skipped_not_fatal(client):
 
 
 @responses.activate
-def test_fhir_server_failure_is_412(client):
+def test_fhir_server_failure_is_412_saying_only_that_the_server_failed(client, caplog):
     request = fixture_request("requests/unit-error-1000mg.json")
     del request["prefetch"]["conditions"]
     request["fhirServer"] = "https://fhir.example.org/r4"
@@ -133,7 +137,8 @@ def test_fhir_server_failure_is_412(client):
     responses.get("https://fhir.example.org/r4/Condition", status=500)
     body = _error(client.post("/cds-services/b12-order-sign", json=request), 412)
     assert body["detail"][0]["field"] == "prefetch.conditions"
-    assert "500" in body["detail"][0]["message"]
+    assert body["detail"][0]["message"] == SERVER_FAILED          # the same for any failure of a server
+    assert "prefetch conditions unavailable: FHIR server answered HTTP 500" in caplog.text   # the log says which
 
 
 def test_health_and_ready(client):
@@ -183,9 +188,9 @@ def test_an_engine_busy_past_the_deadline_gives_the_incomplete_card(settings, ru
     assert "did not run: **service, deficiency, monitoring, units" in cards[-1]["detail"]
 
 
-def test_an_admitted_call_past_its_deadline_still_runs_every_rule(settings, runtime):
-    """Load is shed at admission, not by cutting an evaluation short: with the engine free, a call
-    admitted with no time left (admission off) still gets its cards."""
+def test_a_call_past_its_deadline_answers_the_incomplete_card(settings, runtime):
+    """Every stage counts toward the deadline: a call admitted with no time left (shedding off) is
+    answered at once with `service.incomplete` naming every pack, not evaluated late."""
     from fastapi.testclient import TestClient
 
     from cds.api import create_app
@@ -194,7 +199,8 @@ def test_an_admitted_call_past_its_deadline_still_runs_every_rule(settings, runt
                                  runtime))
     response = late.post("/cds-services/b12-order-sign", json=fixture_request("requests/unit-error-1000mg.json"))
     assert response.status_code == 200
-    assert "units.mg-mcg-confusion" in topics(response) and "service.incomplete" not in topics(response)
+    assert topics(response) == ["service.incomplete"]
+    assert "did not run: **service, deficiency, monitoring, units" in response.json()["cards"][0]["detail"]
 
 
 def test_too_little_time_left_to_start_is_503_with_retry_after(settings, runtime):

@@ -66,7 +66,13 @@ BAD_TOKENS = {   # case: (token maker, the reason logged)
     "ES384 header on the RSA key's kid": (lambda es: es.token(kid="rs-1"), "is for RS384, token says ES384"),
     "wrong aud": (lambda es: es.token(claims(aud=f"{PUBLIC_URL}/cds-services/b12-label-check")), "Audience"),
     "aud with a trailing slash": (lambda es: es.token(claims(aud=AUD + "/")), "Audience"),
-    "aud as a list": (lambda es: es.token(claims(aud=[AUD])), "InvalidAudienceError"),
+    "aud as a list without ours": (lambda es: es.token(claims(aud=[f"{AUD}x", "https://elsewhere.example"])),
+                                   "InvalidAudienceError"),
+    "aud as a list holding a number": (lambda es: es.token(claims(aud=[AUD, 7])), "InvalidAudienceError"),
+    "iat as a string": (lambda es: es.token(claims(iat=str(int(time.time())))), "iat"),
+    "exp as a string": (lambda es: es.token(claims(exp=str(int(time.time()) + 60))), "exp"),
+    "iat ten years old": (lambda es: es.token(claims(iat=int(time.time()) - 10 * 365 * 86400)),
+                          "iat is more than 3600 s ago"),
     "expired": (lambda es: es.token(claims(iat=int(time.time()) - 400, exp=int(time.time()) - 60)),
                 "ExpiredSignatureError"),
     "iat in the future": (lambda es: es.token(claims(iat=int(time.time()) + 120)), "not yet valid (iat)"),
@@ -76,7 +82,8 @@ BAD_TOKENS = {   # case: (token maker, the reason logged)
     "missing iat": (lambda es: es.token(claims(iat=None)), 'missing the "iat" claim'),
     "empty jti": (lambda es: es.token(claims(jti="")), "jti is not a non-empty string"),
     "unknown iss": (lambda es: es.token(claims(iss="https://attacker.example")), "is not allowlisted"),
-    "unlisted jku": (lambda es: es.token(jku="https://attacker.example/jwks.json"), "jku 'https://attacker"),
+    "unlisted jku, unknown kid": (lambda es: es.token(jku="https://attacker.example/jwks.json", kid="theirs"),
+                                  "no key 'theirs'"),
     "wrong kid": (lambda es: es.token(kid="nobody"), "no key 'nobody'"),
     "no kid": (lambda es: Signer(es.private, "ES384", None).token(), "no kid"),
     "right kid, other key": (lambda es: Signer(Signer.es384().private, "ES384", es.kid).token(), "InvalidSignature"),
@@ -125,12 +132,22 @@ def test_replayed_jti_is_refused(client, es):
     assert_refused(client.post(f"/cds-services/{SERVICE}", json=REQUEST, headers=bearer(another_token_same_jti)))
 
 
-def test_feedback_takes_the_service_url_as_aud(client, es):
+def test_aud_may_be_an_array_naming_this_service(client, es):
+    token = es.token(claims(aud=["https://elsewhere.example", AUD]))
+    assert client.post(f"/cds-services/{SERVICE}", json=REQUEST, headers=bearer(token)).status_code == 200
+
+
+def test_feedback_takes_the_service_url_or_its_feedback_url_as_aud(client, es):
     feedback = {"feedback": [{"card": "c-1", "outcome": "accepted", "outcomeTimestamp": "2026-11-25T10:00:00Z"}]}
-    response = client.post(f"/cds-services/{SERVICE}/feedback", json=feedback, headers=bearer(es.token()))
-    assert response.status_code == 200, response.text
-    wrong = es.token(claims(aud=f"{AUD}/feedback"))
-    assert_refused(client.post(f"/cds-services/{SERVICE}/feedback", json=feedback, headers=bearer(wrong)))
+    for aud in (AUD, f"{AUD}/feedback", [f"{AUD}/feedback"]):
+        response = client.post(f"/cds-services/{SERVICE}/feedback", json=feedback,
+                                headers=bearer(es.token(claims(aud=aud))))
+        assert response.status_code == 200, (aud, response.text)
+    for wrong in (f"{AUD}/feedback/x", f"{PUBLIC_URL}/cds-services/b12-label-check/feedback"):
+        assert_refused(client.post(f"/cds-services/{SERVICE}/feedback", json=feedback,
+                                   headers=bearer(es.token(claims(aud=wrong)))))
+    assert_refused(client.post(f"/cds-services/{SERVICE}", json=REQUEST,   # the call itself: its own URL only
+                               headers=bearer(es.token(claims(aud=f"{AUD}/feedback")))))
 
 
 def test_discovery_health_readiness_and_metrics_stay_open(client):

@@ -103,7 +103,7 @@ def test_rows_past_retention_are_pruned_when_the_writer_starts(settings, runtime
     store = FeedbackStore(database_url)
     old, recent = datetime.now(UTC) - timedelta(days=401), datetime.now(UTC) - timedelta(days=399)
     card = {"uuid": "", "source": {"topic": {"code": "units.mg-mcg-confusion"}}, "indicator": "critical"}
-    for uuid, moment in (("old", old), ("recent", recent)):
+    for uuid, moment in (("old", old), ("recent", recent), ("today", datetime.now(UTC))):
         store.log_cards(card_rows("b12-order-sign", "h", "0" * 64, [{**card, "uuid": uuid}], moment))
         with store.engine.begin() as connection:
             connection.execute(insert(feedback), {"card_uuid": uuid, "outcome": "accepted", "known_card": "yes",
@@ -114,8 +114,8 @@ def test_rows_past_retention_are_pruned_when_the_writer_starts(settings, runtime
         client.app.state.card_log.flush()  # the writer prunes before it writes
     rows = table_rows(store.engine)
     assert "old" not in {r["card_uuid"] for r in rows["issued_cards"]} | {r["card_uuid"] for r in rows["feedback"]}
-    assert {"recent"} <= {r["card_uuid"] for r in rows["issued_cards"]}
-    assert [r["card_uuid"] for r in rows["feedback"]] == ["recent"]
+    assert {"recent", "today"} <= {r["card_uuid"] for r in rows["issued_cards"]}
+    assert sorted(r["card_uuid"] for r in rows["feedback"]) == ["recent", "today"]
 
 
 def test_a_0002_database_keeps_its_feedback_in_the_new_columns_without_comments(database_url):

@@ -65,7 +65,8 @@ def test_malformed_feedback_is_400(client):
         response = client.post("/cds-services/b12-order-sign/feedback", json=body)
         assert response.status_code == 400
         assert response.json()["detail"]
-    assert client.post("/cds-services/b12-order-sign/feedback", content=b"nope").status_code == 400
+    assert client.post("/cds-services/b12-order-sign/feedback", content=b"nope",
+                       headers={"Content-Type": "application/json"}).status_code == 400
 
 
 def test_concurrent_repeats_store_once(database_url):

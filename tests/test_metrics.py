@@ -19,6 +19,9 @@ def _calls(status: int, service: str = SERVICE) -> float:
     return sample(CALLS, {"service": service, "status": str(status)})
 
 
+JSON = {"Content-Type": "application/json"}
+
+
 def _counted(client: TestClient, path: str, expected: int, service: str = SERVICE, **request) -> None:
     """POST to `path`: it answers `expected`, counted once under `service`, never as a 500."""
     before, errors_before = _calls(expected, service), _calls(500, service)
@@ -36,7 +39,11 @@ def test_200_counts_the_call_its_latency_and_its_cards(client):
 
 
 def test_400_is_counted(client):
-    _counted(client, f"/cds-services/{SERVICE}", 400, content=b"not json")
+    _counted(client, f"/cds-services/{SERVICE}", 400, content=b"not json", headers=JSON)
+
+
+def test_415_is_counted(client):
+    _counted(client, f"/cds-services/{SERVICE}", 415, content=b"{}", headers={"Content-Type": "text/plain"})
 
 
 def test_404_is_counted_without_the_unknown_name(client):
@@ -62,15 +69,15 @@ def _chunks(body: bytes) -> Iterator[bytes]:
         yield body[start:start + 100]
 
 
-@pytest.mark.parametrize("service", [SERVICE, "(unknown)"])
+@pytest.mark.parametrize(("service", "status"), [(SERVICE, 413), ("(unknown)", 404)])
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
-def test_413_is_counted_as_413(small, service, chunked):
+def test_an_oversized_body_is_counted_as_413_or_the_404_read_before_it(small, service, status, chunked):
     body = json.dumps(fixture_request("requests/unit-error-1000mg.json")).encode()
     path = f"/cds-services/{SERVICE if service == SERVICE else 'made-up-service-42'}"
-    _counted(small, path, 413, service=service, content=_chunks(body) if chunked else body)
+    _counted(small, path, status, service=service, content=_chunks(body) if chunked else body, headers=JSON)
 
 
 def test_a_body_within_the_limit_sent_chunked_is_served(client):
     body = json.dumps(fixture_request("requests/unit-error-1000mg.json")).encode()
-    _counted(client, f"/cds-services/{SERVICE}", 200, content=_chunks(body))
+    _counted(client, f"/cds-services/{SERVICE}", 200, content=_chunks(body), headers=JSON)
 

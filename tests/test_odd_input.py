@@ -98,7 +98,7 @@ def test_prefetch_key_with_a_list_as_resource_type_is_400(client):
 def test_deeply_nested_body_is_400(client, path):
     response = client.post(path, content=b"[" * 5000 + b"]" * 5000, headers={"Content-Type": "application/json"})
     assert response.status_code == 400
-    assert "nested too deeply" in response.json()["error"]
+    assert "nested deeper than 64 levels" in response.json()["error"]
 
 
 def _observation(index: int, loinc: str, value: float, unit: str, day: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from pydantic import TypeAdapter
 from cds.analytics.figures import AnalyticsReport
 
 _REPORT = TypeAdapter(AnalyticsReport)
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CSV_COLUMNS = ["rule_id", "fired", "patients", "accepted", "overridden", "accept_rate", "override_rate",
                "median_seconds_to_feedback", "top_override_reasons", "firing_by_day"]
 
@@ -21,13 +22,22 @@ def report_json(report: AnalyticsReport) -> dict[str, Any]:
 
 
 def report_csv(report: AnalyticsReport) -> str:
-    """One row per rule; reasons as `code=count` and days as `YYYY-MM-DD=count`, separated by `; `."""
+    """One row per rule; reasons as `code=count` and days as `YYYY-MM-DD=count`, separated by `; `.
+    Safe to open in a spreadsheet (OWASP CSV injection): a cell that begins with `=`, `+`, `-`, `@`,
+    a tab or a carriage return is prefixed with `'`, and a cell holding CR or LF is quoted (RFC 4180
+    line ends, so both are quoted)."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, CSV_COLUMNS, lineterminator="\n")
-    writer.writeheader()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
     for rule in report_json(report)["rules"]:
-        writer.writerow({
-            **{column: rule[column] for column in CSV_COLUMNS[:8]},
-            "top_override_reasons": "; ".join(f"{r['code']}={r['count']}" for r in rule["top_override_reasons"]),
-            "firing_by_day": "; ".join(f"{d['day']}={d['count']}" for d in rule["firing_by_day"])})
+        row = {**{column: rule[column] for column in CSV_COLUMNS[:8]},
+               "top_override_reasons": "; ".join(f"{r['code']}={r['count']}" for r in rule["top_override_reasons"]),
+               "firing_by_day": "; ".join(f"{d['day']}={d['count']}" for d in rule["firing_by_day"])}
+        writer.writerow([neutralised(row[column]) for column in CSV_COLUMNS])
     return out.getvalue()
+
+
+def neutralised(value: Any) -> str:
+    """A CSV cell a spreadsheet will not run as a formula."""
+    text = "" if value is None else str(value)
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text

@@ -12,7 +12,6 @@ from urllib.parse import urlencode
 
 import yaml
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -54,12 +53,12 @@ FiltersDep = Annotated[view.Filters, Depends(filters)]
 ReportSourceDep = Annotated[ReportSource, Depends(report_source)]
 
 
-async def _page_data(rulebook: Rulebook, chosen: view.Filters,
+async def _page_data(request: Request, rulebook: Rulebook, chosen: view.Filters,
                      source: ReportSource) -> tuple[AnalyticsReport, dict[str, object]]:
     """The report for the filters (built off the event loop: the store's queries block), and what every
     console page shows of the filters."""
     try:
-        report = await run_in_threadpool(source, chosen.query)
+        report = await deps.one_report_at_a_time(request, source, chosen.query)
     except SQLAlchemyError:
         log.exception("could not read the card log for the analytics console")
         raise ApiError(503, "card log unavailable: please retry") from None
@@ -72,7 +71,7 @@ async def _page_data(rulebook: Rulebook, chosen: view.Filters,
 async def analytics_page(request: Request, rules: deps.RulesDep, chosen: FiltersDep,
                          source: ReportSourceDep) -> HTMLResponse:
     """Every rule in scope with its figures, cards fired per day and override reasons per rule."""
-    report, common = await _page_data(rules.rulebook, chosen, source)
+    report, common = await _page_data(request, rules.rulebook, chosen, source)
     rows = view.rule_rows(report, rules.rulebook)
     all_days = [day for row in rows for day in row.figures.firing_by_day]
     return templates.TemplateResponse(request, "analytics.html", {
@@ -94,7 +93,7 @@ async def rule_page(rule_id: str, request: Request, rules: deps.RulesDep, chosen
     rule = rulebook.rule(rule_id)
     if rule is None:
         raise ApiError(404, f"unknown rule '{rule_id}'", [{"field": "rule_id", "message": "not in the rules in force"}])
-    report, common = await _page_data(rulebook, chosen, source)
+    report, common = await _page_data(request, rulebook, chosen, source)
     figures = view.figures_of(report, rule_id)
     return templates.TemplateResponse(request, "rule.html", {
         **common, "rule": rule, "pack": rulebook.packs[rule.pack], "figures": figures,

@@ -8,6 +8,7 @@ from cds.analytics.figures import AnalyticsQuery
 from cds.feedback import as_utc
 
 DEFAULT_DAYS = 30
+MAX_DAYS = 400      # the card log's default retention: a longer period would only scan more of it
 
 
 class BadQuery(ValueError):
@@ -30,6 +31,8 @@ def analytics_query(since: str | None = None, until: str | None = None, service:
         raise BadQuery("until", "too early for a default since: give since") from None
     if start >= end:
         raise BadQuery("since", f"since ({start.isoformat()}) must be before until ({end.isoformat()})")
+    if end - start > timedelta(days=MAX_DAYS):
+        raise BadQuery("since", f"the period is at most {MAX_DAYS} days")
     for field, value in (("service", service), ("pack_version", pack_version)):
         if value and not value.isprintable():   # a NUL reaches PostgreSQL as an error, not as "no such value"
             raise BadQuery(field, "must be printable text")

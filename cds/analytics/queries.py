@@ -3,73 +3,94 @@
 The cards are those issued in the query's period (and service, pack version); their feedback is
 joined by card uuid and service whenever it came, so feedback that arrived before its card was
 logged still counts. A card with feedback of both outcomes counts as accepted and as overridden.
+Cards fired per rule and day come from the hourly tally (card_hours) for the period's whole hours;
+distinct patients from the covering index on issue time, rule and patient key (the hash's first 64 bits).
 """
 
 from __future__ import annotations
 
-import statistics
 from collections import defaultdict
-from datetime import date
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Select, Subquery, and_, func, or_, select
+from sqlalchemy import CTE, ColumnElement, Engine, Select, Table, and_, func, or_, select, union_all
 
 from cds.analytics.figures import AnalyticsQuery, AnalyticsReport, DayCount, ReasonCount, RuleFigures
-from cds.feedback import READ_ONLY, as_utc, feedback, issued_cards
+from cds.feedback import READ_ONLY, as_utc, card_hours, feedback, hour_of, issued_cards
 from cds.rulebook.versions import like_patterns
 
 TOP_REASONS = 5
+HOUR = timedelta(hours=1)
+CLOCK_MARGIN = timedelta(days=1)
 
 
 def build_report(engine: Engine, query: AnalyticsQuery) -> AnalyticsReport:
     """Per rule that fired in the period: the figures of RuleFigures, most fired first."""
-    cards = _cards(query)
-    answered = cards.join(feedback, and_(feedback.c.card_uuid == cards.c.card_uuid,
-                                         feedback.c.service_id == cards.c.service_id))
-    rule = cards.c.rule_id
+    cards = _card_conditions(issued_cards, issued_cards.c.issued_at, query)
+    rule = issued_cards.c.rule_id
+    answers = _answers(query, cards)
     with engine.connect().execution_options(**{READ_ONLY: True}) as connection:  # one snapshot, writers go on
         def rows(statement: Select) -> list[Any]:
             return list(connection.execute(statement))
 
-        fired = rows(select(rule, func.count(), func.count(func.distinct(cards.c.patient_hash))).group_by(rule))
+        days = _firing(rows, query, engine.dialect.name)
+        patients = dict(rows(select(rule, func.count(func.distinct(issued_cards.c.patient_key)))
+                             .where(*cards).group_by(rule)))
         outcomes = {(r, outcome): count for r, outcome, count in rows(
-            select(rule, feedback.c.outcome, func.count(func.distinct(cards.c.card_uuid)))
-            .select_from(answered).group_by(rule, feedback.c.outcome))}
-        reasons = rows(select(rule, feedback.c.override_system, feedback.c.override_code,
-                              func.max(feedback.c.override_display), func.count())
-                       .select_from(answered)
-                       .where(feedback.c.outcome == "overridden", feedback.c.override_code.is_not(None))
-                       .group_by(rule, feedback.c.override_system, feedback.c.override_code))
-        day = _utc_day(cards.c.issued_at, engine.dialect.name)
-        days = rows(select(rule, day, func.count()).group_by(rule, day).order_by(day))
-        delays = rows(select(rule, cards.c.issued_at, func.min(feedback.c.outcome_at)).select_from(answered)
-                      .where(feedback.c.outcome_at.is_not(None))
-                      .group_by(rule, cards.c.card_uuid, cards.c.issued_at))
-    reasons, days, delays = _per_rule(reasons), _per_rule(days), _per_rule(delays)
+            select(answers.c.rule_id, answers.c.outcome, func.count(func.distinct(answers.c.card_uuid)))
+            .group_by(answers.c.rule_id, answers.c.outcome))}
+        reasons = _by_rule(rows(
+            select(answers.c.rule_id, answers.c.override_system, answers.c.override_code,
+                   func.max(answers.c.override_display), func.count())
+            .where(answers.c.outcome == "overridden", answers.c.override_code.is_not(None))
+            .group_by(answers.c.rule_id, answers.c.override_system, answers.c.override_code)))
+        medians = dict(rows(_median_delays(answers, engine.dialect.name)))
+    fired = sorted(((rule_id, sum(count for _, count in counted)) for rule_id, counted in days.items()),
+                   key=lambda row: (-row[1], row[0]))
     return AnalyticsReport(query, [
-        _figures(rule_id, count, patients, outcomes.get((rule_id, "accepted"), 0),
-                 outcomes.get((rule_id, "overridden"), 0), reasons[rule_id], days[rule_id], delays[rule_id])
-        for rule_id, count, patients in sorted(fired, key=lambda row: (-row[1], row[0]))])
+        _figures(rule_id, count, patients.get(rule_id, 0), outcomes.get((rule_id, "accepted"), 0),
+                 outcomes.get((rule_id, "overridden"), 0), reasons[rule_id], sorted(days[rule_id]),
+                 medians.get(rule_id))
+        for rule_id, count in fired])
 
 
-def _cards(query: AnalyticsQuery) -> Subquery:
-    """The log's cards the query selects."""
-    conditions = [issued_cards.c.issued_at >= as_utc(query.since), issued_cards.c.issued_at < as_utc(query.until)]
-    if query.service is not None:
-        conditions.append(issued_cards.c.service_id == query.service)
-    if query.pack_version is not None:  # a declared version ("2026-11-30") selects every content of it
-        version = issued_cards.c.pack_version
-        conditions.append(or_(version == query.pack_version,
-                              *(version.like(pattern, escape="\\") for pattern in like_patterns(query.pack_version))))
-    return select(issued_cards).where(*conditions).subquery("cards")
+def _answers(query: AnalyticsQuery, cards: list[ColumnElement[bool]]) -> CTE:
+    """Each feedback item on a card of the query, with its card: rule, card, issued, outcome, override
+    coding, outcome time. Feedback stored after its card was logged carries the card's rule and issue
+    time and is read alone, through its index; the rest (the card was logged after its feedback) is
+    matched to its card, reading only feedback received since the period began (feedback comes after
+    its card was issued; less a margin for the clocks of several replicas)."""
+    known = (select(feedback.c.rule_id, feedback.c.card_uuid, feedback.c.card_issued_at.label("issued_at"),
+                    feedback.c.outcome, feedback.c.override_system, feedback.c.override_code,
+                    feedback.c.override_display, feedback.c.outcome_at)
+             .where(*_card_conditions(feedback, feedback.c.card_issued_at, query)))
+    later = (select(issued_cards.c.rule_id, issued_cards.c.card_uuid, issued_cards.c.issued_at, feedback.c.outcome,
+                    feedback.c.override_system, feedback.c.override_code, feedback.c.override_display,
+                    feedback.c.outcome_at)
+             .select_from(feedback.join(issued_cards, and_(issued_cards.c.card_uuid == feedback.c.card_uuid,
+                                                           issued_cards.c.service_id == feedback.c.service_id)))
+             .where(feedback.c.card_issued_at.is_(None),
+                    feedback.c.received_at >= as_utc(query.since) - CLOCK_MARGIN, *cards))
+    return union_all(known, later).cte("answers")
 
 
-def _utc_day(moment: Any, dialect: str) -> ColumnElement[Any]:
-    """The UTC calendar day of a stored time (SQLite keeps UTC times without offset)."""
-    return func.date(func.timezone("UTC", moment)) if dialect == "postgresql" else func.date(moment)
+def _median_delays(answers: CTE, dialect: str) -> Select:
+    """Per rule, the median seconds from a card's issue to its first feedback's outcome time (to the
+    millisecond), computed in the database: per card, then ranked within its rule."""
+    first = func.min(answers.c.outcome_at)
+    seconds = (func.extract("epoch", first - answers.c.issued_at) if dialect == "postgresql"
+               else (func.julianday(first) - func.julianday(answers.c.issued_at)) * 86400.0)
+    per_card = (select(answers.c.rule_id, seconds.label("seconds")).where(answers.c.outcome_at.is_not(None))
+                .group_by(answers.c.rule_id, answers.c.card_uuid, answers.c.issued_at).subquery())
+    ranked = select(per_card.c.rule_id, per_card.c.seconds,
+                    func.row_number().over(partition_by=per_card.c.rule_id, order_by=per_card.c.seconds).label("n"),
+                    func.count().over(partition_by=per_card.c.rule_id).label("total")).subquery()
+    middle = ranked.c.n.in_([(ranked.c.total + 1) // 2, (ranked.c.total + 2) // 2])
+    return select(ranked.c.rule_id, func.avg(ranked.c.seconds)).where(middle).group_by(ranked.c.rule_id)
 
 
-def _per_rule(rows: list[Any]) -> defaultdict[str, list[tuple[Any, ...]]]:
+def _by_rule(rows: list[Any]) -> defaultdict[str, list[tuple[Any, ...]]]:
     """Rows whose first column is the rule id, by rule (the rest of each row)."""
     grouped: defaultdict[str, list[tuple[Any, ...]]] = defaultdict(list)
     for rule_id, *rest in rows:
@@ -77,16 +98,62 @@ def _per_rule(rows: list[Any]) -> defaultdict[str, list[tuple[Any, ...]]]:
     return grouped
 
 
+def _firing(rows: Callable[[Select], list[Any]], query: AnalyticsQuery, dialect: str) -> dict[str, list[Any]]:
+    """Cards per rule and UTC day in the period: whole hours from the hourly tally, the period's
+    partial first and last hours from the card log itself."""
+    start, end = as_utc(query.since), as_utc(query.until)
+    first_whole = hour_of(start) if start == hour_of(start) else hour_of(start) + HOUR
+    last_whole = hour_of(end)
+    edges = [(start, end)] if first_whole >= last_whole else [(start, first_whole), (last_whole, end)]
+    counted: defaultdict[tuple[str, str], int] = defaultdict(int)
+    if first_whole < last_whole:
+        day = _utc_day(card_hours.c.hour, dialect)
+        for rule_id, on, count in rows(
+                select(card_hours.c.rule_id, day, func.sum(card_hours.c.cards))
+                .where(*_card_conditions(card_hours, card_hours.c.hour, query, first_whole, last_whole))
+                .group_by(card_hours.c.rule_id, day)):
+            counted[rule_id, str(on)] += int(count)
+    day = _utc_day(issued_cards.c.issued_at, dialect)
+    for since, until in edges:
+        if since < until:
+            for rule_id, on, count in rows(
+                    select(issued_cards.c.rule_id, day, func.count())
+                    .where(*_card_conditions(issued_cards, issued_cards.c.issued_at, query, since, until))
+                    .group_by(issued_cards.c.rule_id, day)):
+                counted[rule_id, str(on)] += count
+    days: defaultdict[str, list[Any]] = defaultdict(list)
+    for (rule_id, on), count in counted.items():
+        days[rule_id].append((on, count))
+    return days
+
+
+def _card_conditions(table: Table, moment: Any, query: AnalyticsQuery, since: datetime | None = None,
+                     until: datetime | None = None) -> list[ColumnElement[bool]]:
+    """The query's filters on the card log or its tally: the period (or [since, until) within it),
+    the service and the pack version (cds.rulebook.versions: a declared version selects every content of it)."""
+    conditions = [moment >= as_utc(since or query.since), moment < as_utc(until or query.until)]
+    if query.service is not None:
+        conditions.append(table.c.service_id == query.service)
+    if query.pack_version is not None:
+        version = table.c.pack_version
+        conditions.append(or_(version == query.pack_version,
+                              *(version.like(pattern, escape="\\") for pattern in like_patterns(query.pack_version))))
+    return conditions
+
+
+def _utc_day(moment: Any, dialect: str) -> ColumnElement[Any]:
+    """The UTC calendar day of a stored time (SQLite keeps UTC times without offset)."""
+    return func.date(func.timezone("UTC", moment)) if dialect == "postgresql" else func.date(moment)
+
+
 def _figures(rule_id: str, fired: int, patients: int, accepted: int, overridden: int, reasons: list[Any],
-             days: list[Any], delays: list[Any]) -> RuleFigures:
-    """One rule's figures from its rows: reasons (system, code, display, count), days (day, count) and
-    delays (issued, first feedback's outcome time)."""
-    seconds = [(as_utc(answered) - as_utc(issued)).total_seconds() for issued, answered in delays]
+             days: list[Any], median_seconds: float | None) -> RuleFigures:
+    """One rule's figures from its rows: reasons (system, code, display, count) and days (day, count)."""
     top = sorted((ReasonCount(code, display, count, system) for system, code, display, count in reasons),
                  key=lambda reason: (-reason.count, reason.code))
     return RuleFigures(
         rule_id=rule_id, fired=fired, patients=patients, accepted=accepted, overridden=overridden,
         accept_rate=accepted / fired if fired else None, override_rate=overridden / fired if fired else None,
         top_override_reasons=top[:TOP_REASONS],
-        median_seconds_to_feedback=statistics.median(seconds) if seconds else None,
+        median_seconds_to_feedback=None if median_seconds is None else round(float(median_seconds), 3),
         firing_by_day=[DayCount(date.fromisoformat(str(day)), count) for day, count in days])

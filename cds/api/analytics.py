@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
-from fastapi.concurrency import run_in_threadpool
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -29,7 +28,7 @@ Until = Annotated[str | None, Query(description="Last day (included) or moment (
 
 @router.get("/analytics/api/rules", response_model=AnalyticsReport, responses=responses(400, 401, 503),
             dependencies=[Depends(require_analytics_token)])
-async def rule_figures(store: deps.StoreDep, since: Since = None, until: Until = None,
+async def rule_figures(request: Request, store: deps.StoreDep, since: Since = None, until: Until = None,
                        service: Annotated[str | None, Query(description="Only this service's cards")] = None,
                        pack_version: Annotated[str | None, Query(description="Only cards of this pack version")]
                        = None) -> JSONResponse:
@@ -41,7 +40,7 @@ async def rule_figures(store: deps.StoreDep, since: Since = None, until: Until =
     except BadQuery as error:
         raise ApiError(400, "invalid analytics query", [{"field": error.field, "message": str(error)}]) from None
     try:
-        report = await run_in_threadpool(build_report, store.engine, query)
+        report = await deps.one_report_at_a_time(request, build_report, store.engine, query)
     except SQLAlchemyError:
         log.exception("could not read the card log for analytics")
         raise ApiError(503, "card log unavailable: please retry") from None

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from anyio import to_thread
+from anyio import CapacityLimiter, to_thread
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -15,12 +17,15 @@ from cds.api.admission import Admission
 from cds.api.arrival import ArrivalMiddleware
 from cds.api.auth import install_auth
 from cds.api.instances import HookInstanceWatch
-from cds.api.limits import BodyLimitMiddleware
+from cds.api.limits import BodyReader
 from cds.cardlog import CardLogWriter
 from cds.config import Settings
 from cds.feedback import FeedbackStore
+from cds.fhir.allowlist import ServerAllowlist
 from cds.patient_hash import patient_hasher
 from cds.runtime import RuleRuntime
+
+log = logging.getLogger(__name__)
 
 
 @asynccontextmanager
@@ -29,6 +34,17 @@ async def _card_log_running(app: FastAPI) -> AsyncIterator[None]:
     app.state.card_log.start()
     yield
     await to_thread.run_sync(app.state.card_log.close)
+
+
+SANDBOX_ORIGINS = r"https://sandbox\.cds-hooks\.org|http://(localhost|127\.0\.0\.1)(:\d+)?"
+
+
+def cors_origins(settings: Settings) -> dict[str, Any]:
+    """The browser origins that may call the service: those configured; by default the CDS Hooks
+    Sandbox's (its public site, or one run on this machine) with auth off, and none with auth on."""
+    if settings.cors_origins is not None:
+        return {"allow_origins": settings.cors_origins}
+    return {"allow_origin_regex": SANDBOX_ORIGINS} if settings.auth == "none" else {"allow_origins": []}
 
 
 def create_app(settings: Settings | None = None, runtime: RuleRuntime | None = None) -> FastAPI:
@@ -42,9 +58,13 @@ def create_app(settings: Settings | None = None, runtime: RuleRuntime | None = N
     app.state.card_log = CardLogWriter(app.state.feedback, patient_hasher(settings), settings.card_log_retention_days)
     app.state.evaluations = Admission(settings.evaluation_slots, settings.admission_min_left_s)
     app.state.hook_instances = HookInstanceWatch()
+    app.state.report_slot = CapacityLimiter(1)
+    app.state.body_reader = BodyReader(settings.max_body_bytes, settings.body_timeout_s, settings.body_reads)
     install_auth(app, settings, app.state.feedback.engine)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "OPTIONS"],
+    app.state.fhir_servers = ServerAllowlist(settings.fhir_servers)
+    if settings.auth == "jwt" and settings.fhir_servers is not None:
+        log.warning("--fhir-servers is ignored with --auth jwt: each issuer's fhir_servers decide")
+    app.add_middleware(CORSMiddleware, **cors_origins(settings), allow_methods=["GET", "POST", "OPTIONS"],
                        allow_headers=["Authorization", "Content-Type", "Accept"])
     app.add_middleware(ArrivalMiddleware, trusted_proxies=settings.trusted_proxies)   # added last: runs first
     errors.install(app)

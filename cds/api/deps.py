@@ -3,16 +3,16 @@ per dependency per request): the rules in force, the feedback store, settings, t
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any, TypeVar
 
-import orjson
+from anyio import to_thread
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
 from cds.api.admission import Admission
+from cds.api.body import BadBody, check_depth, decode_json
 from cds.api.errors import ApiError
 from cds.api.instances import HookInstanceWatch
 from cds.cardlog import CardLogWriter
@@ -24,6 +24,7 @@ from cds.rulebook.model import Service
 from cds.runtime import RuleRuntime
 
 PARSE_INLINE_BYTES = 64 * 1024   # larger bodies are parsed off the event loop
+T = TypeVar("T")
 
 
 async def runtime(request: Request) -> RuleRuntime:
@@ -60,23 +61,27 @@ async def service(service_id: str, request: Request) -> Service:
 
 
 async def json_body(request: Request) -> Any:
-    """The decoded JSON body; a large one is decoded in a worker thread so the loop stays free."""
-    raw = await request.body()
+    """The decoded JSON body, read within the limits (cds.api.limits) and checked (cds.api.body); a
+    large one is decoded in a worker thread so the loop stays free."""
+    raw = await request.app.state.body_reader.read(request)
+    request.state.raw_body = raw
+    request.state.body_bytes = len(raw)
     try:
-        return decode_json(raw) if len(raw) <= PARSE_INLINE_BYTES else await run_in_threadpool(decode_json, raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "request body is not JSON", [{"field": "(body)", "message": "invalid JSON"}]) from None
-    except RecursionError:
-        raise ApiError(400, "request body is nested too deeply", [{"field": "(body)", "message": "too deep"}]) from None
+        return _decoded(raw) if len(raw) <= PARSE_INLINE_BYTES else await run_in_threadpool(_decoded, raw)
+    except BadBody as error:
+        raise ApiError(400, str(error), [{"field": "(body)", "message": str(error)}]) from None
 
 
-def decode_json(raw: bytes) -> Any:
-    """orjson (several times faster on a large record); what it refuses is decoded again by the
-    standard library, which accepts integers beyond 64 bits and says why anything else is not JSON."""
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return json.loads(raw)
+def _decoded(raw: bytes) -> Any:
+    body = decode_json(raw)
+    check_depth(body)
+    return body
+
+
+async def one_report_at_a_time(request: Request, build: Callable[..., T], *args: Any) -> T:
+    """Run an analytics report in a worker thread, one at a time per worker process: reports queue
+    behind each other rather than share the cores with every other report and with the calls."""
+    return await to_thread.run_sync(build, *args, limiter=request.app.state.report_slot)
 
 
 async def hook_instances(request: Request) -> HookInstanceWatch:

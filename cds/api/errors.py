@@ -10,6 +10,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from cds.api.body import log_refused
+
 log = logging.getLogger(__name__)
 
 
@@ -45,8 +47,9 @@ def problem(status: int, error: str, detail: list[dict[str, str]] | None = None,
 def responses(*statuses: int) -> dict[int | str, dict]:
     """OpenAPI entries for the error statuses a route really answers with."""
     described = {400: "Bad request: the detail names each bad field", 401: "Missing or invalid token",
-                 404: "Unknown service", 412: "Required FHIR data unavailable",
-                 413: "Request body too large", 503: "Temporarily unavailable: retry"}
+                 404: "Unknown service", 408: "Request body not received in time",
+                 412: "Required FHIR data unavailable", 413: "Request body too large",
+                 415: "Request body is not JSON (Content-Type)", 503: "Temporarily unavailable: retry"}
     return {status: {"model": ErrorBody, "description": described[status]} for status in statuses}
 
 
@@ -55,6 +58,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, error: ApiError) -> JSONResponse:
+        if error.status == 400:
+            reason = "; ".join(f"{item['field']}: {item['message']}" for item in error.detail)
+            log_refused(getattr(request.state, "raw_body", b""), f"{error.error} ({reason})" if reason else error.error)
         return problem(error.status, error.error, error.detail, error.headers)
 
     @app.exception_handler(StarletteHTTPException)

@@ -10,7 +10,8 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from cds.api import deps
-from cds.api.auth import require_token
+from cds.api.auth import require_feedback_token
+from cds.api.body import texts
 from cds.api.errors import ApiError, responses
 from cds.feedback import FeedbackRequest
 from cds.metrics import FEEDBACK
@@ -25,9 +26,11 @@ class FeedbackCounts(BaseModel):
 
 
 @router.post("/cds-services/{service_id}/feedback", response_model=FeedbackCounts,
-             responses=responses(400, 401, 404, 413, 503), dependencies=[Depends(require_token)])
+             responses=responses(400, 401, 404, 408, 413, 415, 503), dependencies=[Depends(require_feedback_token)])
 async def post_feedback(service: deps.ServiceDep, store: deps.StoreDep, body: deps.BodyDep) -> dict[str, int]:
     """Store each feedback item once per card uuid and outcome; a repeat is counted, not stored."""
+    if any("\x00" in text for text in texts(body)):   # no store keeps it: refused alike on every one
+        raise ApiError(400, "invalid feedback", [{"field": "(body)", "message": "text must not hold a NUL character"}])
     try:
         parsed = FeedbackRequest.model_validate(body)
     except ValidationError as error:

@@ -1,68 +1,68 @@
-"""Request body size limit as ASGI middleware: 413 before an oversized body is read whole.
+"""Reading a request body within limits: its type, its size, its time, and how many at once.
 
-The body is read here, up to the limit, before the app sees the request: an oversized body,
-declared (Content-Length) or chunked, is refused without the app running, and a refused service
-call is counted in `cds_requests_total` as the 413 it is.
+A body is read only after the route's other dependencies (the bearer token first) have passed, so
+an unauthenticated request never has its body buffered. Every refusal before the body is read
+whole closes the connection (`Connection: close`): what the client still sends is never read.
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any
+import anyio
+from fastapi import Request
 
-from cds.metrics import count_rejected_call
+from cds.api.errors import ApiError
 
-Scope = dict[str, Any]
-Message = dict[str, Any]
+CLOSE = {"Connection": "close"}
 
 
-class BodyLimitMiddleware:
-    def __init__(self, app: Any, max_bytes: int):
-        self.app = app
+def is_json(content_type: str | None) -> bool:
+    """`application/json` or any `+json` type, parameters such as charset allowed, any case."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    kind, _, subtype = media.partition("/")
+    return kind == "application" and (subtype == "json" or subtype.endswith("+json"))
+
+
+class BodyReader:
+    """At most `max_bytes` within `timeout_s`, and at most `in_flight` bodies being read at once
+    per worker (a slow or idle upload holds one; beyond them a new one is refused with 503)."""
+
+    def __init__(self, max_bytes: int, timeout_s: float, in_flight: int):
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
+        self._reads = anyio.Semaphore(in_flight)
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(scope, send)
-            return
-        first = await self._read_body(receive)
-        if first is None:
-            await self._reject(scope, send)
-            return
-        replayed = False
+    async def read(self, request: Request) -> bytes:
+        if not is_json(request.headers.get("content-type")):
+            raise ApiError(415, "request body must be JSON", [
+                {"field": "Content-Type", "message": "send application/json (or a +json type)"}], CLOSE)
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            raise self._too_large()
+        try:
+            self._reads.acquire_nowait()
+        except anyio.WouldBlock:
+            raise ApiError(503, "too many request bodies in progress: retry",
+                           [{"field": "(body)", "message": "the service is reading as many bodies as it may"}],
+                           {"Retry-After": "1", **CLOSE}) from None
+        try:
+            with anyio.fail_after(self.timeout_s):
+                return await self._chunks(request)
+        except TimeoutError:
+            raise ApiError(408, "request body not received in time", [
+                {"field": "(body)", "message": f"a body must arrive within {self.timeout_s:g} s"}], CLOSE) from None
+        finally:
+            self._reads.release()
 
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return first
-
-        await self.app(scope, replay, send)
-
-    async def _read_body(self, receive: Any) -> Message | None:
-        """The whole body as one message (or the disconnect that ended it); None past the limit."""
+    async def _chunks(self, request: Request) -> bytes:
         chunks: list[bytes] = []
         size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return message
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
+        async for chunk in request.stream():
+            size += len(chunk)
             if size > self.max_bytes:
-                return None
-            if not message.get("more_body", False):
-                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+                raise self._too_large()
+            chunks.append(chunk)
+        return b"".join(chunks)
 
-    async def _reject(self, scope: Scope, send: Any) -> None:
-        count_rejected_call(scope, 413)
-        body = json.dumps({"error": "request body too large",
-                           "detail": [{"field": "(body)", "message": f"limit is {self.max_bytes} bytes"}]}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+    def _too_large(self) -> ApiError:
+        return ApiError(413, "request body too large", [
+            {"field": "(body)", "message": f"limit is {self.max_bytes} bytes"}], CLOSE)

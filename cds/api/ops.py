@@ -5,13 +5,18 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from fastapi import APIRouter
+from anyio import to_thread
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cds.api import deps
+from cds.feedback import FeedbackStore
+from cds.timeouts import BoundedCalls, NoAnswer
 
 router = APIRouter(tags=["Operations"])
+PROBE_TIMEOUT_S = 0.2
+_probes = BoundedCalls("store-probe", 1, PROBE_TIMEOUT_S)
 
 
 @router.get("/healthz")
@@ -20,15 +25,20 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-async def readyz(runtime: deps.RuntimeDep) -> JSONResponse:
+async def readyz(request: Request, runtime: deps.RuntimeDep, store: deps.StoreDep) -> JSONResponse:
     """Rules in force (digest, site profile, pack versions), whether their examples gate loading, load warnings, the
-    last reload's errors, and the answering worker process (each loads and reloads its own rules)."""
+    last reload's errors, the answering worker process (each loads and reloads its own rules) and the
+    store's state. Ready (200) while rules are loaded, whatever the store's state: calls are answered
+    without it, and a load balancer must not drop every replica when the database is down."""
     rulebook = runtime.current.rulebook
     body: dict[str, Any] = {"status": "ready", "rules": len(rulebook.rules()), "rulesDigest": rulebook.digest,
                             "profile": rulebook.profile,
                             "packs": {p.name: p.version for p in rulebook.packs.values()},
                             "ruleExamples": "checked" if runtime.check_examples else "skipped",
-                            "worker": os.getpid()}
+                            "worker": os.getpid(), "store": await to_thread.run_sync(_store_state, store)}
+    verifier = request.app.state.verifier
+    if verifier is not None:
+        body["replayCache"] = "shared" if verifier.replay.shared_answers else "this worker only (store unavailable)"
     warnings = [str(warning) for warning in rulebook.warnings]
     if not runtime.check_examples:
         warnings.insert(0, "rule examples are not checked on load: rules go live even if their own examples fail")
@@ -42,3 +52,15 @@ async def readyz(runtime: deps.RuntimeDep) -> JSONResponse:
 @router.get("/metrics")
 async def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _store_state(store: FeedbackStore) -> str:
+    """"ok", "read-only" or "unavailable (why)": a write that changes nothing, given PROBE_TIMEOUT_S."""
+    try:
+        _probes.call(store.check_writable)
+    except NoAnswer as error:
+        return f"unavailable ({error})"
+    except Exception as error:  # whatever the database or its driver says
+        text = str(getattr(error, "orig", None) or error).lower()
+        return "read-only" if "read-only" in text or "readonly" in text else f"unavailable ({type(error).__name__})"
+    return "ok"

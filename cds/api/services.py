@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from functools import partial
 from typing import Any
@@ -11,22 +12,31 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
 from cds.api import deps
-from cds.api.admission import Admission
-from cds.api.auth import require_token
+from cds.api.admission import Admission, DeadlineReached, Overloaded, Slots
+from cds.api.auth import require_token, token_issuer
 from cds.api.errors import ApiError, responses
 from cds.api.instances import HookInstanceWatch, event_keys
 from cds.cardlog import CardLogWriter
 from cds.config import Settings
+from cds.fhir.allowlist import MalformedServer, ServerAllowlist, check_url
 from cds.fhir.client import DataUnavailable
 from cds.fhir.gather import BadPrefetch
 from cds.generation import LoadedRules
 from cds.hooks import RequestProblem, draft_resources, parse_request
 from cds.metrics import CARDS, LATENCY, REQUESTS
-from cds.pipeline import Overloaded, run_service
+from cds.pipeline import cut_short, run_service
 from cds.rulebook.model import Service
 from cds.stages import StageClock
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["CDS Hooks"])
+
+
+def fhir_servers(request: Request) -> ServerAllowlist:
+    """The FHIR servers this call may have the service contact: its token's issuer's list with
+    auth on, else the service's own (`--fhir-servers`; any http(s) server when unset)."""
+    issuer = token_issuer(request)
+    return issuer.fhir_servers if issuer is not None else request.app.state.fhir_servers
 
 
 class ServiceDescription(BaseModel):
@@ -62,7 +72,7 @@ async def discovery(rules: deps.RulesDep) -> dict[str, Any]:
 
 
 @router.post("/cds-services/{service_id}", response_model=CdsResponse, dependencies=[Depends(require_token)],
-             responses=responses(400, 401, 404, 412, 413, 503))
+             responses=responses(400, 401, 404, 408, 412, 413, 415, 503))
 async def call_service(request: Request, service: deps.ServiceDep, rules: deps.RulesDep,
                        settings: deps.SettingsDep, card_log: deps.CardLogDep, started: deps.ArrivalDep,
                        evaluations: deps.EvaluationsDep, instances: deps.HookInstancesDep) -> JSONResponse:
@@ -70,7 +80,8 @@ async def call_service(request: Request, service: deps.ServiceDep, rules: deps.R
     a bad body included, is counted under the service's id."""
     try:
         body = await deps.json_body(request)
-        response = await _evaluate(service, rules, settings, card_log, body, started, evaluations, instances)
+        response = await _evaluate(service, rules, settings, card_log, body, started, evaluations,
+                                   request.state.body_bytes, fhir_servers(request), instances)
     except ApiError as error:
         REQUESTS.labels(service.id, str(error.status)).inc()
         raise
@@ -83,28 +94,39 @@ async def call_service(request: Request, service: deps.ServiceDep, rules: deps.R
 
 
 async def _evaluate(service: Service, rules: LoadedRules, settings: Settings, card_log: CardLogWriter,
-                    body: Any, started: float, evaluations: Admission, instances: HookInstanceWatch) -> JSONResponse:
+                    body: Any, started: float, evaluations: Admission, size: int,
+                    allowlist: ServerAllowlist, instances: HookInstanceWatch) -> JSONResponse:
     try:
         clock = StageClock()
         hook_request, context = parse_request(body, service.hook)
+        if hook_request.fhirServer:
+            check_url(hook_request.fhirServer)
         clock.mark("request")
-        evaluations.admit(started + settings.deadline_s)
+        deadline = started + settings.deadline_s
+        turn = Slots.turn(started, size)
+        evaluations.admit(deadline, turn)
         outcome = await evaluations.run(partial(run_service, rules, service, hook_request, context, settings, started,
-                                                clock=clock))
+                                                clock=clock, fhir_servers=allowlist), deadline, turn)
+        response = outcome.response
+    except DeadlineReached:
+        response = cut_short(rules, service, hook_request, context)
     except RequestProblem as error:
         raise ApiError(400, str(error), error.detail) from None
+    except MalformedServer as error:
+        raise ApiError(400, "invalid CDS Hooks request", [{"field": "fhirServer", "message": str(error)}]) from None
     except BadPrefetch as error:
         raise ApiError(400, "invalid prefetch", [{"field": f"prefetch.{error.key}", "message": str(error)}]) from None
     except Overloaded as error:
         raise ApiError(503, "service busy: retry", [{"field": "(request)", "message": str(error)}],
                        headers={"Retry-After": "1"}) from None
     except DataUnavailable as error:
+        log.warning("412 for %s: prefetch %s unavailable: %s", service.id, error.key, error.reason)
         raise ApiError(412, f"required data unavailable: {error.key}",
-                       [{"field": f"prefetch.{error.key}", "message": error.reason}]) from None
-    cards = outcome.response["cards"]
+                       [{"field": f"prefetch.{error.key}", "message": error.public}]) from None
+    cards = response["cards"]
     for card in cards:
         CARDS.labels(card["source"]["topic"]["code"], card["indicator"]).inc()
     card_log.submit(service.id, hook_request.hookInstance, context.patientId, cards)  # written off the hot path
     drafts = [f"{r.get('resourceType')}/{r['id']}" for r in draft_resources(context)[0] if isinstance(r.get("id"), str)]
     instances.seen(event_keys(hook_request.hookInstance, context.patientId, drafts), service.id)
-    return JSONResponse(outcome.response, headers={"Server-Timing": outcome.clock.server_timing()})
+    return JSONResponse(response, headers={"Server-Timing": clock.server_timing()})

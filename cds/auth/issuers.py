@@ -1,4 +1,4 @@
-"""The issuer allowlist file: `issuers: [{iss, jwks_file | jwks_url, jku_allowlist}]` in YAML or JSON."""
+"""The issuer allowlist file: `issuers: [{iss, jwks_file | jwks_url, jku_allowlist, fhir_servers}]` in YAML or JSON."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cds.auth.keys import MIN_REFRESH_S, KeySet, fetch_jwks_url, read_jwks_file
+from cds.fhir.allowlist import MalformedServer, ServerAllowlist, check_url
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,19 @@ class IssuerEntry(BaseModel):
     jwks_file: Path | None = None
     jwks_url: str | None = None
     jku_allowlist: list[str] = []
+    fhir_servers: list[str] = []     # FHIR servers its requests may name: exact base URLs, or prefixes ending in /
+
+    @field_validator("fhir_servers")
+    @classmethod
+    def _servers(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                check_url(value)
+            except MalformedServer as error:
+                raise ValueError(str(error)) from None
+            if "@" in value.split("//", 1)[-1].split("/", 1)[0]:
+                raise ValueError(f"{value!r}: a FHIR server URL must not carry user:password")
+        return values
 
     @field_validator("jwks_url")
     @classmethod
@@ -62,11 +76,13 @@ class IssuersFile(BaseModel):
 
 @dataclass
 class Issuer:
-    """A trusted issuer: its own key set (if configured) and one key set per allowlisted jku URL."""
+    """A trusted issuer: its own key set (if configured), one key set per allowlisted jku URL, and
+    the FHIR servers its requests may have the service contact."""
 
     iss: str
     keys: KeySet | None
     jku: dict[str, KeySet] = field(default_factory=dict)
+    fhir_servers: ServerAllowlist = field(default_factory=lambda: ServerAllowlist([]))
 
 
 def load_issuers(path: Path, *, min_refresh_s: float = MIN_REFRESH_S) -> dict[str, Issuer]:
@@ -86,7 +102,10 @@ def load_issuers(path: Path, *, min_refresh_s: float = MIN_REFRESH_S) -> dict[st
             raise AuthConfigError(f"issuers file {path}: issuer {entry.iss!r} is listed twice")
         issuers[entry.iss] = Issuer(entry.iss, _own_keys(entry, path.parent, min_refresh_s),
                                     {url: KeySet(url, partial(fetch_jwks_url, url), min_refresh_s=min_refresh_s)
-                                     for url in entry.jku_allowlist})
+                                     for url in entry.jku_allowlist}, ServerAllowlist(entry.fhir_servers))
+        if not entry.fhir_servers:
+            log.warning("issuer %r lists no fhir_servers: its requests are served from prefetch only, and data "
+                        "missing from prefetch gets 412", entry.iss)
     return issuers
 
 

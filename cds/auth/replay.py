@@ -1,12 +1,15 @@
 """jti replay caches: each (iss, jti) is accepted once until the token expires.
 
 The SQL cache shares the service's store, so every worker and replica sees the same jtis: the
-first INSERT of a key wins and any other one finds the row (a conflict) and is refused.
+first INSERT of a key wins and any other one finds the row (a conflict) and is refused. The
+guarded cache in front of it gives every store operation a time limit and falls back to the
+worker's own memory when the store cannot answer: a store outage never breaks a call.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from typing import Protocol
@@ -15,9 +18,15 @@ from sqlalchemy import BigInteger, Column, MetaData, String, Table, delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
+from cds.metrics import REPLAY_STORE_UNAVAILABLE
 from cds.migrations import upgrade
+from cds.timeouts import BoundedCalls, NoAnswer
+
+log = logging.getLogger(__name__)
 
 PRUNE_EVERY_S = 60.0
+STORE_TIMEOUT_S = 0.2   # a store operation on the request path
+STORE_THREADS = 4       # store operations in flight at once per worker
 
 metadata = MetaData()
 
@@ -81,3 +90,36 @@ class SqlReplayCache:
                 connection.execute(delete(seen_tokens).where(seen_tokens.c.expires_at < int(now)))
             return connection.execute(statement, {"token_key": token_key(iss, jti),
                                                   "expires_at": expires_at}).first() is not None
+
+
+class GuardedReplayCache:
+    """The shared cache with a time limit per operation, in front of this worker's memory cache.
+
+    Every jti this worker accepts is also kept in memory, so a replay to the same worker is refused
+    even while the store is down. When the store does not answer within STORE_TIMEOUT_S, or fails,
+    the memory cache alone decides (counted in cds_replay_store_unavailable_total): a token replayed
+    to another worker or replica during the outage is not caught, a refused call would be worse.
+    """
+
+    def __init__(self, shared: ReplayCache, timeout_s: float = STORE_TIMEOUT_S):
+        self.shared = shared
+        self.local = MemoryReplayCache()
+        self.shared_answers = True
+        self._calls = BoundedCalls("replay-store", STORE_THREADS, timeout_s)
+
+    def first_use(self, iss: str, jti: str, expires_at: int) -> bool:
+        if not self.local.first_use(iss, jti, expires_at):
+            return False
+        try:
+            first = self._calls.call(lambda: self.shared.first_use(iss, jti, expires_at))
+        except Exception as error:   # NoAnswer, or whatever the store or its driver raised
+            REPLAY_STORE_UNAVAILABLE.inc()
+            if self.shared_answers:
+                log.error("replay store unavailable (%s): this worker's own replay cache decides until it answers",
+                          error if isinstance(error, NoAnswer) else type(error).__name__)
+            self.shared_answers = False
+            return True
+        if not self.shared_answers:
+            log.info("replay store answers again")
+        self.shared_answers = True
+        return first

@@ -9,8 +9,9 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
-import urllib3
 
+from cds.fhir.allowlist import ANY_SERVER, ServerAllowlist
+from cds.http_read import ReadBroken, ReadTooLarge, ReadTooSlow, read_within
 from cds.metrics import FHIR_FETCHES
 
 log = logging.getLogger(__name__)
@@ -18,12 +19,22 @@ log = logging.getLogger(__name__)
 MAX_SEARCH_BYTES = 10 * 1024 * 1024  # one search, all its pages: far above 1000 resources, far below memory trouble
 
 
-class DataUnavailable(Exception):
-    """Data a service needs could not be had: the service answers 412 naming `key`."""
+NOT_ALLOWED = "the request's fhirServer is not an allowed FHIR server: it was not contacted"
+SERVER_FAILED = "the FHIR server did not provide it (an error, no answer in time, or an unreadable answer)"
+MAX_PUBLIC_REASON = 100
+MAX_REDIRECTS = 3
 
-    def __init__(self, key: str, reason: str):
+
+class DataUnavailable(Exception):
+    """Data a service needs could not be had: the service answers 412 naming `key`. `reason` is for
+    the log; `public` (at most MAX_PUBLIC_REASON characters) is what the caller is told: one message
+    for every failure of a server, so the answer never echoes what the server sent nor tells a
+    refused connection from an HTTP error or a timeout."""
+
+    def __init__(self, key: str, reason: str, public: str | None = None):
         self.key = key
         self.reason = reason
+        self.public = (public or reason)[:MAX_PUBLIC_REASON]
         super().__init__(f"{key}: {reason}")
 
 
@@ -32,7 +43,9 @@ class FhirClient:
 
     def __init__(self, base_url: str, access_token: str | None, budget_s: float,
                  connect_timeout_s: float, max_pages: int, max_resources: int,
-                 session: requests.Session | None = None, max_bytes: int = MAX_SEARCH_BYTES):
+                 session: requests.Session | None = None, max_bytes: int = MAX_SEARCH_BYTES,
+                 allowlist: ServerAllowlist = ANY_SERVER):
+        self.allowed = allowlist.allows(base_url)
         self.base_url = base_url.rstrip("/") + "/"
         self.deadline = time.monotonic() + budget_s
         self.connect_timeout_s = connect_timeout_s
@@ -47,6 +60,9 @@ class FhirClient:
 
     def fetch(self, key: str, query: str) -> dict[str, Any]:
         """A read (`Patient/1`) or a search, with every page's entries merged into one Bundle."""
+        if not self.allowed:
+            FHIR_FETCHES.labels(key, "not_allowed").inc()
+            raise DataUnavailable(key, NOT_ALLOWED)
         url = urljoin(self.base_url, query)
         self.bytes_left = self.max_bytes
         document = self._get(key, url)
@@ -75,9 +91,11 @@ class FhirClient:
         """A next-page link, only on the FHIR server itself: the bearer token goes nowhere else."""
         if not isinstance(link, str):
             raise self._fail(key, "FHIR server sent a next link that is not a URL")
-        url = urljoin(self.base_url, link)
+        return self._same_origin(key, urljoin(self.base_url, link), "a next link")
+
+    def _same_origin(self, key: str, url: str, what: str) -> str:
         if urlsplit(url)[:2] != urlsplit(self.base_url)[:2]:
-            raise self._fail(key, "FHIR server sent a next link to another server")
+            raise self._fail(key, f"FHIR server sent {what} to another server")
         return url
 
     def _remaining(self, key: str) -> float:
@@ -87,10 +105,8 @@ class FhirClient:
         return remaining
 
     def _get(self, key: str, url: str) -> dict[str, Any]:
-        remaining = self._remaining(key)
         try:
-            with self.session.get(url, headers=self.headers, stream=True,
-                                  timeout=(min(self.connect_timeout_s, remaining), remaining)) as response:
+            with self._answer(key, url) as response:
                 if not 200 <= response.status_code < 300:
                     raise self._fail(key, f"FHIR server answered HTTP {response.status_code}")
                 body = self._read_body(key, response)
@@ -106,30 +122,32 @@ class FhirClient:
             raise self._fail(key, "FHIR server sent something that is not a FHIR resource")
         return document
 
+    def _answer(self, key: str, url: str) -> requests.Response:
+        """The response to a GET of `url`, redirects followed only within the server's own origin."""
+        for _ in range(MAX_REDIRECTS + 1):
+            remaining = self._remaining(key)
+            response = self.session.get(url, headers=self.headers, stream=True, allow_redirects=False,
+                                        timeout=(min(self.connect_timeout_s, remaining), remaining))
+            if not response.is_redirect:
+                return response
+            response.close()
+            url = self._same_origin(key, urljoin(url, response.headers["Location"]), "a redirect")
+        raise self._fail(key, f"FHIR server redirected more than {MAX_REDIRECTS} times")
+
     def _read_body(self, key: str, response: requests.Response) -> bytes:
         """The body, read as it arrives; given up when the budget runs out (however slow the drip)
         or the search has sent more than `max_bytes` (however fast)."""
-        declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > self.bytes_left:
-            raise self._too_large(key)
-        chunks = []
-        sock = getattr(getattr(response.raw, "connection", None), "sock", None)
-        while True:
-            remaining = self._remaining(key)
-            if sock is not None:
-                sock.settimeout(remaining)
-            try:
-                chunk = response.raw.read1(65536, decode_content=True)
-            except urllib3.exceptions.ReadTimeoutError:
-                raise self._fail(key, "FHIR server timed out") from None
-            except urllib3.exceptions.HTTPError as error:
-                raise self._fail(key, f"FHIR server sent a broken response ({type(error).__name__})") from None
-            if not chunk:
-                return b"".join(chunks)
-            self.bytes_left -= len(chunk)
-            if self.bytes_left < 0:
-                raise self._too_large(key)
-            chunks.append(chunk)
+        self._remaining(key)
+        try:
+            body = read_within(response, self.deadline, self.bytes_left)
+        except ReadTooSlow:
+            raise self._fail(key, "FHIR server timed out") from None
+        except ReadTooLarge:
+            raise self._too_large(key) from None
+        except ReadBroken as error:
+            raise self._fail(key, f"FHIR server sent a broken response ({error})") from None
+        self.bytes_left -= len(body)
+        return body
 
     def _too_large(self, key: str) -> DataUnavailable:
         return self._fail(key, f"FHIR server sent more than {self.max_bytes} bytes for one search")
@@ -143,7 +161,7 @@ class FhirClient:
     @staticmethod
     def _fail(key: str, reason: str) -> DataUnavailable:
         FHIR_FETCHES.labels(key, "failed").inc()
-        return DataUnavailable(key, reason)
+        return DataUnavailable(key, reason, SERVER_FAILED)
 
 
 def _next_link(bundle: dict[str, Any]) -> Any:
