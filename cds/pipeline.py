@@ -32,7 +32,7 @@ class Outcome:
 def run_service(rules: LoadedRules, service: Service, request: HookRequest, context: HookContext,
                 settings: Settings, started: float, now: datetime | None = None,
                 clock: StageClock | None = None, fhir_servers: ServerAllowlist = ANY_SERVER) -> Outcome:
-    """Evaluate one validated request; raises DataUnavailable / BadPrefetch for 412 / 400. Every stage
+    """Evaluate one validated request; raises MissingData / BadPrefetch for 412 / 400. Every stage
     counts toward the deadline (`started` + settings.deadline_s): a stage that ends past it ends the
     call, answered with the cards found so far and `service.incomplete` naming the packs that did not
     run. Whether the call may start at all is decided before (cds.api.admission). The request's

@@ -96,6 +96,29 @@ def test_absent_prefetch_without_fhir_server_is_412_naming_the_key(client):
     assert body["detail"][0]["field"] == "prefetch.observations"
 
 
+def test_every_key_missing_is_named_in_one_412(client):
+    request = fixture_request("requests/unit-error-1000mg.json")
+    for key in ("observations", "conditions", "patient"):
+        del request["prefetch"][key]
+    body = _error(client.post("/cds-services/b12-order-sign", json=request), 412)
+    assert body["error"] == "required data unavailable: patient, observations, conditions"   # the services' order
+    assert [item["field"] for item in body["detail"]] == ["prefetch.patient", "prefetch.observations",
+                                                          "prefetch.conditions"]
+
+
+@responses.activate
+def test_a_server_failing_one_key_is_still_asked_for_the_others(client):
+    request = fixture_request("requests/unit-error-1000mg.json")
+    del request["prefetch"]["conditions"], request["prefetch"]["observations"]
+    request["fhirServer"] = "https://fhir.example.org/r4"
+    responses.get("https://fhir.example.org/r4/Observation", status=500)
+    conditions = responses.get("https://fhir.example.org/r4/Condition",
+                               json={"resourceType": "Bundle", "type": "searchset", "entry": []})
+    body = _error(client.post("/cds-services/b12-order-sign", json=request), 412)
+    assert [item["field"] for item in body["detail"]] == ["prefetch.observations"]
+    assert conditions.call_count == 1
+
+
 def test_null_prefetch_key_means_no_data(client):
     request = fixture_request("requests/no-labs-im-draft.json")
     request["prefetch"]["observations"] = None

@@ -19,8 +19,7 @@ from cds.api.instances import HookInstanceWatch, event_keys
 from cds.cardlog import CardLogWriter
 from cds.config import Settings
 from cds.fhir.allowlist import MalformedServer, ServerAllowlist, check_url
-from cds.fhir.client import DataUnavailable
-from cds.fhir.gather import BadPrefetch
+from cds.fhir.gather import BadPrefetch, MissingData
 from cds.generation import LoadedRules
 from cds.hooks import RequestProblem, draft_resources, parse_request
 from cds.metrics import CARDS, LATENCY, REQUESTS
@@ -119,10 +118,12 @@ async def _evaluate(service: Service, rules: LoadedRules, settings: Settings, ca
     except Overloaded as error:
         raise ApiError(503, "service busy: retry", [{"field": "(request)", "message": str(error)}],
                        headers={"Retry-After": "1"}) from None
-    except DataUnavailable as error:
-        log.warning("412 for %s: prefetch %s unavailable: %s", service.id, error.key, error.reason)
-        raise ApiError(412, f"required data unavailable: {error.key}",
-                       [{"field": f"prefetch.{error.key}", "message": error.public}]) from None
+    except MissingData as error:
+        for failure in error.failures:
+            log.warning("412 for %s: prefetch %s unavailable: %s", service.id, failure.key, failure.reason)
+        raise ApiError(412, f"required data unavailable: {error}",
+                       [{"field": f"prefetch.{failure.key}", "message": failure.public}
+                        for failure in error.failures]) from None
     cards = response["cards"]
     for card in cards:
         CARDS.labels(card["source"]["topic"]["code"], card["indicator"]).inc()

@@ -16,6 +16,14 @@ from cds.metrics import PREFETCH_CAPPED
 log = logging.getLogger(__name__)
 
 
+class MissingData(Exception):
+    """Prefetch keys the request did not carry and the service could not get (→ one 412 naming each)."""
+
+    def __init__(self, failures: list[DataUnavailable]):
+        self.failures = failures
+        super().__init__(", ".join(failure.key for failure in failures))
+
+
 class BadPrefetch(ValueError):
     """A prefetch value the EHR sent that is neither a resource, a Bundle nor null (→ 400)."""
 
@@ -38,38 +46,61 @@ def gather_record(templates: dict[str, str], prefetch: dict[str, Any] | None,
                   client_factory: Callable[[], FhirClient | None], max_resources: int,
                   unselected: Sequence[dict[str, Any]] = (),
                   wanted: Callable[[Any], bool] = lambda raw: True) -> PatientRecord:
-    """Every prefetch key from prefetch or the FHIR server, parsed; raises DataUnavailable/BadPrefetch.
+    """Every prefetch key from prefetch or the FHIR server, parsed; raises MissingData (every key that
+    could not be had, each tried) or BadPrefetch.
 
     Only resources `wanted` (the rulebook's choice, from the raw JSON) become models; a key holding
     more than `max_resources` of them is cut (`_capped`), and so are the drafts.
     """
     record = PatientRecord()
-    client: FhirClient | None = None
+    source = _Source(prefetch or {}, context, client_factory)
+    missing: list[DataUnavailable] = []
     for key, template in templates.items():
-        value = (prefetch or {}).get(key, _ABSENT)
+        try:
+            raw = source.resources(key, template)
+        except DataUnavailable as failure:
+            missing.append(failure)
+            continue
+        raw = _capped(record, key, [resource for resource in raw if wanted(resource)], max_resources)
+        _file(record, parse_resources(raw, f"prefetch.{key}", record.skipped))
+    if missing:
+        raise MissingData(missing)
+    _file_drafts(record, drafts, unselected, max_resources)
+    return record
+
+
+class _Source:
+    """One prefetch key's resources: from prefetch, else fetched (one FhirClient for the request)."""
+
+    def __init__(self, prefetch: dict[str, Any], context: dict[str, Any],
+                 client_factory: Callable[[], FhirClient | None]):
+        self.prefetch = prefetch
+        self.context = context
+        self.client_factory = client_factory
+        self.client: FhirClient | None = None
+
+    def resources(self, key: str, template: str) -> list[Any]:
+        """Raises DataUnavailable (this key could not be had) or BadPrefetch (the EHR sent nonsense)."""
+        value = self.prefetch.get(key, _ABSENT)
         fetched = False
         if isinstance(value, dict) and value.get("resourceType") == "OperationOutcome":
             value = _ABSENT  # the EHR tried and failed: fetch it ourselves
         if value is _ABSENT:
-            client = client or client_factory()
-            if client is None:
+            self.client = self.client or self.client_factory()
+            if self.client is None:
                 raise DataUnavailable(key, "not in prefetch and the request has no fhirServer")
-            value = client.fetch(key, render_query(template, context))
+            value = self.client.fetch(key, render_query(template, self.context))
             fetched = True
         if value is None:
-            continue
+            return []
         if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
             raise BadPrefetch(key, "must be a FHIR resource, a Bundle or null")
         try:
-            raw = bundle_resources(value) if value["resourceType"] == "Bundle" else [value]
+            return bundle_resources(value) if value["resourceType"] == "Bundle" else [value]
         except ValueError as error:
             if fetched:
                 raise DataUnavailable(key, f"FHIR server sent a malformed Bundle: {error}") from None
             raise BadPrefetch(key, str(error)) from None
-        raw = _capped(record, key, [resource for resource in raw if wanted(resource)], max_resources)
-        _file(record, parse_resources(raw, f"prefetch.{key}", record.skipped))
-    _file_drafts(record, drafts, unselected, max_resources)
-    return record
 
 
 def _capped(record: PatientRecord, key: str, raw: list[Any], max_resources: int) -> list[Any]:
