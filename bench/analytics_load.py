@@ -19,8 +19,9 @@ from sqlalchemy import insert
 
 from cds.analytics.period import analytics_query
 from cds.analytics.queries import build_report
-from cds.feedback import FeedbackStore, feedback
 from cds.patient_hash import patient_key
+from cds.store.feedback import FeedbackStore
+from cds.store.tables import feedback
 
 RULES = [f"pack{p}.rule-{r}" for p in range(8) for r in range(4)]
 SERVICES = ["b12-order-sign", "b12-order-select", "b12-label-check", "b12-patient-view"]

@@ -287,7 +287,7 @@ def export(
     from cds.analytics.period import BadQuery, analytics_query
     from cds.analytics.queries import build_report
     from cds.config import Settings
-    from cds.feedback import FeedbackStore
+    from cds.store.feedback import FeedbackStore
 
     try:
         query = analytics_query(since, until, service, pack_version)

@@ -13,7 +13,7 @@ import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from cds.feedback import FeedbackRequest, FeedbackStore
+from cds.store.feedback import FeedbackRequest, FeedbackStore
 
 _print_lock = threading.Lock()
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, select
 from sqlalchemy.sql import column, table
 
-from cds.migrations import upgrade
+from cds.store.migrations import upgrade
 
 OLD_FEEDBACK = table("feedback", *(column(name) for name in ("card_uuid", "outcome", "known_card", "service_id",
                                                               "payload")), column("received_at", DateTime(True)))

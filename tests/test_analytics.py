@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 
 from cds.api import create_app
 from cds.cli import app as cli
-from cds.feedback import as_utc, issued_cards
 from cds.runtime import RuleRuntime
+from cds.store.tables import as_utc, issued_cards
 from tests.conftest import edit_file, fixture_request
 from tests.jwt_helpers import PUBLIC_URL, Signer, assert_refused, claims, file_issuer, jwt_settings
 from tests.stores import stored_text

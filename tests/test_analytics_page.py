@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.exc import OperationalError
 
-from cds.analytics import page
 from cds.analytics.figures import AnalyticsQuery, AnalyticsReport, DayCount, ReasonCount, RuleFigures
+from cds.api import console as console_pages
 from cds.api import create_app
 from tests.jwt_helpers import PUBLIC_URL, Signer, assert_refused, claims, file_issuer, jwt_settings
 
@@ -35,7 +35,7 @@ class Report:
 
 def console(settings, runtime, report: Report) -> TestClient:
     app = create_app(settings, runtime)
-    app.dependency_overrides[page.report_source] = lambda: report
+    app.dependency_overrides[console_pages.report_source] = lambda: report
     return TestClient(app)
 
 
@@ -195,7 +195,7 @@ def test_a_card_log_that_cannot_be_read_is_a_503_in_the_error_shape(settings, ru
         raise OperationalError("SELECT", {}, Exception("database is locked"))
 
     app = create_app(settings, runtime)
-    app.dependency_overrides[page.report_source] = lambda: unavailable
+    app.dependency_overrides[console_pages.report_source] = lambda: unavailable
     response = TestClient(app).get("/analytics")
     assert response.status_code == 503 and response.json()["error"] == "card log unavailable: please retry"
 

@@ -18,8 +18,9 @@ from sqlalchemy import insert, select, text
 from bench.analytics_load import seed
 from cds.analytics.figures import AnalyticsQuery
 from cds.analytics.queries import build_report
-from cds.feedback import FeedbackStore, card_hours, feedback, issued_cards
 from cds.patient_hash import patient_key
+from cds.store.feedback import FeedbackStore
+from cds.store.tables import card_hours, feedback, issued_cards
 from tests.stores import database_at
 
 NOW = datetime(2026, 12, 6, 12, 30, 15, tzinfo=UTC)

@@ -16,8 +16,8 @@ import cds.auth.keys
 from cds.api import create_app
 from cds.auth.issuers import AuthConfigError, load_issuers
 from cds.auth.keys import KeySetUnavailable, parse_jwks
-from cds.auth.replay import MemoryReplayCache, ReplayCache, SqlReplayCache
 from cds.cli import app as cli
+from cds.store.replay import MemoryReplayCache, ReplayCache, SqlReplayCache
 from tests.conftest import fixture_request
 from tests.jwt_helpers import (
     ISS,

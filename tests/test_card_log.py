@@ -20,10 +20,11 @@ from sqlalchemy import insert
 
 from cds import PROJECT_ROOT
 from cds.api import create_app
-from cds.cardlog import card_rows
 from cds.config import Settings
-from cds.feedback import FeedbackStore, feedback, issued_cards
 from cds.patient_hash import KEY_FILE
+from cds.store.cardlog import card_rows
+from cds.store.feedback import FeedbackStore
+from cds.store.tables import feedback, issued_cards
 from tests.conftest import fixture_request, sample
 from tests.postgres import postgres_server
 from tests.stores import OLD_FEEDBACK, database_at, stored_text, table_rows
@@ -186,7 +187,7 @@ def test_shutdown_writes_what_is_queued(settings, runtime):
 
 
 def test_a_full_queue_drops_and_counts_without_failing_the_call(settings, runtime, monkeypatch):
-    monkeypatch.setattr("cds.cardlog.QUEUE_CALLS", 1)
+    monkeypatch.setattr("cds.store.cardlog.QUEUE_CALLS", 1)
     client = TestClient(create_app(settings, runtime))  # no lifespan: the writer never runs, the queue stays full
     before = sample(DROPPED, {"reason": "queue_full"})
     responses = [client.post("/cds-services/b12-order-sign", json=fixture_request(UNIT_ERROR)) for _ in range(3)]

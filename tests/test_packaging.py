@@ -48,7 +48,7 @@ def test_the_wheel_holds_every_file_of_the_package(wheel):
 INSTALLED = """
 import sys
 import cds
-from cds.feedback import FeedbackStore
+from cds.store.feedback import FeedbackStore
 from cds.runtime import RuleRuntime
 assert cds.__file__.startswith(sys.argv[1]), cds.__file__
 FeedbackStore("sqlite:///" + sys.argv[2])

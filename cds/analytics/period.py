@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 
 from cds.analytics.figures import AnalyticsQuery
-from cds.feedback import as_utc
+from cds.store.tables import as_utc
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 400      # the card log's default retention: a longer period would only scan more of it

@@ -17,8 +17,9 @@ from typing import Any
 from sqlalchemy import CTE, ColumnElement, Engine, Select, Table, and_, func, or_, select, union_all
 
 from cds.analytics.figures import AnalyticsQuery, AnalyticsReport, DayCount, ReasonCount, RuleFigures
-from cds.feedback import READ_ONLY, as_utc, card_hours, feedback, hour_of, issued_cards
 from cds.rulebook.versions import like_patterns
+from cds.store.database import READ_ONLY
+from cds.store.tables import as_utc, card_hours, feedback, hour_of, issued_cards
 
 TOP_REASONS = 5
 HOUR = timedelta(hours=1)

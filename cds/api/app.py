@@ -11,19 +11,18 @@ from anyio import CapacityLimiter, to_thread
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from cds.analytics import page
-from cds.api import analytics, errors, feedback, openapi, ops, services
+from cds.api import analytics, console, errors, feedback, openapi, ops, services
 from cds.api.admission import Admission
 from cds.api.arrival import ArrivalMiddleware
 from cds.api.auth import install_auth
 from cds.api.instances import HookInstanceWatch
 from cds.api.limits import BodyReader
-from cds.cardlog import CardLogWriter
 from cds.config import Settings
-from cds.feedback import FeedbackStore
 from cds.fhir.allowlist import ServerAllowlist
 from cds.patient_hash import patient_hasher
 from cds.runtime import RuleRuntime
+from cds.store.cardlog import CardLogWriter
+from cds.store.feedback import FeedbackStore
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +69,6 @@ def create_app(settings: Settings | None = None, runtime: RuleRuntime | None = N
     errors.install(app)
     for router in (services.router, feedback.router, ops.router, analytics.router):
         app.include_router(router)
-    page.install(app)
+    console.install(app)
     openapi.install(app)
     return app

@@ -18,9 +18,9 @@ from sqlalchemy.engine import Engine
 from cds.api.errors import ApiError
 from cds.api.limits import CLOSE
 from cds.auth.issuers import AuthConfigError, Issuer, load_issuers
-from cds.auth.replay import GuardedReplayCache, SqlReplayCache
 from cds.auth.verifier import InvalidToken, TokenVerifier
 from cds.config import Settings
+from cds.store.replay import GuardedReplayCache, SqlReplayCache
 
 log = logging.getLogger(__name__)
 

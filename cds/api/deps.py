@@ -15,13 +15,13 @@ from cds.api.admission import Admission
 from cds.api.body import BadBody, check_depth, decode_json
 from cds.api.errors import ApiError
 from cds.api.instances import HookInstanceWatch
-from cds.cardlog import CardLogWriter
 from cds.config import Settings
-from cds.feedback import FeedbackStore
 from cds.generation import LoadedRules
 from cds.metrics import REQUESTS
 from cds.rulebook.model import Service
 from cds.runtime import RuleRuntime
+from cds.store.cardlog import CardLogWriter
+from cds.store.feedback import FeedbackStore
 
 PARSE_INLINE_BYTES = 64 * 1024   # larger bodies are parsed off the event loop
 T = TypeVar("T")

@@ -13,8 +13,8 @@ from cds.api import deps
 from cds.api.auth import require_feedback_token
 from cds.api.body import texts
 from cds.api.errors import ApiError, responses
-from cds.feedback import FeedbackRequest
 from cds.metrics import FEEDBACK
+from cds.store.feedback import FeedbackRequest
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["Feedback"])

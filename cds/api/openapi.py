@@ -9,8 +9,8 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
-from cds.feedback import FeedbackRequest
 from cds.hooks import HookRequest, MedicationPrescribeContext, OrderContext, OrderSelectContext, PatientViewContext
+from cds.store.feedback import FeedbackRequest
 
 _REF = "#/components/schemas/{model}"
 

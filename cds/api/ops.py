@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cds.api import deps
-from cds.feedback import FeedbackStore
+from cds.store.feedback import FeedbackStore
 from cds.timeouts import BoundedCalls, NoAnswer
 
 router = APIRouter(tags=["Operations"])

@@ -16,7 +16,6 @@ from cds.api.admission import Admission, DeadlineReached, Overloaded, Slots
 from cds.api.auth import require_token, token_issuer
 from cds.api.errors import ApiError, responses
 from cds.api.instances import HookInstanceWatch, event_keys
-from cds.cardlog import CardLogWriter
 from cds.config import Settings
 from cds.fhir.allowlist import MalformedServer, ServerAllowlist, check_url
 from cds.fhir.gather import BadPrefetch, MissingData
@@ -26,6 +25,7 @@ from cds.metrics import CARDS, LATENCY, REQUESTS
 from cds.pipeline import cut_short, run_service
 from cds.rulebook.model import Service
 from cds.stages import StageClock
+from cds.store.cardlog import CardLogWriter
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["CDS Hooks"])

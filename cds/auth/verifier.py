@@ -17,7 +17,7 @@ from anyio import to_thread
 
 from cds.auth.issuers import Issuer
 from cds.auth.keys import KeySet, PublicKey
-from cds.auth.replay import ReplayCache
+from cds.store.replay import ReplayCache
 
 log = logging.getLogger(__name__)
 

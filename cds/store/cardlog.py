@@ -16,9 +16,10 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from cds.feedback import FeedbackStore, fitted, issued_cards
 from cds.metrics import CARD_LOG_DROPPED
 from cds.patient_hash import PatientHasher, patient_key
+from cds.store.feedback import FeedbackStore
+from cds.store.tables import fitted, issued_cards
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,6 @@
-"""The analytics console: `/analytics` (every rule's figures) and `/analytics/rules/{id}` (one rule),
-server-rendered with Jinja2; charts are inline SVG and the stylesheet is served from the package."""
+"""The analytics console's pages: `/analytics` (every rule's figures) and `/analytics/rules/{id}` (one
+rule), server-rendered with Jinja2 from cds.analytics' templates; charts are inline SVG and the
+stylesheet is served from that package."""
 
 from __future__ import annotations
 

@@ -1,11 +1,11 @@
-"""Alembic environment: migrates the connection `cds.migrations.upgrade` hands over, in its transaction."""
+"""Alembic environment: migrates the connection `cds.store.migrations.upgrade` hands over, in its transaction."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import create_engine
 
-from cds.feedback import metadata
+from cds.store.tables import metadata
 
 
 def _migrate(connection) -> None:

@@ -14,12 +14,13 @@ import threading
 import time
 from typing import Protocol
 
-from sqlalchemy import BigInteger, Column, MetaData, String, Table, delete
+from sqlalchemy import delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from cds.metrics import REPLAY_STORE_UNAVAILABLE
-from cds.migrations import upgrade
+from cds.store.migrations import upgrade
+from cds.store.tables import seen_tokens
 from cds.timeouts import BoundedCalls, NoAnswer
 
 log = logging.getLogger(__name__)
@@ -27,15 +28,6 @@ log = logging.getLogger(__name__)
 PRUNE_EVERY_S = 60.0
 STORE_TIMEOUT_S = 0.2   # a store operation on the request path
 STORE_THREADS = 4       # store operations in flight at once per worker
-
-metadata = MetaData()
-
-seen_tokens = Table(
-    "seen_tokens", metadata,
-    Column("token_key", String(64), primary_key=True),     # sha256 of iss and jti: fixed size, any jti
-    Column("expires_at", BigInteger, nullable=False, index=True),  # epoch seconds
-)
-
 
 class ReplayCache(Protocol):
     def first_use(self, iss: str, jti: str, expires_at: int) -> bool:
@@ -76,7 +68,7 @@ class SqlReplayCache:
         self.engine = engine
         self._insert = dialect.insert(seen_tokens)
         self._pruned_at = 0.0
-        upgrade(engine)   # the table comes from the migrations (cds/migrations)
+        upgrade(engine)   # the table comes from the migrations (cds/store/migrations)
 
     def first_use(self, iss: str, jti: str, expires_at: int) -> bool:
         now = time.time()

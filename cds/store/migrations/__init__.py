@@ -6,7 +6,7 @@ same tables, then upgraded. The upgrade runs in one transaction that holds the d
 lock (SQLite: BEGIN IMMEDIATE; PostgreSQL: an advisory lock), so workers starting together migrate once.
 
 A new revision: a file in `versions/` whose `down_revision` is the current head, written by hand
-(or `alembic revision` with `script_location = cds:migrations`).
+(or `alembic revision` with `script_location = cds.store:migrations`).
 """
 
 from __future__ import annotations
@@ -34,6 +34,6 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 def _config(connection: Connection) -> Config:
     config = Config()
-    config.set_main_option("script_location", "cds:migrations")
+    config.set_main_option("script_location", "cds.store:migrations")
     config.attributes["connection"] = connection
     return config

@@ -1,0 +1,90 @@
+"""The store's tables, one schema for every part of it (Alembic revisions in `migrations/` make
+them), and the conversions every writer and reader of them shares."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+    false,
+)
+
+metadata = MetaData()  # the schema the code reads and writes; Alembic revisions (store/migrations) make the tables
+
+issued_cards = Table(
+    "issued_cards", metadata,
+    Column("card_uuid", String(64), primary_key=True),
+    Column("service_id", String(100), nullable=False),
+    Column("rule_id", String(200), nullable=False),
+    Column("pack_version", String(100)),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("indicator", String(20)),           # null in rows logged before migration 0003
+    Column("hook_instance", String(100)),
+    Column("patient_hash", String(64)),        # HMAC-SHA256 of the patient id, hex
+    Column("patient_key", BigInteger),         # its first 64 bits (cds.patient_hash.patient_key)
+    Index("ix_issued_cards_issued_at_rule_patient", "issued_at", "rule_id", "patient_key"),
+)
+
+card_hours = Table(   # the card log tallied per hour, kept with it (log_cards, prune): analytics reads this
+    "card_hours", metadata,
+    Column("hour", DateTime(timezone=True), primary_key=True),
+    Column("service_id", String(100), primary_key=True),
+    Column("rule_id", String(200), primary_key=True),
+    Column("pack_version", String(100), primary_key=True),   # '' for a card logged without one
+    Column("cards", BigInteger, nullable=False),
+)
+
+feedback = Table(
+    "feedback", metadata,
+    Column("card_uuid", String(64), nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("service_id", String(100), nullable=False),
+    Column("rule_id", String(200)),            # rule, pack version, indicator: null when the card was not
+    Column("pack_version", String(100)),       # in the log when the feedback came (queries join by card_uuid)
+    Column("known_card", String(5), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("indicator", String(20)),
+    Column("outcome_at", DateTime(timezone=True)),     # the EHR's outcomeTimestamp, in UTC
+    Column("override_system", String(200)),
+    Column("override_code", String(100)),
+    Column("override_display", String(300)),
+    Column("accepted_suggestions", JSON),               # list of suggestion uuids
+    Column("comment_given", Boolean, nullable=False, server_default=false()),  # the comment itself is never kept
+    Column("card_issued_at", DateTime(timezone=True)),   # its card's issue time, when the log knew the card
+    UniqueConstraint("card_uuid", "outcome", name="uq_feedback_card_outcome"),
+    Index("ix_feedback_received_at", "received_at"),
+    Index("ix_feedback_card_issued_at", "card_issued_at"),
+)
+
+seen_tokens = Table(   # the JWT replay cache (cds.store.replay)
+    "seen_tokens", metadata,
+    Column("token_key", String(64), primary_key=True),     # sha256 of iss and jti: fixed size, any jti
+    Column("expires_at", BigInteger, nullable=False, index=True),  # epoch seconds
+)
+
+
+def hour_of(moment: datetime) -> datetime:
+    """The start of the UTC hour `moment` falls in."""
+    return as_utc(moment).replace(minute=0, second=0, microsecond=0)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """The moment in UTC; a time without offset is taken as UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def fitted(value: Any, column: Column[Any]) -> str | None:
+    """A value as text cut to its String column's length (None stays None): one value the store
+    refuses would lose its whole transaction."""
+    return None if value is None else str(value)[:column.type.length]
