@@ -34,11 +34,17 @@ class Settings(BaseSettings):
     evaluation_slots: int = 1                # rule evaluations at once per worker process (the GIL runs one)
     cors_origins: list[str] = ["*"]
     trusted_proxies: list[str] = []          # addresses/CIDRs whose X-Request-Start header is believed
-    auth: Literal["none", "jwt"] = "none"    # jwt: service calls and feedback need a CDS Hooks bearer JWT
+    auth: Literal["none", "jwt"] = "none"    # jwt: service calls and feedback need a CDS Hooks bearer JWT (off: none)
     issuers: Path | None = None              # issuer allowlist file (YAML or JSON), for auth jwt
     public_url: str | None = None            # this service's base URL as EHRs call it: aud = <it>/cds-services/<id>
     patient_hash_key: SecretStr | None = None  # card log's patient-id HMAC key (default: a key file in data_dir)
     card_log_retention_days: int = Field(400, ge=1)  # card-log and feedback rows older than this are pruned
+
+    @field_validator("auth", mode="before")
+    @classmethod
+    def _off_is_none(cls, value: object) -> object:
+        """`off` says it explicitly (the container image starts with jwt): the same as none."""
+        return "none" if value == "off" else value
 
     @field_validator("public_url")
     @classmethod
