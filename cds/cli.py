@@ -62,6 +62,7 @@ def serve(
 
     from cds.api.workers import run_workers
     from cds.config import Settings
+    from cds.metrics import shared_by_workers
 
     overrides = {k: v for k, v in {"host": host, "port": port, "rules": rules, "reload_rules": reload_rules,
                                     "reload_skip_examples": reload_skip_examples, "auth": auth, "issuers": issuers,
@@ -80,13 +81,16 @@ def serve(
         os.environ.update({f"CDS_{name.upper()}": str(value) for name, value in overrides.items()})
         os.environ[VETTED_RULES] = service.state.runtime.current.rulebook.digest  # workers need not rerun examples
         del service
-        run_workers("cds.cli:worker_app", settings.workers, settings.host, settings.port)
+        with shared_by_workers():
+            run_workers("cds.cli:worker_app", settings.workers, settings.host, settings.port)
 
 
 def worker_app() -> FastAPI:
     """The app of one `cds serve` worker process, configured from the CDS_* environment."""
     from cds.config import Settings
+    from cds.metrics import worker_started
 
+    worker_started()
     return _worker_app_or_exit(Settings(), watch=True, vetted_digest=os.environ.get(VETTED_RULES))
 
 

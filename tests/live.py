@@ -48,11 +48,12 @@ def live_server(settings: Settings, runtime: RuleRuntime) -> Iterator[str]:
 
 
 @contextmanager
-def cds_serve(*args: str, data_dir: str) -> Iterator[str]:
-    """`cds serve ARGS` as its own process on a free port until the block ends; yields the base URL."""
+def cds_serve(*args: str, data_dir: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """`cds serve ARGS` (with `env` besides this environment) as its own process on a free port until
+    the block ends; yields the base URL."""
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "cds.cli", "serve", "--port", str(port), *args],
-                               env={**os.environ, "CDS_DATA_DIR": data_dir},
+                               env={**os.environ, "CDS_DATA_DIR": data_dir, **(env or {})},
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -7,8 +7,9 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
+from cds import metrics as exported
 from cds.api import deps
 
 router = APIRouter(tags=["Operations"])
@@ -40,4 +41,5 @@ async def readyz(runtime: deps.RuntimeDep) -> JSONResponse:
 
 @router.get("/metrics")
 async def metrics() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    """Prometheus text; with several worker processes, the counts of all of them."""
+    return Response(exported.exposition(), media_type=CONTENT_TYPE_LATEST)
