@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from anyio import to_thread
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from cds.analytics import page
 from cds.api import analytics, errors, feedback, openapi, ops, services
@@ -18,6 +19,7 @@ from cds.api.limits import BodyLimitMiddleware
 from cds.cardlog import CardLogWriter
 from cds.config import Settings
 from cds.feedback import FeedbackStore
+from cds.logs import RequestIdMiddleware
 from cds.patient_hash import patient_hasher
 from cds.runtime import RuleRuntime
 
@@ -43,7 +45,9 @@ def create_app(settings: Settings | None = None, runtime: RuleRuntime | None = N
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "OPTIONS"],
                        allow_headers=["Authorization", "Content-Type", "Accept"])
-    app.add_middleware(ArrivalMiddleware, trusted_proxies=settings.trusted_proxies)   # added last: runs first
+    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)  # after the arrival stamp,
+    app.add_middleware(ArrivalMiddleware, trusted_proxies=settings.trusted_proxies)   # which sees the proxy: runs first
     errors.install(app)
     for router in (services.router, feedback.router, ops.router, analytics.router):
         app.include_router(router)

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 import uvicorn
+from uvicorn.config import LOGGING_CONFIG
 from uvicorn.supervisors import Multiprocess
+
+# A worker building its app (rules compiled, FHIR models built) can hold the GIL for seconds at a time
+# on a busy machine: uvicorn's 5 s default took it for hung and killed it, again and again.
+WORKER_HEALTHCHECK_S = 30
 
 
 class _TcpConfig(uvicorn.Config):
@@ -20,7 +26,9 @@ class _TcpConfig(uvicorn.Config):
         return socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, fileno=sock.detach())
 
 
-def run_workers(app: str, workers: int, host: str, port: int) -> None:
-    """Serve the app factory `app` ("module:function") from `workers` processes sharing one socket."""
-    config = _TcpConfig(app, factory=True, workers=workers, host=host, port=port, log_level="info")
+def run_workers(app: str, workers: int, host: str, port: int, log_config: dict[str, Any] = LOGGING_CONFIG) -> None:
+    """Serve the app factory `app` ("module:function") from `workers` processes sharing one socket,
+    logging as `log_config` says (cds.logs); forwarded headers are the app's to read (cds.api.app)."""
+    config = _TcpConfig(app, factory=True, workers=workers, host=host, port=port, log_config=log_config,
+                        proxy_headers=False, timeout_worker_healthcheck=WORKER_HEALTHCHECK_S)
     Multiprocess(config, sockets=[config.bind_socket()]).run()
