@@ -34,7 +34,7 @@ async def _card_log_running(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app(settings: Settings | None = None, runtime: RuleRuntime | None = None) -> FastAPI:
     settings = settings or Settings()
-    app = FastAPI(title="Cobalt CDS", version="0.1.0",
+    app = FastAPI(title="Cobalt CDS", version="0.1.0", docs_url=None, redoc_url=None,   # /docs: cds.api.openapi
                   description="CDS Hooks 2.0 service for vitamin B12 injection therapy", lifespan=_card_log_running)
     app.state.settings = settings
     app.state.runtime = runtime or RuleRuntime(settings.rules, check_examples=not settings.reload_skip_examples)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel, Field
 
 from cds import metrics as exported
 from cds.api import deps
@@ -15,12 +16,30 @@ from cds.api import deps
 router = APIRouter(tags=["Operations"])
 
 
-@router.get("/healthz")
+class Health(BaseModel):
+    status: Literal["ok"] = Field(description="The process answers (liveness)")
+
+
+class Readiness(BaseModel):
+    status: Literal["ready"] = Field(description="Rules are loaded: the service answers calls")
+    rules: int = Field(description="Rules in force")
+    rulesDigest: str = Field(description="Digest of the rule files in force (the same on every worker that "
+                                         "loaded the same files)")
+    packs: dict[str, str] = Field(description="Version of each rule pack in force, by pack name")
+    ruleExamples: Literal["checked", "skipped"] = Field(description="Whether the rules' own examples had to pass "
+                                                                    "before they were loaded")
+    worker: int = Field(description="Process id of the worker that answered (each loads its own rules)")
+    warnings: list[str] = Field(default=[], description="Load warnings of the rules in force (absent when none)")
+    reloadErrors: list[str] = Field(default=[], description="Why the last reload was refused (absent after a "
+                                                            "good one): the rules in force are the previous ones")
+
+
+@router.get("/healthz", response_model=Health)
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", response_model=Readiness)
 async def readyz(runtime: deps.RuntimeDep) -> JSONResponse:
     """Rules in force (digest, pack versions), whether their examples gate loading, load warnings, the
     last reload's errors, and the answering worker process (each loads and reloads its own rules)."""
