@@ -17,10 +17,9 @@ from pathlib import Path
 import requests
 
 from tests.conftest import fixture_request
-from tests.live import free_port
+from tests.live import free_port, wait_ready
 
 SERVICE = "b12-order-sign"
-START_S = 120   # a bound, not a timing check: a start runs every rule example
 
 
 @contextmanager
@@ -34,15 +33,7 @@ def serving(tmp_path: Path, *args: str, **env: str) -> Iterator[tuple[str, Path]
                                    stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + START_S
-        while True:
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "cds serve did not become ready"
-            try:
-                if requests.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.1)
+        wait_ready(base, process, log)
         yield base, log
     finally:
         process.terminate()

@@ -13,9 +13,8 @@ from uuid import uuid4
 
 import pytest
 import requests
-from sqlalchemy import create_engine, text
 
-from tests.conftest import edit_file, fixture_request
+from tests.conftest import edit_file, fixture_request, fresh_database
 from tests.jwt_helpers import AUD, PUBLIC_URL, SERVICE, Signer, claims, file_issuer, write_issuers
 from tests.topology import Replica, copy_rules, nginx
 
@@ -39,15 +38,10 @@ class Topology:
 @pytest.fixture(scope="module")
 def topology(postgres: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
     root = tmp_path_factory.mktemp("topology")
-    database = f"topology_{uuid4().hex[:8]}"
-    admin = create_engine(postgres, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{database}"'))
-    admin.dispose()
     signer = Signer.es384()
     (root / "issuers").mkdir()
     issuers = write_issuers(root / "issuers", file_issuer(root / "issuers", signer))
-    shared = {"CDS_DATABASE_URL": postgres.replace("/postgres?", f"/{database}?"), "CDS_AUTH": "jwt",
+    shared = {"CDS_DATABASE_URL": fresh_database(postgres), "CDS_AUTH": "jwt",
               "CDS_ISSUERS": str(issuers), "CDS_PUBLIC_URL": PUBLIC_URL, "CDS_PATIENT_HASH_KEY": uuid4().hex,
               "CDS_TRUSTED_PROXIES": '["127.0.0.1"]'}
     replicas = [Replica(name, copy_rules(root / name / "rules"), {**shared, "CDS_DATA_DIR": str(root / name)},

@@ -8,7 +8,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,10 +15,9 @@ from pathlib import Path
 from string import Template
 
 import pytest
-import requests
 
 from cds import PROJECT_ROOT
-from tests.live import free_port
+from tests.live import free_port, wait_ready
 
 NGINX = "/usr/sbin/nginx"
 START_S = 180   # a bound, not a timing check: a start runs every rule example
@@ -46,15 +44,7 @@ class Replica:
         with self.log.open("ab") as output:
             self.process = subprocess.Popen(command, env={**os.environ, **self.env}, stdout=output,
                                             stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + START_S
-        while True:
-            assert self.process.poll() is None, f"{self.name} exited:\n{self.log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"{self.name} did not become ready"
-            try:
-                if requests.get(f"{self.base}/readyz", timeout=1).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                time.sleep(0.1)
+        wait_ready(self.base, self.process, self.log, timeout_s=START_S)
 
     def stop(self) -> None:
         """SIGTERM to the replica (its workers finish the calls they hold), then wait for it to exit."""
@@ -109,15 +99,7 @@ def nginx(prefix: Path, replicas: list[Replica]) -> Iterator[str]:
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            assert process.poll() is None, (prefix / "error.log").read_text()
-            assert time.monotonic() < deadline, "nginx did not start"
-            try:
-                requests.get(f"{base}/healthz", timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.05)
+        wait_ready(base, process, prefix / "error.log", path="/healthz", timeout_s=10)
         yield base
     finally:
         process.terminate()

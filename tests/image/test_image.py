@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from cds import PROJECT_ROOT
 from tests.conftest import fixture_request
 from tests.image.conftest import BUILDER, IMAGE, buildah, container, run_args, started
 from tests.jwt_helpers import AUD, PUBLIC_URL, SERVICE, Signer, claims, file_issuer, write_issuers
-from tests.live import free_port
+from tests.live import free_port, wait_ready
 
 pytestmark = pytest.mark.image
 START_S = 300   # a bound, not a timing check: a start runs every rule example
@@ -26,18 +25,6 @@ START_S = 300   # a bound, not a timing check: a start runs every rule example
 
 def _image_config() -> dict:
     return json.loads(buildah("inspect", "--type", "image", IMAGE).stdout)["Docker"]["config"]
-
-
-def _wait_ready(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + START_S
-    while True:
-        assert process.poll() is None, f"the service exited:\n{log.read_text()}"
-        assert time.monotonic() < deadline, "the service did not become ready"
-        try:
-            if requests.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return
-        except requests.ConnectionError:
-            time.sleep(0.2)
 
 
 def _readable(directory: Path) -> Path:
@@ -59,7 +46,7 @@ def test_the_image_refuses_to_start_without_issuers_unless_auth_is_off_explicitl
         base = f"http://127.0.0.1:{env['CDS_PORT']}"
         log = tmp_path / "serve.log"
         with started(run_args(name, *config["Cmd"], env={**env, "CDS_AUTH": "off"}), log) as process:
-            _wait_ready(base, process, log)
+            wait_ready(base, process, log, timeout_s=START_S)
             answer = requests.post(f"{base}/cds-services/{SERVICE}", timeout=10,
                                    json=fixture_request("requests/unit-error-1000mg.json"))
     assert answer.status_code == 200 and answer.json()["cards"], answer.text
@@ -79,7 +66,7 @@ def test_the_image_serves_a_jwt_call_as_a_non_root_user_and_its_healthcheck_pass
     log = tmp_path / "serve.log"
     with container(IMAGE) as name, started(run_args(name, *config["Cmd"], env=env,
                                                     volumes=(f"{issuers}:/etc/cobalt-cds:ro",)), log) as process:
-        _wait_ready(base, process, log)
+        wait_ready(base, process, log, timeout_s=START_S)
         ready = requests.get(f"{base}/readyz", timeout=5).json()
         token = signer.token(claims(aud=AUD))
         request = fixture_request("requests/unit-error-1000mg.json")
@@ -125,7 +112,7 @@ def test_the_builder_wheelhouse_installs_offline_without_a_compiler_and_serves(t
     env = {**offline, "CDS_HOME": str(home), "CDS_PORT": port, "CDS_DATA_DIR": str(tmp_path / "data")}
     log = tmp_path / "serve.log"
     with started([str(venv / "bin" / "cds"), "serve"], log, env=env) as process:
-        _wait_ready(base, process, log)
+        wait_ready(base, process, log, timeout_s=START_S)
         answer = requests.post(f"{base}/cds-services/{SERVICE}", timeout=10,
                                json=fixture_request("requests/unit-error-1000mg.json"))
     assert answer.status_code == 200 and answer.json()["cards"], answer.text
