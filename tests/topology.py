@@ -4,6 +4,7 @@ Debian's nginx in front of them with the shipped template (deploy/nginx/cds.conf
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -21,6 +22,10 @@ from tests.live import free_port, wait_ready
 
 NGINX = "/usr/sbin/nginx"
 START_S = 180   # a bound, not a timing check: a start runs every rule example
+TEMPLATE = PROJECT_ROOT / "deploy" / "nginx" / "cds.conf.template"
+# How long nginx leaves a replica out after a refused connection: a rolling restart waits this long
+# after a replica is ready before it stops the next, or nginx would have no replica to retry on.
+FAIL_TIMEOUT_S = max(int(seconds) for seconds in re.findall(r"fail_timeout=(\d+)s", TEMPLATE.read_text()))
 
 
 @dataclass
@@ -90,8 +95,7 @@ def nginx(prefix: Path, replicas: list[Replica]) -> Iterator[str]:
         pytest.fail(f"{NGINX} not found: install Debian's nginx-light (.ci/run does)", pytrace=False)
     port = free_port()
     prefix.mkdir(parents=True, exist_ok=True)
-    template = (PROJECT_ROOT / "deploy" / "nginx" / "cds.conf.template").read_text()
-    (prefix / "cds.conf").write_text(Template(template).safe_substitute(
+    (prefix / "cds.conf").write_text(Template(TEMPLATE.read_text()).safe_substitute(
         CDS_LISTEN=f"127.0.0.1:{port}", CDS_REPLICA_A=f"127.0.0.1:{replicas[0].port}",
         CDS_REPLICA_B=f"127.0.0.1:{replicas[1].port}"))
     (prefix / "nginx.conf").write_text(Template(MAIN_CONF).substitute(prefix=prefix))
