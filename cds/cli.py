@@ -3,26 +3,30 @@
 from __future__ import annotations
 
 import gc
+import inspect
 import json
 import logging
+import logging.config
 import os
 import sys
 import threading
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from cds import BUNDLED_RULES
+from cds.config import Settings, setting_source, settings_table, shown_default, shown_value
 from cds.rulebook import RulebookError, Service
 from cds.rulebook.profiles import DEFAULT_PROFILE
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from cds.config import Settings
     from cds.generation import LoadedRules
+    from cds.runtime import RuleRuntime
 
 app = typer.Typer(help="Cobalt CDS: CDS Hooks service for vitamin B12 injection therapy.", no_args_is_help=True)
 rules_app = typer.Typer(help="Validate, list, test and explain rule files.", no_args_is_help=True)
@@ -42,67 +46,120 @@ class ExportFormat(StrEnum):
     json = "json"
 
 
-@app.command()
-def serve(
-    host: Annotated[str | None, typer.Option(help="Bind address [env CDS_HOST, default 127.0.0.1].")] = None,
-    port: Annotated[int | None, typer.Option(help="Port [env CDS_PORT, default 8080].")] = None,
-    rules: Annotated[Path | None, typer.Option(help="Rules directory [env CDS_RULES].")] = None,
-    reload_rules: Annotated[bool | None, typer.Option("--reload-rules", help="Watch the rules directory.")] = None,
-    reload_skip_examples: Annotated[bool | None, typer.Option(
-        "--reload-skip-examples", help="Emergencies only: load rules without running their own examples "
-                                       "[env CDS_RELOAD_SKIP_EXAMPLES].")] = None,
-    auth: Annotated[str | None, typer.Option(help="none or jwt [env CDS_AUTH, default none].")] = None,
-    issuers: Annotated[Path | None, typer.Option(help="Issuer allowlist for --auth jwt [env CDS_ISSUERS].")] = None,
-    public_url: Annotated[str | None, typer.Option(help="This service's base URL, for the JWT aud "
-                                                        "[env CDS_PUBLIC_URL].")] = None,
-    workers: Annotated[int | None, typer.Option(min=1, help="Worker processes, each with its own rules and "
-                                                            "reload watcher [env CDS_WORKERS, default 1].")] = None,
-    profile: Annotated[str | None, typer.Option(help="Site profile, rules/profiles/<name>.yaml "
-                                                     "[env CDS_PROFILE, default uk].")] = None,
-    fhir_servers: Annotated[str | None, typer.Option(help="Without auth: the FHIR servers a request may name, "
-                                                          "comma-separated base URLs or prefixes ending in / "
-                                                          "[env CDS_FHIR_SERVERS, default any http(s)]; with "
-                                                          "--auth jwt each issuer's fhir_servers decide.")] = None,
-    cors_origins: Annotated[str | None, typer.Option(help="Browser origins allowed to call, comma-separated "
-                                                          "[env CDS_CORS_ORIGINS; default: the CDS Hooks Sandbox's "
-                                                          "with auth off, none with auth on].")] = None,
+def _flag(name: str, *declarations: str, **options: Any) -> Any:
+    """The option of setting `name`: its meaning, variable and default from Settings (None when not given)."""
+    field = Settings.model_fields[name]
+    return typer.Option(*declarations, help=f"{field.description} (env CDS_{name.upper()})",
+                        show_default=shown_default(field.default), **options)
+
+
+def _serve_flags(
+    host: Annotated[str | None, _flag("host")] = None,
+    port: Annotated[int | None, _flag("port")] = None,
+    rules: Annotated[Path | None, _flag("rules")] = None,
+    reload_rules: Annotated[bool | None, _flag("reload_rules", "--reload-rules")] = None,
+    reload_skip_examples: Annotated[bool | None, _flag("reload_skip_examples", "--reload-skip-examples")] = None,
+    auth: Annotated[str | None, _flag("auth")] = None,
+    issuers: Annotated[Path | None, _flag("issuers")] = None,
+    public_url: Annotated[str | None, _flag("public_url")] = None,
+    workers: Annotated[int | None, _flag("workers", min=1)] = None,
+    profile: Annotated[str | None, _flag("profile")] = None,
+    fhir_servers: Annotated[str | None, _flag("fhir_servers")] = None,
+    cors_origins: Annotated[str | None, _flag("cors_origins")] = None,
+    forwarded_allow_ips: Annotated[str | None, _flag("forwarded_allow_ips")] = None,
+    log_format: Annotated[str | None, _flag("log_format")] = None,
+    log_level: Annotated[str | None, _flag("log_level")] = None,
 ) -> None:
-    """Start the CDS Hooks service."""
-    import uvicorn
+    """The settings `cds serve` (and `cds config`) take as flags; the others come from CDS_* only."""
+
+
+SERVE_FLAGS = {name: "--" + name.replace("_", "-") for name in inspect.signature(_serve_flags).parameters}
+
+
+def _with_serve_flags(command: Callable[..., None]) -> Callable[..., None]:
+    """`command(**flags, ...)` taking its own options and the serve flags (a flag not given is None)."""
+    own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.kind is p.KEYWORD_ONLY]
+    flags = list(inspect.signature(_serve_flags, eval_str=True).parameters.values())
+    command.__signature__ = inspect.Signature([*flags, *own])  # type: ignore[attr-defined]
+    command.__annotations__ = {**_serve_flags.__annotations__, **command.__annotations__}
+    return command
+
+
+def _settings_or_exit(flags: dict[str, Any]) -> tuple[Settings, dict[str, Any]]:
+    """Settings from the given flags over CDS_* over defaults, and the flags given; exit 2 naming a bad one."""
     from pydantic import ValidationError
 
-    from cds.config import Settings
-    from cds.connections import raise_open_file_limit, run_workers, server_options
-
-    overrides = {k: v for k, v in {"host": host, "port": port, "rules": rules, "reload_rules": reload_rules,
-                                    "reload_skip_examples": reload_skip_examples, "auth": auth, "issuers": issuers,
-                                    "public_url": public_url, "workers": workers, "profile": profile,
-                                    "fhir_servers": fhir_servers, "cors_origins": cors_origins}.items()
-                 if v is not None}
+    overrides = {name: value for name, value in flags.items() if value is not None}
     try:
-        settings = Settings(**overrides)
+        return Settings(**overrides), overrides
     except ValidationError as error:
         for item in error.errors():
             typer.echo(f"setting {'.'.join(map(str, item['loc']))}: {item['msg']}", err=True)
         raise typer.Exit(2) from None
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+@_with_serve_flags
+def serve(**flags: Any) -> None:
+    """Start the CDS Hooks service."""
+    import uvicorn
+
+    from cds.connections import raise_open_file_limit, run_workers, server_options
+    from cds.logs import log_config
+    from cds.metrics import shared_by_workers
+
+    settings, overrides = _settings_or_exit(flags)
+    logs = log_config(settings.log_format, settings.log_level)
+    logging.config.dictConfig(logs)
     logging.getLogger("cds").info("open-file limit: %d", raise_open_file_limit())
     service = _worker_app_or_exit(settings, watch=settings.workers == 1)  # and the set-up is checked before workers
+    logging.getLogger("cds").info("%s", start_summary(settings, service.state.runtime))
     if settings.workers == 1:
-        uvicorn.run(service, host=settings.host, port=settings.port, log_level="info",
-                    **server_options(settings.header_timeout_s))
+        uvicorn.run(service, host=settings.host, port=settings.port, log_config=logs, log_level=settings.log_level,
+                    proxy_headers=False, **server_options(settings.header_timeout_s))  # forwarded headers: cds.api.app
     else:  # the worker processes read their settings from the environment (this process's stays untouched before)
         os.environ.update({f"CDS_{name.upper()}": str(value) for name, value in overrides.items()})
         os.environ[VETTED_RULES] = service.state.runtime.current.rulebook.digest  # workers need not rerun examples
         del service
-        run_workers("cds.cli:worker_app", settings.workers, settings.host, settings.port,
-                    server_options(settings.header_timeout_s))
+        with shared_by_workers():
+            run_workers("cds.cli:worker_app", settings.workers, settings.host, settings.port,
+                        {**server_options(settings.header_timeout_s), "log_config": logs})
+
+
+@app.command("config")
+@_with_serve_flags
+def config(*, table: Annotated[bool, typer.Option("--table", help="Print every setting as the README's Markdown "
+                                                                   "table (variable, flag, default, meaning).")]
+           = False, **flags: Any) -> None:
+    """Print the settings `cds serve` would run with (same flags), each with where it came from:
+    flag, env (CDS_*) or default."""
+    if table:
+        typer.echo(settings_table(SERVE_FLAGS), nl=False)
+        return
+    settings, overrides = _settings_or_exit(flags)
+    rows = [(f"CDS_{name.upper()}", shown_value(settings, name), setting_source(name, overrides))
+            for name in Settings.model_fields]
+    for line in _columns([("SETTING", "VALUE", "FROM"), *rows]):
+        typer.echo(line)
+
+
+def start_summary(settings: Settings, runtime: RuleRuntime) -> str:
+    """One line saying what `cds serve` is about to serve, and how."""
+    rulebook = runtime.current.rulebook
+    examples = sum(len(rule.tests) for rule in rulebook.rules())
+    checked = f"{examples} rule examples passed" if runtime.check_examples else "rule examples NOT checked"
+    watching = f"watching {settings.rules} for changes" if settings.reload_rules else "not watching the rules"
+    return (f"serving {len(rulebook.rules())} rules in {len(rulebook.packs)} packs ({rulebook.digest}) under the "
+            f"{rulebook.profile} profile, {checked}; "
+            f"store {shown_value(settings, 'database_url')}; auth {settings.auth}; {watching}; "
+            f"{settings.workers} worker(s) on http://{settings.host}:{settings.port}")
 
 
 def worker_app() -> FastAPI:
     """The app of one `cds serve` worker process, configured from the CDS_* environment."""
-    from cds.config import Settings
+    from cds.metrics import worker_started
 
+    worker_started()
     return _worker_app_or_exit(Settings(), watch=True, vetted_digest=os.environ.get(VETTED_RULES))
 
 
@@ -286,7 +343,6 @@ def export(
     from cds.analytics.export import report_csv, report_json
     from cds.analytics.period import BadQuery, analytics_query
     from cds.analytics.queries import build_report
-    from cds.config import Settings
     from cds.store.feedback import FeedbackStore
 
     try:

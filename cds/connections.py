@@ -3,7 +3,7 @@ with it: idle, half-open or slow-header connections cannot hold file descriptors
 
 Serving with several worker processes (`cds serve --workers N`) lives here too. Both are kept
 outside cds.api on purpose: each worker process unpickles its uvicorn.Config (this module's classes)
-before it can answer the supervisor's health pings, and a worker that has not answered within 5 s is
+before it can answer the supervisor's health pings, and a worker that has not answered in time is
 killed and replaced; so this module imports nothing heavy.
 
 uvicorn times out an idle keep-alive connection after an answer, but not a connection that sends
@@ -27,6 +27,9 @@ from uvicorn.supervisors import Multiprocess
 
 log = logging.getLogger(__name__)
 KEEP_ALIVE_S = 5          # an idle connection after an answer (uvicorn's default, said here)
+# A worker building its app (rules compiled, FHIR models built) can hold the GIL for seconds at a time
+# on a busy machine: uvicorn's 5 s default took it for hung and killed it, again and again.
+WORKER_HEALTHCHECK_S = 30
 
 
 class HeaderTimeoutProtocol(H11Protocol):
@@ -92,7 +95,7 @@ class _TcpConfig(uvicorn.Config):
 
 def run_workers(app: str, workers: int, host: str, port: int, options: dict[str, Any] | None = None) -> None:
     """Serve the app factory `app` ("module:function") from `workers` processes sharing one socket,
-    with these uvicorn.Config `options`."""
+    with these uvicorn.Config `options`; forwarded headers are the app's to read (cds.api.app)."""
     config = _TcpConfig(app, factory=True, workers=workers, host=host, port=port, log_level="info",
-                        **(options or {}))
+                        proxy_headers=False, timeout_worker_healthcheck=WORKER_HEALTHCHECK_S, **(options or {}))
     Multiprocess(config, sockets=[config.bind_socket()]).run()

@@ -56,7 +56,11 @@ def database_url(request: pytest.FixtureRequest, settings: Settings) -> str:
     """A fresh, empty database of each supported kind."""
     if request.param == "sqlite":
         return settings.feedback_url()
-    server = request.getfixturevalue("postgres")
+    return fresh_database(request.getfixturevalue("postgres"))
+
+
+def fresh_database(server: str) -> str:
+    """The URL of a new, empty database on the throw-away PostgreSQL server at `server`."""
     name = f"feedback_{uuid4().hex[:12]}"
     admin = create_engine(server, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:

@@ -49,10 +49,27 @@ def live_server(settings: Settings, runtime: RuleRuntime) -> Iterator[str]:
         thread.join(timeout=10)
 
 
+def wait_ready(base: str, process: subprocess.Popen[bytes], log: Path | None = None, path: str = "/readyz",
+               timeout_s: float = 120) -> None:
+    """Until GET `base``path` answers 200; fails when `process` exits first (showing `log`) or after
+    `timeout_s` (a bound, not a timing check: a `cds serve` start runs every rule example)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        assert process.poll() is None, f"{process.args} exited:\n{log.read_text()[-3000:] if log else ''}"
+        assert time.monotonic() < deadline, f"{base} did not become ready"
+        try:
+            if requests.get(f"{base}{path}", timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+
+
 @contextmanager
-def cds_serve(*args: str, data_dir: str, open_files: int | None = None, log: Path | None = None) -> Iterator[str]:
-    """`cds serve ARGS` as its own process on a free port until the block ends (started with a soft
-    limit of `open_files` open files if given, writing its log to `log` if given); yields the base URL."""
+def cds_serve(*args: str, data_dir: str, env: dict[str, str] | None = None, open_files: int | None = None,
+              log: Path | None = None) -> Iterator[str]:
+    """`cds serve ARGS` (with `env` besides this environment) as its own process on a free port until
+    the block ends (started with a soft limit of `open_files` open files if given, writing its log to
+    `log` if given); yields the base URL."""
     port = free_port()
 
     def limit_open_files() -> None:
@@ -61,19 +78,11 @@ def cds_serve(*args: str, data_dir: str, open_files: int | None = None, log: Pat
 
     stderr = log.open("wb") if log is not None else subprocess.DEVNULL
     process = subprocess.Popen([sys.executable, "-m", "cds.cli", "serve", "--port", str(port), *args],
-                               env={**os.environ, "CDS_DATA_DIR": data_dir}, preexec_fn=limit_open_files,
-                               stdout=subprocess.DEVNULL, stderr=stderr)
+                               env={**os.environ, "CDS_DATA_DIR": data_dir, **(env or {})},
+                               preexec_fn=limit_open_files, stdout=subprocess.DEVNULL, stderr=stderr)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120  # a bound, not a timing check: start-up runs every rule example
-        while True:
-            assert process.poll() is None, "cds serve exited"
-            assert time.monotonic() < deadline, "cds serve did not become ready"
-            try:
-                if requests.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.1)
+        wait_ready(base, process, log)
         yield base
     finally:
         process.terminate()

@@ -10,6 +10,7 @@ from typing import Any
 from anyio import CapacityLimiter, to_thread
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from cds.api import analytics, console, errors, feedback, openapi, ops, services
 from cds.api.admission import Admission
@@ -19,6 +20,7 @@ from cds.api.instances import HookInstanceWatch
 from cds.api.limits import BodyReader
 from cds.config import Settings
 from cds.fhir.allowlist import ServerAllowlist
+from cds.logs import RequestIdMiddleware
 from cds.patient_hash import patient_hasher
 from cds.runtime import RuleRuntime
 from cds.store.cardlog import CardLogWriter
@@ -48,7 +50,7 @@ def cors_origins(settings: Settings) -> dict[str, Any]:
 
 def create_app(settings: Settings | None = None, runtime: RuleRuntime | None = None) -> FastAPI:
     settings = settings or Settings()
-    app = FastAPI(title="Cobalt CDS", version="0.1.0",
+    app = FastAPI(title="Cobalt CDS", version="0.1.0", docs_url=None, redoc_url=None,   # /docs: cds.api.openapi
                   description="CDS Hooks 2.0 service for vitamin B12 injection therapy", lifespan=_card_log_running)
     app.state.settings = settings
     app.state.runtime = runtime or RuleRuntime(settings.rules, check_examples=not settings.reload_skip_examples,
@@ -65,7 +67,9 @@ def create_app(settings: Settings | None = None, runtime: RuleRuntime | None = N
         log.warning("--fhir-servers is ignored with --auth jwt: each issuer's fhir_servers decide")
     app.add_middleware(CORSMiddleware, **cors_origins(settings), allow_methods=["GET", "POST", "OPTIONS"],
                        allow_headers=["Authorization", "Content-Type", "Accept"])
-    app.add_middleware(ArrivalMiddleware, trusted_proxies=settings.trusted_proxies)   # added last: runs first
+    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)  # after the arrival stamp,
+    app.add_middleware(ArrivalMiddleware, trusted_proxies=settings.trusted_proxies)   # which sees the proxy: runs first
     errors.install(app)
     for router in (services.router, feedback.router, ops.router, analytics.router):
         app.include_router(router)

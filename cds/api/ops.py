@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Literal
 
 from anyio import to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel, Field
 
+from cds import metrics as exported
 from cds.api import deps
 from cds.store.feedback import FeedbackStore
 from cds.timeouts import BoundedCalls, NoAnswer
@@ -19,12 +21,34 @@ PROBE_TIMEOUT_S = 0.2
 _probes = BoundedCalls("store-probe", 1, PROBE_TIMEOUT_S)
 
 
-@router.get("/healthz")
+class Health(BaseModel):
+    status: Literal["ok"] = Field(description="The process answers (liveness)")
+
+
+class Readiness(BaseModel):
+    status: Literal["ready"] = Field(description="Rules are loaded: the service answers calls")
+    rules: int = Field(description="Rules in force")
+    rulesDigest: str = Field(description="Digest of the rule files in force (the same on every worker that "
+                                         "loaded the same files)")
+    profile: str = Field(description="Site profile in force (rules/profiles/<profile>.yaml)")
+    packs: dict[str, str] = Field(description="Version of each rule pack in force, by pack name")
+    ruleExamples: Literal["checked", "skipped"] = Field(description="Whether the rules' own examples had to pass "
+                                                                    "before they were loaded")
+    worker: int = Field(description="Process id of the worker that answered (each loads its own rules)")
+    store: str = Field(description="The store: ok, read-only or unavailable (why); calls are answered either way")
+    replayCache: str | None = Field(None, description="With auth jwt: whether JWT replays are refused across "
+                                                      "workers (shared) or by this worker only (store unavailable)")
+    warnings: list[str] = Field(default=[], description="Load warnings of the rules in force (absent when none)")
+    reloadErrors: list[str] = Field(default=[], description="Why the last reload was refused (absent after a "
+                                                            "good one): the rules in force are the previous ones")
+
+
+@router.get("/healthz", response_model=Health)
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", response_model=Readiness)
 async def readyz(request: Request, runtime: deps.RuntimeDep, store: deps.StoreDep) -> JSONResponse:
     """Rules in force (digest, site profile, pack versions), whether their examples gate loading, load warnings, the
     last reload's errors, the answering worker process (each loads and reloads its own rules) and the
@@ -51,7 +75,8 @@ async def readyz(request: Request, runtime: deps.RuntimeDep, store: deps.StoreDe
 
 @router.get("/metrics")
 async def metrics() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    """Prometheus text; with several worker processes, the counts of all of them."""
+    return Response(exported.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
 def _store_state(store: FeedbackStore) -> str:
