@@ -1,9 +1,13 @@
-"""Shared test fixtures: a real app over the bundled rules, with a throw-away feedback store."""
+"""Shared test fixtures: a real app over the bundled rules, with a throw-away feedback store; and
+each test's group marker (`pytest -m unit|http|server|browser|build`; `postgres` besides on those that
+start or use the throw-away PostgreSQL server)."""
 
 from __future__ import annotations
 
 import copy
+import inspect
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,6 +30,35 @@ FIXTURES = PROJECT_ROOT / "fhir_fixtures"
 # Fuzz examples per property: bounded in CI; `CDS_FUZZ_EXAMPLES=2000 make test` for a longer run.
 FUZZ_EXAMPLES = int(os.environ.get("CDS_FUZZ_EXAMPLES", "25"))
 SAMPLES = PROJECT_ROOT.parent / "shared" / "samples"
+
+
+TESTS = Path(__file__).parent
+FOLDER_GROUPS = {"service": "server", "image": "server", "browser": "browser", "deploy": "build"}
+_HTTP = re.compile(r"\bclient\b|\bclients\b|TestClient|client_for|profile_client")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with its group: its folder's (a started server, a browser, the build), else http
+    when it calls the app over HTTP (a TestClient), else unit."""
+    for item in items:
+        folder = Path(str(item.path)).relative_to(TESTS).parts[0]
+        group = FOLDER_GROUPS.get(folder)
+        if group is None:
+            uses_http = _HTTP.search(" ".join(item.fixturenames)) or _HTTP.search(_source(item))
+            group = "http" if uses_http else "unit"
+        item.add_marker(group)
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if params.get("database_url") == "postgresql" or ("postgres" in item.fixturenames
+                                                          and "database_url" not in params):
+            item.add_marker("postgres")
+
+
+def _source(item: pytest.Item) -> str:
+    function = getattr(item, "function", None)
+    try:
+        return inspect.getsource(function) if function is not None else ""
+    except (OSError, TypeError):
+        return ""
 
 
 @pytest.fixture(scope="session")

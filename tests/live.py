@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -19,6 +19,33 @@ import uvicorn
 from cds.api import create_app
 from cds.config import Settings
 from cds.runtime import RuleRuntime
+
+
+def wait_until(condition: Callable[[], object], what: str, timeout_s: float = 30.0) -> None:
+    """Until `condition()` holds; fails saying `what` did not happen within `timeout_s` (a bound, not
+    a timing check)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def save_until(path: Path, old: str, new: str, condition: Callable[[], object], what: str,
+               timeout_s: float = 60.0) -> None:
+    """Replace `old` with `new` in `path` and save it again every second until `condition()` holds: a
+    file watcher that was not yet watching at the first save sees a later one (no sleep before it)."""
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    edited = text.replace(old, new, 1)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        path.write_text(edited)
+        saved = time.monotonic()
+        while time.monotonic() - saved < 1.0:
+            if condition():
+                return
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            time.sleep(0.05)
 
 
 def free_port() -> int:

@@ -8,7 +8,7 @@ import re
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.test_label_check_http import dose, label_cards, with_dosage
+from tests.rules.test_label_check_http import dose, label_cards, with_dosage
 
 BASE = "requests/label-cyano-1000mcg-monthly-quiet.json"
 # (factor to mcg, written forms: (unit, UCUM code))

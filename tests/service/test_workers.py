@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import requests
 
-from tests.conftest import edit_file, fixture_request
-from tests.live import cds_serve
+from tests.conftest import fixture_request
+from tests.live import cds_serve, save_until
 
 SUMMARY = ("likely mg/mcg mix-up", "probable mg/mcg mix-up")
 
@@ -30,10 +30,14 @@ def test_every_worker_serves_an_edited_rule(tmp_path, rules_copy):
     with cds_serve("--workers", "2", "--reload-rules", "--rules", str(rules_copy), data_dir=str(tmp_path)) as base:
         before = _poll_workers(base, lambda seen: len(seen) == 2)
         [digest] = {ready["rulesDigest"] for ready in before.values()}
-        time.sleep(0.5)  # let the watchers settle before the save
-        edit_file(rules_copy / "packs" / "units.yaml", *SUMMARY)
-        after = _poll_workers(base, lambda seen: set(seen) >= set(before) and all(
-            seen[pid]["rulesDigest"] != digest for pid in before))
+        after: dict[int, dict] = {}
+
+        def every_worker_reloaded() -> bool:
+            ready = requests.get(f"{base}/readyz", timeout=5, headers={"Connection": "close"}).json()
+            after[ready["worker"]] = ready
+            return set(after) >= set(before) and all(after[pid]["rulesDigest"] != digest for pid in before)
+
+        save_until(rules_copy / "packs" / "units.yaml", *SUMMARY, every_worker_reloaded, "every worker to reload")
         summaries = {requests.post(f"{base}/cds-services/b12-order-sign", json=request, timeout=10,
                                    headers={"Connection": "close"}).json()["cards"][0]["summary"]
                      for _ in range(20)}

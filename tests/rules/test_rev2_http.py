@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import as_hook, fixture_request
-from tests.test_rule_boundaries_http import Request, _days_ago, by_id, combined, lab, observation_dated
+from tests.rules.test_rule_boundaries_http import Request, _days_ago, by_id, combined, lab, observation_dated
 
 ORDER_SERVICES = {"b12-order-select": "order-select", "b12-order-sign": "order-sign",
                   "b12-medication-prescribe": "medication-prescribe"}

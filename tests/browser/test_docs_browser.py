@@ -9,9 +9,9 @@ import pytest
 from playwright.sync_api import Route, expect, sync_playwright
 
 from cds.runtime import RuleRuntime
+from tests.browser.test_console_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from tests.jwt_helpers import Signer, file_issuer, jwt_settings
 from tests.live import live_server
-from tests.test_console_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 
 
 def test_docs_render_offline_with_every_operation_and_the_jwt_scheme(tmp_path, runtime: RuleRuntime):

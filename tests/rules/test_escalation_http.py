@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import fixture_request
-from tests.test_rev2_http import ORDER
+from tests.rules.test_rev2_http import ORDER
 
 RULES = ("escalation.increase-without-review", "escalation.maintenance-above-label", "escalation.early-refill",
          "escalation.self-administered-increase")

@@ -135,7 +135,7 @@ def _sandbox_token(private: object, kid: str, audience: str) -> str:
 
 
 def test_a_token_made_as_the_cds_hooks_sandbox_makes_it_passes_calls_and_feedback(tmp_path, runtime):
-    pair = json.loads((Path(__file__).parent / "sandbox_keypair.json").read_text())["keys"][0]
+    pair = json.loads((Path(__file__).parent.parent / "sandbox_keypair.json").read_text())["keys"][0]
     private = ECAlgorithm.from_jwk(pair)
     public = {name: value for name, value in pair.items() if name != "d"}
     (tmp_path / "sandbox-jwks.json").write_text(json.dumps({"keys": [public]}))

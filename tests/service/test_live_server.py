@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
@@ -11,8 +10,8 @@ import requests
 from cds import BUNDLED_RULES
 from cds.config import Settings
 from cds.runtime import RuleRuntime, watch_rules
-from tests.conftest import edit_file, fixture_request, topics
-from tests.live import cds_serve, live_server
+from tests.conftest import fixture_request, topics
+from tests.live import cds_serve, live_server, save_until, wait_until
 
 CASES = [  # (fixture, service); what each answers alone is the expectation under load
     ("requests/neuro-oral-draft.json", "b12-order-sign"),
@@ -56,7 +55,7 @@ def test_rules_reload_while_requests_are_in_flight(tmp_path, rules_copy):
     watcher.start()
     request = fixture_request("requests/unit-error-1000mg.json")
     failures: list[str] = []
-    summaries: set[str] = set()
+    summaries: list[str] = []
     done = threading.Event()
 
     def hammer(base: str) -> None:
@@ -65,25 +64,28 @@ def test_rules_reload_while_requests_are_in_flight(tmp_path, rules_copy):
             if response.status_code != 200:
                 failures.append(response.text)
             else:
-                summaries.add(response.json()["cards"][0]["summary"])
+                summaries.append(response.json()["cards"][0]["summary"])
+
+    def ready(base: str) -> dict:
+        return requests.get(f"{base}/readyz", timeout=5).json()
 
     try:
         with live_server(Settings(data_dir=tmp_path / "data"), runtime) as base:
-            time.sleep(0.5)  # let the watcher start watching
             workers = [threading.Thread(target=hammer, args=(base,)) for _ in range(4)]
             for worker in workers:
                 worker.start()
-            digest = requests.get(f"{base}/readyz", timeout=5).json()["rulesDigest"]
+            digest = ready(base)["rulesDigest"]
             pack = rules / "packs" / "units.yaml"
-            pack.write_text(pack.read_text().replace("likely mg/mcg mix-up", "probable mg/mcg mix-up"))
-            _wait_for(lambda: requests.get(f"{base}/readyz", timeout=5).json()["rulesDigest"] != digest)
-            new_digest = requests.get(f"{base}/readyz", timeout=5).json()["rulesDigest"]
-            time.sleep(0.3)
+            save_until(pack, "likely mg/mcg mix-up", "probable mg/mcg mix-up",
+                       lambda: ready(base)["rulesDigest"] != digest, "the edited rules to load")
+            new_digest = ready(base)["rulesDigest"]
+            wait_until(lambda: any("probable" in s for s in summaries), "an answer from the edited rules")
             # A broken edit is refused: the old rules keep serving and /readyz says why.
-            pack.write_text(pack.read_text().replace("dose_kind: mass", "dose_kind_typo: mass"))
-            _wait_for(lambda: "reloadErrors" in requests.get(f"{base}/readyz", timeout=5).json())
-            ready = requests.get(f"{base}/readyz", timeout=5).json()
-            time.sleep(0.3)
+            save_until(pack, "dose_kind: mass", "dose_kind_typo: mass", lambda: "reloadErrors" in ready(base),
+                       "the broken edit to be refused")
+            refused = ready(base)
+            answered = len(summaries) + len(failures)
+            wait_until(lambda: len(summaries) + len(failures) >= answered + 20, "calls served after the refusal")
             done.set()
             for worker in workers:
                 worker.join()
@@ -93,16 +95,9 @@ def test_rules_reload_while_requests_are_in_flight(tmp_path, rules_copy):
         stop.set()
     assert failures == []
     assert any("likely" in s for s in summaries) and any("probable" in s for s in summaries)
-    assert ready["rulesDigest"] == new_digest
-    assert "units.yaml" in ready["reloadErrors"][0] and "dose_kind_typo" in ready["reloadErrors"][0]
+    assert refused["rulesDigest"] == new_digest
+    assert "units.yaml" in refused["reloadErrors"][0] and "dose_kind_typo" in refused["reloadErrors"][0]
     assert "probable mg/mcg mix-up" in final
-
-
-def _wait_for(condition, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting for the rules to reload"
-        time.sleep(0.1)
 
 
 def test_new_rule_written_only_in_yaml_is_served_after_save(tmp_path, rules_copy):
@@ -111,10 +106,8 @@ def test_new_rule_written_only_in_yaml_is_served_after_save(tmp_path, rules_copy
     with cds_serve("--reload-rules", "--rules", str(rules_copy), data_dir=str(tmp_path)) as base:
         before = _post(base, request, "b12-order-sign").json()["cards"]
         count = requests.get(f"{base}/readyz", timeout=5).json()["rules"]
-        time.sleep(0.5)  # let the watcher settle before the save
-        pack = rules_copy / "packs" / "route.yaml"
-        pack.write_text(pack.read_text().replace("rules:\n", NEW_RULE, 1))
-        _wait_for(lambda: requests.get(f"{base}/readyz", timeout=5).json()["rules"] == count + 1)
+        save_until(rules_copy / "packs" / "route.yaml", "rules:\n", NEW_RULE,
+                   lambda: requests.get(f"{base}/readyz", timeout=5).json()["rules"] == count + 1, "the new rule")
         after = _post(base, request, "b12-order-sign").json()["cards"]
     assert "route.oral-in-neuropathy-demo" not in [c["source"]["topic"]["code"] for c in before]
     card = next(c for c in after if c["source"]["topic"]["code"] == "route.oral-in-neuropathy-demo")
@@ -130,9 +123,8 @@ def test_a_threshold_edit_that_fails_the_rules_own_examples_is_refused(tmp_path,
     request = fixture_request("requests/unit-error-1000mg.json")
     with cds_serve("--reload-rules", "--rules", str(rules_copy), data_dir=str(tmp_path)) as base:
         before = requests.get(f"{base}/readyz", timeout=5).json()
-        time.sleep(0.5)  # let the watcher settle before the save
-        edit_file(rules_copy / "packs" / "units.yaml", *RAISED_THRESHOLD)
-        _wait_for(lambda: "reloadErrors" in requests.get(f"{base}/readyz", timeout=5).json())
+        save_until(rules_copy / "packs" / "units.yaml", *RAISED_THRESHOLD,
+                   lambda: "reloadErrors" in requests.get(f"{base}/readyz", timeout=5).json(), "the refusal")
         after = requests.get(f"{base}/readyz", timeout=5).json()
         response = _post(base, request, "b12-order-sign")
     assert before["ruleExamples"] == "checked" and after["rulesDigest"] == before["rulesDigest"]
@@ -146,9 +138,9 @@ def test_with_examples_skipped_the_same_edit_goes_live_and_readyz_says_so(tmp_pa
     with cds_serve("--reload-rules", "--reload-skip-examples", "--rules", str(rules_copy),
                    data_dir=str(tmp_path)) as base:
         before = requests.get(f"{base}/readyz", timeout=5).json()
-        time.sleep(0.5)
-        edit_file(rules_copy / "packs" / "units.yaml", *RAISED_THRESHOLD)
-        _wait_for(lambda: requests.get(f"{base}/readyz", timeout=5).json()["rulesDigest"] != before["rulesDigest"])
+        save_until(rules_copy / "packs" / "units.yaml", *RAISED_THRESHOLD,
+                   lambda: requests.get(f"{base}/readyz", timeout=5).json()["rulesDigest"] != before["rulesDigest"],
+                   "the edit to go live")
         after = requests.get(f"{base}/readyz", timeout=5).json()
         response = _post(base, request, "b12-order-sign")
     assert after["ruleExamples"] == "skipped" and "rule examples are not checked" in after["warnings"][0]
