@@ -245,10 +245,10 @@ def check(directory: RulesDir = BUNDLED_RULES, profile: ProfileOption = DEFAULT_
 
 @rules_app.command("list")
 def list_rules(directory: RulesDir = BUNDLED_RULES, profile: ProfileOption = DEFAULT_PROFILE) -> None:
-    """Rule ids, indicators, hooks and titles, in columns."""
-    rows = [(rule.id, rule.indicator, ",".join(rule.hooks), rule.title)
+    """Rule ids, modes (live or silent), indicators, hooks and titles, in columns."""
+    rows = [(rule.id, rule.mode, rule.indicator, ",".join(rule.hooks), rule.title)
             for rule in _load_or_exit(directory, profile).rulebook.rules()]
-    for line in _columns([("RULE", "INDICATOR", "HOOKS", "TITLE"), *rows]):
+    for line in _columns([("RULE", "MODE", "INDICATOR", "HOOKS", "TITLE"), *rows]):
         typer.echo(line)
 
 

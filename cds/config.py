@@ -68,8 +68,20 @@ class Settings(BaseSettings):
                                                      "<it>/cds-services/<id>")
     patient_hash_key: SecretStr | None = Field(None, description="Key of the card log's patient-id HMAC, the same "
                                                                  "on every replica; default a key file in data_dir")
-    card_log_retention_days: int = Field(400, ge=1, description="Card-log and feedback rows older than this are "
-                                                                "deleted")
+    card_log_retention_days: int = Field(400, ge=1, description="Card-log, recorded-evaluation and feedback rows "
+                                                                "older than this are deleted")
+    record_facts: bool = Field(False, description="Store each evaluation's facts with the card log, scrubbed (no ids, "
+                                                  "names, free text or dates), for `cds rules diff --corpus recorded`")
+    alarm_baseline_days: int = Field(28, ge=7, description="Firing alarms: live days of a rule's own history its "
+                                                           "recent days are compared with")
+    alarm_window_days: int = Field(3, ge=1, le=14, description="Firing alarms: the last 1 to this many days are each "
+                                                               "compared with the baseline")
+    alarm_p_value: float = Field(1e-4, gt=0, lt=0.5, description="Firing alarms: a count this unlikely under the "
+                                                                 "baseline rate (either way) is flagged")
+    alarm_min_baseline_cards: int = Field(28, ge=1, description="Firing alarms: a rule with fewer cards in its "
+                                                                "baseline is not judged (too rare)")
+    alarm_interval_s: float = Field(300.0, gt=0, description="Firing alarms: how often each worker recomputes the "
+                                                             "/metrics gauge and notes the rules in force")
     log_format: Literal["text", "json"] = Field("text", description="Log lines as text or as JSON objects")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Lowest level logged")
 

@@ -33,6 +33,11 @@ RELOADS = Counter("cds_rule_reloads_total", "Rule reload attempts by outcome", [
 FEEDBACK = Counter("cds_feedback_total", "Feedback entries stored by outcome", ["outcome"])
 CARD_LOG_DROPPED = Counter("cds_card_log_dropped_total", "Issued cards not written to the card log, by reason "
                            "(queue_full: the writer is behind; store_error: the store refused the batch)", ["reason"])
+RECORDINGS_DROPPED = Counter("cds_recorded_evaluations_dropped_total", "Evaluations not recorded (CDS_RECORD_FACTS) "
+                             "because the card log's writer was behind or the store refused them")
+RULE_FIRING_ANOMALY = Gauge("cds_rule_firing_anomaly", "1 while a live rule's daily firing is flagged as anomalous "
+                            "(stopped, dropped or jumped against its own baseline; see /analytics), else 0",
+                            ["rule"], multiprocess_mode="livemax")
 REPLAY_STORE_UNAVAILABLE = Counter("cds_replay_store_unavailable_total", "jti checks decided by the worker's own "
                                    "replay cache because the shared store did not answer in time or failed")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,11 +22,17 @@ from cds.stages import StageClock
 
 @dataclass
 class Outcome:
-    """What a call produced: the CDS Hooks response, and the facts it was built from (for explain)."""
+    """What a call produced: the CDS Hooks response, and the facts it was built from (for explain).
+    `silent`: the cards of silent rules (for the card log, never the response); `evaluated`: the facts
+    exactly as the engine took them when every rule ran (None when the deadline cut the call short), and
+    `about`: each card's order by uuid (for a recorded evaluation)."""
 
     response: dict[str, Any]
     facts: FactSet | None     # None when the deadline came before the facts were built
     clock: StageClock
+    silent: list[dict[str, Any]] = field(default_factory=list)
+    evaluated: list[dict[str, Any]] | None = None
+    about: dict[str, str] = field(default_factory=dict)
 
 
 def run_service(rules: LoadedRules, service: Service, request: HookRequest, context: HookContext,
@@ -61,16 +67,19 @@ def run_service(rules: LoadedRules, service: Service, request: HookRequest, cont
     clock.mark("facts")
     if time.monotonic() >= deadline:
         return Outcome(cut_short(rules, service, request, context, record.draft_json), facts, clock)
-    evaluation = rules.engine.evaluate(facts.engine_facts(), service, deadline)
+    engine_facts = facts.engine_facts()
+    evaluation = rules.engine.evaluate(engine_facts, service, deadline)
     clock.mark("engine")
     builder = CardBuilder(rules.rulebook, service.id, request.hookInstance, context.patientId, record.draft_json,
                           now.date())
-    cards = builder.build(evaluation.findings)
+    answer = builder.answer(evaluation.findings)
+    cards = answer.shown
     if not evaluation.complete:
         INCOMPLETE.inc()
         cards.append(_incomplete_card(builder, evaluation.skipped))
     clock.mark("cards")
-    return Outcome({"cards": cards, "systemActions": []}, facts, clock)
+    return Outcome({"cards": cards, "systemActions": []}, facts, clock, answer.silent,
+                   engine_facts if evaluation.complete else None, answer.about)
 
 
 def cut_short(rules: LoadedRules, service: Service, request: HookRequest, context: HookContext,

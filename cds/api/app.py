@@ -19,6 +19,7 @@ from cds.api.auth import install_auth
 from cds.api.instances import HookInstanceWatch
 from cds.api.limits import BodyReader
 from cds.config import Settings
+from cds.facts.recorded import fact_model, fact_model_version
 from cds.fhir.allowlist import ServerAllowlist
 from cds.logs import RequestIdMiddleware
 from cds.patient_hash import patient_hasher
@@ -56,6 +57,8 @@ def create_app(settings: Settings | None = None, runtime: RuleRuntime | None = N
     app.state.runtime = runtime or RuleRuntime(settings.rules, check_examples=not settings.reload_skip_examples,
                                                profile=settings.profile)
     app.state.feedback = FeedbackStore(settings.feedback_url())
+    if settings.record_facts:
+        app.state.feedback.note_fact_model(fact_model_version(), fact_model())
     app.state.card_log = CardLogWriter(app.state.feedback, patient_hasher(settings), settings.card_log_retention_days)
     app.state.evaluations = Admission(settings.evaluation_slots, settings.admission_min_left_s)
     app.state.hook_instances = HookInstanceWatch()

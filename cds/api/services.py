@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -17,12 +18,13 @@ from cds.api.auth import require_token, token_issuer
 from cds.api.errors import ApiError, responses
 from cds.api.instances import HookInstanceWatch, event_keys
 from cds.config import Settings
+from cds.facts.recorded import recorded_evaluation
 from cds.fhir.allowlist import MalformedServer, ServerAllowlist, check_url
 from cds.fhir.gather import BadPrefetch, MissingData
 from cds.generation import LoadedRules
 from cds.hooks import RequestProblem, draft_resources, parse_request
 from cds.metrics import CARDS, LATENCY, REQUESTS
-from cds.pipeline import cut_short, run_service
+from cds.pipeline import Outcome, cut_short, run_service
 from cds.rulebook.model import Service
 from cds.stages import StageClock
 from cds.store.cardlog import CardLogWriter
@@ -92,6 +94,15 @@ async def call_service(request: Request, service: deps.ServiceDep, rules: deps.R
     return response
 
 
+def _recording(rules: LoadedRules, outcome: Outcome | None) -> Callable[[], dict[str, Any]] | None:
+    """What makes the call's recorded evaluation, when every rule ran (made by the card log's writer)."""
+    if outcome is None or outcome.evaluated is None:
+        return None
+    book = rules.rulebook
+    return partial(recorded_evaluation, outcome.evaluated, outcome.about, outcome.response["cards"], outcome.silent,
+                   book.digest, book.profile)
+
+
 async def _evaluate(service: Service, rules: LoadedRules, settings: Settings, card_log: CardLogWriter,
                     body: Any, started: float, evaluations: Admission, size: int,
                     allowlist: ServerAllowlist, instances: HookInstanceWatch) -> JSONResponse:
@@ -108,7 +119,7 @@ async def _evaluate(service: Service, rules: LoadedRules, settings: Settings, ca
                                                 clock=clock, fhir_servers=allowlist), deadline, turn)
         response = outcome.response
     except DeadlineReached:
-        response = cut_short(rules, service, hook_request, context)
+        response, outcome = cut_short(rules, service, hook_request, context), None
     except RequestProblem as error:
         raise ApiError(400, str(error), error.detail) from None
     except MalformedServer as error:
@@ -127,7 +138,8 @@ async def _evaluate(service: Service, rules: LoadedRules, settings: Settings, ca
     cards = response["cards"]
     for card in cards:
         CARDS.labels(card["source"]["topic"]["code"], card["indicator"]).inc()
-    card_log.submit(service.id, hook_request.hookInstance, context.patientId, cards)  # written off the hot path
+    card_log.submit(service.id, hook_request.hookInstance, context.patientId, cards,   # written off the hot path
+                    outcome.silent if outcome else None, _recording(rules, outcome) if settings.record_facts else None)
     drafts = [f"{r.get('resourceType')}/{r['id']}" for r in draft_resources(context)[0] if isinstance(r.get("id"), str)]
     instances.seen(event_keys(hook_request.hookInstance, context.patientId, drafts), service.id)
     return JSONResponse(response, headers={"Server-Timing": clock.server_timing()})

@@ -40,6 +40,16 @@ class _FactFormatter(string.Formatter):
 
 
 @dataclass(frozen=True)
+class Answer:
+    """A call's cards: `shown` are the response's, `silent` those of silent rules (the card log's only);
+    `about` names each card's order ('draft_order:<id>', …, or 'patient') by its uuid."""
+
+    shown: list[dict[str, Any]]
+    silent: list[dict[str, Any]]
+    about: dict[str, str]
+
+
+@dataclass(frozen=True)
 class _Match:
     """The finding a card is made of, with the order it is about ('draft_order:<id>', or 'patient')."""
 
@@ -68,9 +78,25 @@ class CardBuilder:
         """One card per (rule, order): the finding of the first case that held, else of the rule's own
         conditions (a case of indicator `none` gives no card); cards that yield to another on the same
         order left out; critical first."""
+        return [card for card, _ in self._cards(findings)]
+
+    def answer(self, findings: list[Finding]) -> Answer:
+        """The response's cards, built from the live rules' findings alone, so a silent rule can drop,
+        yield to or compete with none of them; and the cards the silent rules would have added, each as
+        it would be if its rule were live (built among every finding, then kept only if silent)."""
+        live = [f for f in findings if not self._rule(f).silent]
+        shown = self._cards(live)
+        silent = [] if len(live) == len(findings) else [
+            (card, about) for card, about in self._cards(findings)
+            if self._rule_of(card).silent]
+        return Answer([card for card, _ in shown], [card for card, _ in silent],
+                      {card["uuid"]: about for card, about in (*shown, *silent)})
+
+    def _cards(self, findings: list[Finding]) -> list[tuple[dict[str, Any], str]]:
+        """`build`'s cards, each with the order it is about."""
         chosen: dict[tuple[str, str], _Match] = {}
         for finding in findings:
-            match = _Match(self.rulebook.rule(finding.rule_id), finding, finding.subject)  # type: ignore[arg-type]
+            match = _Match(self._rule(finding), finding, finding.subject)
             held = chosen.get((finding.rule_id, match.order))
             if held is None or finding.rank < held.finding.rank:
                 chosen[(finding.rule_id, match.order)] = match
@@ -78,7 +104,14 @@ class CardBuilder:
         matches = [m for m in shown if not _yields(m, shown)]
         matches.sort(key=lambda m: (INDICATOR_RANK[m.finding.indicator], -m.rule.priority, m.rule.id, m.order))
         critical = {m.order for m in matches if m.finding.indicator == "critical"}
-        return [self.card(m, competing=m.finding.indicator != "critical" and m.order in critical) for m in matches]
+        return [(self.card(m, competing=m.finding.indicator != "critical" and m.order in critical), m.order)
+                for m in matches]
+
+    def _rule(self, finding: Finding) -> Rule:
+        return self.rulebook.rule(finding.rule_id)  # type: ignore[return-value]
+
+    def _rule_of(self, card: dict[str, Any]) -> Rule:
+        return self.rulebook.rule(card["source"]["topic"]["code"])  # type: ignore[return-value]
 
     def card_uuid(self, rule_id: str, order: str) -> str:
         """Stable per hookInstance + rule + order: a repeated call gives the same uuid. The service is

@@ -284,6 +284,7 @@ def _build_rule(document: YamlDocument, index: int, version: str, values: RuleVa
         line=document.line_of(base),
         yields_to=(yields,) if isinstance(yields, str) else tuple(yields),
         values=_values_named(raw, values),
+        mode=raw.get("mode", data.get("mode", "live")),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, Literal, get_args
 
 from cds.facts.model import Hook
 from cds.rulebook.conditions import Condition
@@ -14,6 +14,7 @@ from cds.rulebook.regimens import Regimen, SuggestedProduct
 INDICATOR_RANK = {"critical": 0, "warning": 1, "info": 2}
 SUMMARY_LIMIT = 140  # CDS Hooks: a card summary is under 140 characters
 HOOKS: tuple[str, ...] = get_args(Hook)
+Mode = Literal["live", "silent"]   # silent: evaluated and logged, never shown (docs/lifecycle.md)
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,12 @@ class Rule:
     line: int
     yields_to: tuple[str, ...] = ()      # rule ids, or ("any",): its card is dropped beside theirs on one order
     values: dict[str, Any] = field(default_factory=dict)   # the $values its conditions and text name, as loaded
+    mode: Mode = "live"                  # its own, else its pack's
+
+    @property
+    def silent(self) -> bool:
+        """Evaluated and logged (marked silent), never returned to the EHR and never changing another card."""
+        return self.mode == "silent"
 
 
 @dataclass(frozen=True)

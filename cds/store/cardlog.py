@@ -1,5 +1,6 @@
-"""The card log's writer: service calls hand it their cards and answer at once; one daemon thread
-writes them to the store in batches and prunes rows past the retention period.
+"""The card log's writer: service calls hand it their cards (and, with CDS_RECORD_FACTS, their evaluation)
+and answer at once; one daemon thread writes them to the store in batches and prunes rows past the
+retention period.
 
 A call never waits for the store: when the queue is full, or the store refuses a batch, the cards
 are dropped, counted (cds_card_log_dropped_total{reason}) and logged, and the call is answered.
@@ -7,19 +8,23 @@ are dropped, counted (cds_card_log_dropped_total{reason}) and logged, and the ca
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from cds.metrics import CARD_LOG_DROPPED
+from cds.metrics import CARD_LOG_DROPPED, RECORDINGS_DROPPED
 from cds.patient_hash import PatientHasher, patient_key
 from cds.store.feedback import FeedbackStore
-from cds.store.tables import fitted, issued_cards
+from cds.store.tables import fitted, hour_of, issued_cards
 
 log = logging.getLogger(__name__)
 
@@ -30,16 +35,44 @@ QUEUE_FULL_LOG_EVERY_S = 10.0  # a full queue is logged at most this often (it i
 _STOP = object()
 
 
+@dataclass(frozen=True)
+class _Call:
+    """What one call leaves: its card-log rows, and what makes its evaluation's row (by the writer)."""
+
+    rows: list[dict[str, Any]]
+    recording: Callable[[], dict[str, Any]] | None
+    service_id: str
+    hook_instance: str
+    patient_hash: str
+    at: datetime
+
+    def evaluation(self) -> dict[str, Any]:
+        assert self.recording is not None
+        return evaluation_row(self.service_id, self.hook_instance, self.patient_hash, self.recording(), self.at)
+
+
 def card_rows(service_id: str, hook_instance: str, patient_hash: str, cards: list[dict[str, Any]],
-              issued_at: datetime) -> list[dict[str, Any]]:
+              issued_at: datetime, silent: bool = False) -> list[dict[str, Any]]:
     """The card log's rows for the cards of one call (the EHR's hookInstance made to fit its column:
-    one row the store refuses would lose its whole batch)."""
+    one row the store refuses would lose its whole batch); `silent`: cards of silent rules."""
     return [{"card_uuid": card["uuid"], "service_id": service_id, "rule_id": card["source"]["topic"]["code"],
              "pack_version": card.get("extension", {}).get("cobalt-cds", {}).get("packVersion"),
              "indicator": card["indicator"],
              "hook_instance": fitted(hook_instance.replace("\x00", ""), issued_cards.c.hook_instance),
-             "patient_hash": patient_hash, "patient_key": patient_key(patient_hash), "issued_at": issued_at}
+             "patient_hash": patient_hash, "patient_key": patient_key(patient_hash), "issued_at": issued_at,
+             "silent": silent}
             for card in cards]
+
+
+def evaluation_row(service_id: str, hook_instance: str, patient_hash: str, recorded: dict[str, Any],
+                   at: datetime) -> dict[str, Any]:
+    """The recorded_evaluations row of one call: `recorded` (cds.facts.recorded.recording) with the call's
+    service, keyed patient and hour; its id a digest of service, hookInstance and facts (a repeated call
+    is recorded once)."""
+    digest = hashlib.sha256(json.dumps([service_id, hook_instance, recorded["facts"]], sort_keys=True,
+                                       default=str).encode()).hexdigest()[:32]
+    return {"evaluation_id": digest, "recorded_at": hour_of(at), "service_id": service_id,
+            "patient_hash": patient_hash, "patient_key": patient_key(patient_hash), **recorded}
 
 
 class CardLogWriter:
@@ -51,15 +84,22 @@ class CardLogWriter:
         self._thread: threading.Thread | None = None
         self._full_logged_at = float("-inf")
 
-    def submit(self, service_id: str, hook_instance: str, patient_id: str, cards: list[dict[str, Any]]) -> None:
-        """Queue one call's cards for the log (the patient id is hashed here); never blocks or raises."""
-        if not cards:
+    def submit(self, service_id: str, hook_instance: str, patient_id: str, cards: list[dict[str, Any]],
+               silent: list[dict[str, Any]] | None = None,
+               recording: Callable[[], dict[str, Any]] | None = None) -> None:
+        """Queue one call's cards for the log (the patient id is hashed here), those of silent rules marked;
+        with `recording` (called by the writer, off the hot path) the call's evaluation is recorded too.
+        Never blocks or raises."""
+        if not cards and not silent and recording is None:
             return
-        rows = card_rows(service_id, hook_instance, self._hash(patient_id), cards, datetime.now(UTC))
+        now, patient_hash = datetime.now(UTC), self._hash(patient_id)
+        rows = (card_rows(service_id, hook_instance, patient_hash, cards, now)
+                + card_rows(service_id, hook_instance, patient_hash, silent or [], now, silent=True))
         try:
-            self._queue.put_nowait(rows)
+            self._queue.put_nowait(_Call(rows, recording, service_id, hook_instance, patient_hash, now))
         except queue.Full:
             CARD_LOG_DROPPED.labels("queue_full").inc(len(rows))
+            RECORDINGS_DROPPED.inc(recording is not None)
             if time.monotonic() - self._full_logged_at >= QUEUE_FULL_LOG_EVERY_S:
                 self._full_logged_at = time.monotonic()
                 log.error("card log queue full (%d calls): dropping issued cards until the store catches up",
@@ -100,7 +140,9 @@ class CardLogWriter:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            self._write([row for rows in batch if rows is not _STOP for row in rows])
+            calls = [call for call in batch if call is not _STOP]
+            self._write([row for call in calls for row in call.rows])
+            self._record([call for call in calls if call.recording is not None])
             for _ in batch:
                 self._queue.task_done()
             if batch and batch[-1] is _STOP:
@@ -116,12 +158,21 @@ class CardLogWriter:
             CARD_LOG_DROPPED.labels("store_error").inc(len(rows))
             log.exception("card log store unavailable: dropped %d issued cards", len(rows))
 
+    def _record(self, calls: list[_Call]) -> None:
+        if not calls:
+            return
+        try:
+            self._store.log_evaluations([call.evaluation() for call in calls])
+        except Exception:  # as _write: the writer lives on
+            RECORDINGS_DROPPED.inc(len(calls))
+            log.exception("could not record %d evaluations", len(calls))
+
     def _prune(self) -> None:
         try:
-            cards, answers = self._store.prune(self._retention, datetime.now(UTC))
+            cards, answers, evaluations = self._store.prune(self._retention, datetime.now(UTC))
         except SQLAlchemyError:
             log.exception("could not prune the card log")
             return
-        if cards or answers:
-            log.info("pruned %d logged cards and %d feedback entries older than %d days",
-                     cards, answers, self._retention.days)
+        if cards or answers or evaluations:
+            log.info("pruned %d logged cards, %d feedback entries and %d recorded evaluations older than %d days",
+                     cards, answers, evaluations, self._retention.days)

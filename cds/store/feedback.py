@@ -8,7 +8,7 @@ and feedback keeps the override reason's coding but never the clinician's free-t
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -16,7 +16,17 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cds.store.database import insert_ignoring_duplicates, open_database
-from cds.store.tables import as_utc, card_hours, feedback, fitted, hour_of, issued_cards
+from cds.store.tables import (
+    as_utc,
+    card_hours,
+    fact_models,
+    feedback,
+    fitted,
+    hour_of,
+    issued_cards,
+    recorded_evaluations,
+    rules_in_force,
+)
 
 
 class OverrideReason(BaseModel):
@@ -52,7 +62,7 @@ class FeedbackStore:
         insert = {"sqlite": sqlite, "postgresql": postgresql}[self.engine.dialect.name].insert(card_hours)
         self._add_to_hours = insert.on_conflict_do_update(
             index_elements=[card_hours.c.hour, card_hours.c.service_id, card_hours.c.rule_id,
-                            card_hours.c.pack_version],
+                            card_hours.c.pack_version, card_hours.c.silent],
             set_={"cards": card_hours.c.cards + insert.excluded.cards})
 
     def log_cards(self, rows: list[dict[str, Any]]) -> None:
@@ -61,15 +71,17 @@ class FeedbackStore:
         if not rows:
             return
         columns = (issued_cards.c.issued_at, issued_cards.c.service_id, issued_cards.c.rule_id,
-                   issued_cards.c.pack_version)
+                   issued_cards.c.pack_version, issued_cards.c.silent)
         with self.engine.begin() as connection:
             logged = connection.execute(
                 insert_ignoring_duplicates(self.engine.dialect.name, issued_cards).returning(*columns), rows).all()
-            tally = Counter((hour_of(issued), service, rule, pack or "") for issued, service, rule, pack in logged)
+            tally = Counter((hour_of(issued), service, rule, pack or "", bool(silent))
+                            for issued, service, rule, pack, silent in logged)
             if tally:
                 connection.execute(self._add_to_hours, [
-                    {"hour": hour, "service_id": service, "rule_id": rule, "pack_version": pack, "cards": cards}
-                    for (hour, service, rule, pack), cards in tally.items()])
+                    {"hour": hour, "service_id": service, "rule_id": rule, "pack_version": pack, "silent": silent,
+                     "cards": cards}
+                    for (hour, service, rule, pack, silent), cards in tally.items()])
 
     def store(self, service_id: str, request: FeedbackRequest) -> dict[str, int]:
         """Store each item once per (card, outcome), all items or none; returns stored and repeated counts."""
@@ -84,13 +96,14 @@ class FeedbackStore:
                 stored += connection.execute(statement, row).first() is not None
         return {"stored": stored, "alreadyStored": len(request.feedback) - stored}
 
-    def prune(self, retention: timedelta, now: datetime) -> tuple[int, int]:
-        """Delete cards issued and feedback received more than `retention` before `now`, and never
-        any row dated after the table's newest row less the retention (a clock that jumps ahead
-        cannot empty the log); returns how many of each."""
+    def prune(self, retention: timedelta, now: datetime) -> tuple[int, int, int]:
+        """Delete cards issued, feedback received and evaluations recorded more than `retention` before
+        `now` (and the rules in force on days before), never any row dated after the table's newest row
+        less the retention (a clock that jumps ahead cannot empty the log); returns how many of each."""
         deleted = []
         with self.engine.begin() as connection:
-            for table, moment in ((issued_cards, issued_cards.c.issued_at), (feedback, feedback.c.received_at)):
+            for table, moment in ((issued_cards, issued_cards.c.issued_at), (feedback, feedback.c.received_at),
+                                  (recorded_evaluations, recorded_evaluations.c.recorded_at)):
                 newest = connection.execute(select(func.max(moment))).scalar()
                 if newest is None:
                     deleted.append(0)
@@ -99,7 +112,26 @@ class FeedbackStore:
                 deleted.append(connection.execute(delete(table).where(moment < before)).rowcount)
                 if table is issued_cards:
                     connection.execute(delete(card_hours).where(card_hours.c.hour < before))
-        return deleted[0], deleted[1]
+                    connection.execute(delete(rules_in_force).where(rules_in_force.c.day < before.date()))
+        return deleted[0], deleted[1], deleted[2]
+
+    def log_evaluations(self, rows: list[dict[str, Any]]) -> None:
+        """Insert recorded evaluations (cds.store.cardlog.evaluation_row); a repeated one is kept once."""
+        with self.engine.begin() as connection:
+            connection.execute(insert_ignoring_duplicates(self.engine.dialect.name, recorded_evaluations), rows)
+
+    def note_fact_model(self, version: str, model: dict[str, Any]) -> None:
+        """Keep the fields of a fact-model version evaluations are recorded under (once)."""
+        with self.engine.begin() as connection:
+            connection.execute(insert_ignoring_duplicates(self.engine.dialect.name, fact_models),
+                               {"version": version, "fields": model})
+
+    def note_rules_in_force(self, day: date, rules: list[dict[str, str]]) -> None:
+        """Note that these rules (rule_id, pack_version, rules_digest, mode) were in force on `day`."""
+        if rules:
+            with self.engine.begin() as connection:
+                connection.execute(insert_ignoring_duplicates(self.engine.dialect.name, rules_in_force),
+                                   [{**rule, "day": day} for rule in rules])
 
     def check_writable(self) -> None:
         """Raise what the database says if it cannot take a write now (a write that changes nothing)."""

@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     Index,
     MetaData,
@@ -33,6 +34,7 @@ issued_cards = Table(
     Column("hook_instance", String(100)),
     Column("patient_hash", String(64)),        # HMAC-SHA256 of the patient id, hex
     Column("patient_key", BigInteger),         # its first 64 bits (cds.patient_hash.patient_key)
+    Column("silent", Boolean, nullable=False, server_default=false()),   # a silent rule's: never shown
     Index("ix_issued_cards_issued_at_rule_patient", "issued_at", "rule_id", "patient_key"),
 )
 
@@ -42,6 +44,7 @@ card_hours = Table(   # the card log tallied per hour, kept with it (log_cards, 
     Column("service_id", String(100), primary_key=True),
     Column("rule_id", String(200), primary_key=True),
     Column("pack_version", String(100), primary_key=True),   # '' for a card logged without one
+    Column("silent", Boolean, primary_key=True, server_default=false()),
     Column("cards", BigInteger, nullable=False),
 )
 
@@ -65,6 +68,36 @@ feedback = Table(
     UniqueConstraint("card_uuid", "outcome", name="uq_feedback_card_outcome"),
     Index("ix_feedback_received_at", "received_at"),
     Index("ix_feedback_card_issued_at", "card_issued_at"),
+)
+
+recorded_evaluations = Table(   # with CDS_RECORD_FACTS: each evaluation's facts, scrubbed (cds.facts.recorded)
+    "recorded_evaluations", metadata,
+    Column("evaluation_id", String(32), primary_key=True),   # a digest of service, hookInstance and facts
+    Column("recorded_at", DateTime(timezone=True), nullable=False),   # the call's hour
+    Column("service_id", String(100), nullable=False),
+    Column("patient_hash", String(64)),
+    Column("patient_key", BigInteger),
+    Column("fact_model", String(16), nullable=False),      # the version of the facts' fields (fact_models)
+    Column("rules_digest", String(20)),
+    Column("profile", String(50)),
+    Column("facts", JSON, nullable=False),                 # the engine's input, scrubbed
+    Column("cards", JSON, nullable=False),                 # what the call gave: [rule, indicator, order, silent]
+    Index("ix_recorded_evaluations_recorded_at", "recorded_at"),
+)
+
+fact_models = Table(   # each fact-model version recorded evaluations were made under: its fields and types
+    "fact_models", metadata,
+    Column("version", String(16), primary_key=True),
+    Column("fields", JSON, nullable=False),
+)
+
+rules_in_force = Table(   # each day, the rule versions in force (what a firing alarm names before and after)
+    "rules_in_force", metadata,
+    Column("day", Date, primary_key=True),
+    Column("rule_id", String(200), primary_key=True),
+    Column("pack_version", String(100), primary_key=True),
+    Column("rules_digest", String(20), primary_key=True),
+    Column("mode", String(10), nullable=False),            # live or silent
 )
 
 seen_tokens = Table(   # the JWT replay cache (cds.store.replay)

@@ -68,7 +68,7 @@ def test_a_clock_jump_ahead_prunes_nothing_that_should_stay(database_url):
                     connection.execute(select(func.count()).select_from(feedback)).scalar_one())
 
     assert counts() == (len(PAYLOADS) + 1, len(PAYLOADS))
-    assert store.prune(timedelta(days=400), now + timedelta(days=401)) == (1, 0)   # only the truly old card
+    assert store.prune(timedelta(days=400), now + timedelta(days=401)) == (1, 0, 0)   # only the truly old card
     assert counts() == (len(PAYLOADS), len(PAYLOADS))
-    assert store.prune(timedelta(days=400), now + timedelta(days=4000)) == (0, 0)
-    assert store.prune(timedelta(days=400), now) == (0, 0)
+    assert store.prune(timedelta(days=400), now + timedelta(days=4000)) == (0, 0, 0)
+    assert store.prune(timedelta(days=400), now) == (0, 0, 0)

@@ -30,13 +30,13 @@ def test_rules_list_in_columns_as_wide_as_their_content():
     result = runner.invoke(app, ["rules", "list"])
     assert result.exit_code == 0
     header, *lines = result.output.splitlines()
-    starts = [header.index(name) for name in ("INDICATOR", "HOOKS", "TITLE")]
+    starts = [header.index(name) for name in ("MODE", "INDICATOR", "HOOKS", "TITLE")]
     rules = load_rulebook(BUNDLED_RULES).rules()
     assert len(lines) == len(rules)
     for line, rule in zip(lines, rules, strict=True):
         assert all(line[start - 2:start] == "  " and line[start] != " " for start in starts), line
         cells = [line[a:b].strip() for a, b in zip([0, *starts], [*starts, None], strict=True)]
-        assert cells == [rule.id, rule.indicator, ",".join(rule.hooks), rule.title]
+        assert cells == [rule.id, rule.mode, rule.indicator, ",".join(rule.hooks), rule.title]
     assert starts[0] == max(len(rule.id) for rule in rules) + 2
 
 
