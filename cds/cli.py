@@ -268,6 +268,91 @@ def test(directory: RulesDir = BUNDLED_RULES, profile: ProfileOption = DEFAULT_P
         raise typer.Exit(1)
 
 
+class DiffFormat(StrEnum):
+    text = "text"
+    markdown = "markdown"
+    json = "json"
+
+
+@rules_app.command("diff")
+def diff(
+    base: Annotated[str, typer.Option(help="The rules to compare with: a directory, or a git revision (HEAD, main, "
+                                           "a tag) of the repository holding --rules.")],
+    corpus: Annotated[str, typer.Option(help="A directory of CDS Hooks requests (fixtures included), 'recorded' "
+                                             "(the evaluations recorded in the service's store: CDS_DATABASE_URL, "
+                                             "else CDS_DATA_DIR), or a store's database URL.")],
+    directory: Annotated[Path, typer.Option("--rules", help="The edited rules directory.")] = BUNDLED_RULES,
+    profile: ProfileOption = DEFAULT_PROFILE,
+    service: Annotated[list[str] | None, typer.Option(help="Run request files through this service only "
+                                                           "(repeatable) [default: every service of their hook].")]
+    = None,
+    since: Annotated[str | None, typer.Option(help="Recorded corpus: first day or moment, ISO 8601 (default: 30 "
+                                                   "days before until).")] = None,
+    until: Annotated[str | None, typer.Option(help="Recorded corpus: last day (included) or moment, ISO 8601 "
+                                                   "(default: now).")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Recorded corpus: the newest this many evaluations.")] = 10_000,
+    examples: Annotated[int, typer.Option(min=0, help="Example evaluations named per rule and change.")] = 5,
+    output: Annotated[DiffFormat, typer.Option("--format", help="text, markdown or json.")] = DiffFormat.text,
+    exit_code: Annotated[bool, typer.Option("--exit-code", help="Exit 1 when a card changed (for CI).")] = False,
+) -> None:
+    """Impact preview: evaluate the base and the edited rules on the same corpus and report, per rule, cards
+    fired and patients before and after, cards appearing and disappearing, indicator and mode changes, with
+    example requests (paths or evaluation ids, never patient data). Exit 2 on a base, rules or corpus that
+    cannot be used."""
+    from datetime import UTC, datetime
+
+    from cds.impact import report
+    from cds.impact.base import BaseError, base_rules
+    from cds.impact.compare import compare
+    from cds.impact.corpus import CorpusError
+    from cds.impact.evaluate import evaluate
+
+    now = datetime.now(UTC)
+    edited = _load_or_exit(directory, profile, exit_code=2, what="edited rules")
+    try:
+        with base_rules(base, directory) as base_directory:
+            old = _load_or_exit(base_directory, profile, exit_code=2, what=f"base rules ({base})")
+        chosen = _corpus_or_exit(corpus, since, until, limit, now)
+    except (BaseError, CorpusError) as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(2) from None
+    hooks = {s.hook for book in (old.rulebook, edited.rulebook) for s in book.services.values()}
+    services = {hook: sorted({s.id for book in (old.rulebook, edited.rulebook) for s in book.services.values()
+                              if s.hook == hook and (not service or s.id in service)}) for hook in hooks}
+    impact = compare(old.rulebook, edited.rulebook, chosen, evaluate(old, chosen, services, now),
+                     evaluate(edited, chosen, services, now), examples)
+    impact.base = base
+    render = {DiffFormat.text: report.as_text, DiffFormat.markdown: report.as_markdown, DiffFormat.json: report.as_json}
+    typer.echo(render[output](impact), nl=False)
+    if exit_code and impact.moved:
+        raise typer.Exit(1)
+
+
+def _corpus_or_exit(source: str, since: str | None, until: str | None, limit: int, now: Any) -> Any:
+    """The corpus `cds rules diff --corpus` names: a directory, the service's store ('recorded') or a URL."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from cds.analytics.period import BadQuery, analytics_query
+    from cds.impact.corpus import read_directory, read_recorded
+    from cds.store.feedback import FeedbackStore
+
+    if source != "recorded" and "://" not in source:
+        return read_directory(Path(source), now)
+    url = Settings().feedback_url() if source == "recorded" else source
+    shown = make_url(url).render_as_string(hide_password=True)
+    try:
+        period = analytics_query(since, until, now=now)
+    except BadQuery as error:
+        typer.echo(f"--{error.field}: {error}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        return read_recorded(FeedbackStore(url).engine, period.since, period.until, limit, shown)
+    except SQLAlchemyError as error:
+        typer.echo(f"cannot read recorded evaluations from {shown}: {_first_line(error)}", err=True)
+        raise typer.Exit(2) from None
+
+
 @rules_app.command("explain")
 def explain(
     request: Annotated[Path, typer.Argument(help="Request JSON (a fixture or a real request).")],
@@ -372,14 +457,14 @@ def _columns(rows: list[tuple[str, ...]]) -> list[str]:
     return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
 
 
-def _load_or_exit(directory: Path, profile: str) -> LoadedRules:
+def _load_or_exit(directory: Path, profile: str, exit_code: int = 1, what: str | None = None) -> LoadedRules:
     from cds.generation import load
 
     try:
         return load(directory, profile)
     except RulebookError as error:
-        typer.echo(str(error), err=True)
-        raise typer.Exit(1) from None
+        typer.echo(f"{what} in {directory} are invalid:\n{error}" if what else str(error), err=True)
+        raise typer.Exit(exit_code) from None
 
 
 if __name__ == "__main__":
