@@ -414,29 +414,45 @@ def render(fixture: Annotated[Path, typer.Argument(help="Request fixture file.")
 
 @analytics_app.command("export")
 def export(
-    since: Annotated[str, typer.Option(help="First day (or moment), ISO 8601.")],
+    since: Annotated[str | None, typer.Option(help="First day (or moment), ISO 8601 (default: 30 days before "
+                                                   "until, as on the console).")] = None,
     until: Annotated[str | None, typer.Option(help="Last day (included) or moment, ISO 8601 (default: now).")] = None,
     service: Annotated[str | None, typer.Option(help="Only this service's cards.")] = None,
     pack_version: Annotated[str | None, typer.Option(help="Only cards of this pack version.")] = None,
     output: Annotated[ExportFormat, typer.Option("--format", help="csv (one row per rule) or json (the API's body).")]
     = ExportFormat.json,
 ) -> None:
-    """Print the per-rule figures of GET /analytics/api/rules, from the store `cds serve` uses
-    (CDS_DATABASE_URL, else the SQLite file in CDS_DATA_DIR)."""
+    """Print the per-rule figures of GET /analytics/api/rules (firing alarms included), from the store `cds serve`
+    uses (CDS_DATABASE_URL, else the SQLite file in CDS_DATA_DIR); override reasons are named from the rules
+    it serves (CDS_RULES, CDS_PROFILE)."""
+    from functools import partial
+
     from sqlalchemy.exc import SQLAlchemyError
 
+    from cds.analytics.alarms import AlarmSettings
+    from cds.analytics.annotate import annotated_report
     from cds.analytics.export import report_csv, report_json
     from cds.analytics.period import BadQuery, analytics_query
-    from cds.analytics.queries import build_report
+    from cds.analytics.watching import watch_rules
+    from cds.rulebook import load_rulebook
     from cds.store.feedback import FeedbackStore
 
+    settings, _ = _settings_or_exit({})
     try:
         query = analytics_query(since, until, service, pack_version)
     except BadQuery as error:
         typer.echo(f"--{error.field.replace('_', '-')}: {error}", err=True)
         raise typer.Exit(2) from None
     try:
-        report = build_report(FeedbackStore(Settings().feedback_url()).engine, query)
+        catalogue = load_rulebook(settings.rules, settings.profile).override_reasons
+    except RulebookError as error:
+        typer.echo(f"override reasons not named: the rules in {settings.rules} are invalid "
+                   f"({len(error.errors)} error(s))", err=True)
+        catalogue = None
+    try:
+        engine = FeedbackStore(settings.feedback_url()).engine
+        report = annotated_report(engine, query, partial(watch_rules, engine, settings=AlarmSettings.of(settings)),
+                                  catalogue)
     except SQLAlchemyError as error:
         typer.echo(f"cannot read the card log: {_first_line(error)}", err=True)
         raise typer.Exit(1) from None

@@ -74,9 +74,9 @@ class Settings(BaseSettings):
                                                   "names, free text or dates), for `cds rules diff --corpus recorded`")
     alarm_baseline_days: int = Field(28, ge=7, description="Firing alarms: live days of a rule's own history its "
                                                            "recent days are compared with")
-    alarm_window_days: int = Field(3, ge=1, le=14, description="Firing alarms: the last 1 to this many days are each "
+    alarm_window_days: int = Field(14, ge=1, le=28, description="Firing alarms: the last 1 to this many days are each "
                                                                "compared with the baseline")
-    alarm_p_value: float = Field(1e-4, gt=0, lt=0.5, description="Firing alarms: a count this unlikely under the "
+    alarm_p_value: float = Field(1e-5, gt=0, lt=0.5, description="Firing alarms: a count this unlikely under the "
                                                                  "baseline rate (either way) is flagged")
     alarm_min_baseline_cards: int = Field(28, ge=1, description="Firing alarms: a rule with fewer cards in its "
                                                                 "baseline is not judged (too rare)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,7 @@ class RuleRuntime:
         self.last_error: RulebookError | None = None
         self._reload_lock = threading.Lock()
         self._leases = _Leases()
+        self.on_reload: list[Callable[[], None]] = []   # called after each reload that went live
         RULES_LOADED.set(len(self.current.rulebook.rules()))
 
     @contextmanager
@@ -76,6 +77,8 @@ class RuleRuntime:
             self.last_error = None
             RELOADS.labels("ok").inc()
             RULES_LOADED.set(len(fresh.rulebook.rules()))
+            for listener in self.on_reload:
+                listener()
             if self.check_examples:
                 log.info("rules reloaded: %s → %s", previous.rulebook.digest, fresh.rulebook.digest)
             else:

@@ -11,6 +11,7 @@ from datetime import date, timedelta
 
 from markupsafe import Markup
 
+from cds.analytics.alarms import Judged
 from cds.analytics.figures import DayCount, ReasonCount
 
 MAX_BARS = 92            # a longer period is drawn in buckets of several days
@@ -54,33 +55,93 @@ def firing_chart(days: Sequence[DayCount], first: date, last: date, title: str, 
     """Vertical bars of cards fired per day (or per bucket of days) from `first` to `last`, inclusive."""
     step, bars = buckets(days, first, last)
     top = nice_ceiling(max(count for _, count in bars))
-    plot_width = width - PLOT_LEFT - PLOT_RIGHT
-    plot_height = FIRING_HEIGHT - PLOT_TOP - PLOT_BOTTOM
-    base = PLOT_TOP + plot_height
-    slot = plot_width / len(bars)
-    unit = "day" if step == 1 else f"{step} days"
-    parts = [Markup('<line class="axis" x1="{}" y1="{}" x2="{}" y2="{}"/>').format(PLOT_LEFT, base, width - PLOT_RIGHT,
-                                                                                   base)]
-    for value in (top, top // 2) if top > 1 else (top,):
-        y = base - plot_height * value / top
-        parts.append(Markup('<line class="grid" x1="{}" y1="{:.1f}" x2="{}" y2="{:.1f}"/>'
-                            '<text class="tick" x="{}" y="{:.1f}" text-anchor="end">{}</text>')
-                     .format(PLOT_LEFT, y, width - PLOT_RIGHT, y, PLOT_LEFT - 6, y + 4, value))
+    plot = _Plot(width, len(bars), top)
+    parts = plot.axes(first, last, f"cards per {'day' if step == 1 else f'{step} days'}")
     for index, (start, count) in enumerate(bars):
         if count:
-            height = plot_height * count / top
-            parts.append(Markup('<rect class="bar" x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}">'
-                                '<title>{}: {} card{}</title></rect>')
-                         .format(PLOT_LEFT + index * slot + slot * 0.1, base - height, max(slot * 0.8, 1), height,
-                                 _period_label(start, step), count, "" if count == 1 else "s"))
-    for anchor, x, day in (("start", PLOT_LEFT, first), ("end", width - PLOT_RIGHT, last)):
-        parts.append(Markup('<text class="tick" x="{}" y="{}" text-anchor="{}">{}</text>')
-                     .format(x, FIRING_HEIGHT - 8, anchor, day.isoformat()))
-    parts.append(Markup('<text class="tick" x="{}" y="{}" text-anchor="middle">cards per {}</text>')
-                 .format(width / 2, FIRING_HEIGHT - 8, unit))
+            parts.append(plot.bar(index, count, "bar", f"{_period_label(start, step)}: {_cards(count)}"))
     if not any(count for _, count in bars):
-        parts.append(_empty("No cards fired in this period", width / 2, PLOT_TOP + plot_height / 2))
+        parts.append(_empty("No cards fired in this period", width / 2, plot.middle))
     return _svg(title, width, FIRING_HEIGHT, Markup("").join(parts), "chart firing")
+
+
+def control_chart(days: Sequence[Judged], first: date, last: date, title: str, width: int = WIDTH * 2) -> Markup:
+    """A rule's live cards per day from `first` to `last` against its control limits: the band of counts a day
+    may have within them and the baseline's daily rate (a tick), where a day was judged; a day out of control
+    is drawn as flagged, a day the rule was not live is left blank."""
+    span = (last - first).days + 1
+    judged = {day.day: day for day in days if first <= day.day <= last}
+    top = nice_ceiling(max([0, *(max(day.count, day.upper or 0) for day in judged.values())]))
+    plot = _Plot(width, span, top)
+    parts = plot.axes(first, last, "live cards per day; band: control limits")
+    for index in range(span):
+        day = judged.get(first + timedelta(days=index))
+        if day is None or not day.live:
+            continue
+        if day.lower is not None and day.upper is not None and day.expected is not None:
+            parts.append(plot.band(index, day.lower, day.upper))
+            parts.append(plot.tick(index, day.expected))
+        said = f"{day.day.isoformat()}: {_cards(day.count)}"
+        if day.expected is not None:
+            limits = f", limits {day.lower}–{day.upper}" if day.lower is not None else ""
+            said += f" (expected {day.expected:.1f}{limits})"
+        if day.flagged:
+            said += f": out of control ({day.flagged})"
+        parts.append(plot.bar(index, day.count, "bar flagged" if day.flagged else "bar", said, 3 if day.flagged else 0))
+    if not any(day.live for day in judged.values()):
+        parts.append(_empty("The rule was not live in this period", width / 2, plot.middle))
+    return _svg(title, width, FIRING_HEIGHT, Markup("").join(parts), "chart control")
+
+
+class _Plot:
+    """The plot area of a chart of `slots` columns over counts from 0 to `top`."""
+
+    def __init__(self, width: int, slots: int, top: int):
+        self.width, self.top = width, top
+        self.height = FIRING_HEIGHT - PLOT_TOP - PLOT_BOTTOM
+        self.base = PLOT_TOP + self.height
+        self.middle = PLOT_TOP + self.height / 2
+        self.slot = (width - PLOT_LEFT - PLOT_RIGHT) / slots
+
+    def y(self, value: float) -> float:
+        return self.base - self.height * value / self.top
+
+    def axes(self, first: date, last: date, unit: str) -> list[Markup]:
+        """The base line, grid lines at the top and its half, the first and last day and the unit."""
+        right = self.width - PLOT_RIGHT
+        parts = [Markup('<line class="axis" x1="{}" y1="{}" x2="{}" y2="{}"/>').format(PLOT_LEFT, self.base, right,
+                                                                                       self.base)]
+        for value in (self.top, self.top // 2) if self.top > 1 else (self.top,):
+            parts.append(Markup('<line class="grid" x1="{}" y1="{:.1f}" x2="{}" y2="{:.1f}"/>'
+                                '<text class="tick" x="{}" y="{:.1f}" text-anchor="end">{}</text>')
+                         .format(PLOT_LEFT, self.y(value), right, self.y(value), PLOT_LEFT - 6, self.y(value) + 4,
+                                 value))
+        for anchor, x, day in (("start", PLOT_LEFT, first), ("end", right, last)):
+            parts.append(Markup('<text class="tick" x="{}" y="{}" text-anchor="{}">{}</text>')
+                         .format(x, FIRING_HEIGHT - 8, anchor, day.isoformat()))
+        parts.append(Markup('<text class="tick" x="{}" y="{}" text-anchor="middle">{}</text>')
+                     .format(self.width / 2, FIRING_HEIGHT - 8, unit))
+        return parts
+
+    def bar(self, index: int, count: int, css_class: str, said: str, least: float = 0) -> Markup:
+        """A bar of `count`, at least `least` high (a day out of control with no card is still seen)."""
+        height = max(self.height * count / self.top, least)
+        return Markup('<rect class="{}" x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}"><title>{}</title></rect>'
+                      ).format(css_class, PLOT_LEFT + index * self.slot + self.slot * 0.1, self.base - height,
+                               max(self.slot * 0.8, 1), height, said)
+
+    def band(self, index: int, lower: int, upper: int) -> Markup:
+        return Markup('<rect class="limits" x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}"/>').format(
+            PLOT_LEFT + index * self.slot, self.y(upper), self.slot, self.y(lower) - self.y(upper))
+
+    def tick(self, index: int, value: float) -> Markup:
+        x = PLOT_LEFT + index * self.slot
+        return Markup('<line class="expected" x1="{:.1f}" y1="{:.1f}" x2="{:.1f}" y2="{:.1f}"/>').format(
+            x, self.y(value), x + self.slot, self.y(value))
+
+
+def _cards(count: int) -> str:
+    return f"{count} card{'' if count == 1 else 's'}"
 
 
 def _period_label(start: date, step: int) -> str:

@@ -12,8 +12,9 @@ from cds.analytics.figures import AnalyticsReport
 
 _REPORT = TypeAdapter(AnalyticsReport)
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-CSV_COLUMNS = ["rule_id", "fired", "patients", "accepted", "overridden", "accept_rate", "override_rate",
-               "median_seconds_to_feedback", "top_override_reasons", "firing_by_day"]
+FIGURES = ["rule_id", "fired", "patients", "accepted", "overridden", "accept_rate", "override_rate",
+           "median_seconds_to_feedback", "silent_fired", "silent_patients"]
+CSV_COLUMNS = [*FIGURES, "top_override_reasons", "firing_by_day", "alarm", "alarm_since", "alarm_summary"]
 
 
 def report_json(report: AnalyticsReport) -> dict[str, Any]:
@@ -22,7 +23,8 @@ def report_json(report: AnalyticsReport) -> dict[str, Any]:
 
 
 def report_csv(report: AnalyticsReport) -> str:
-    """One row per rule; reasons as `code=count` and days as `YYYY-MM-DD=count`, separated by `; `.
+    """One row per rule; reasons as `code=count` and days as `YYYY-MM-DD=count`, separated by `; `; its firing
+    alarm's status (stopped, dropped, jumped; empty: none), first day and summary.
     Safe to open in a spreadsheet (OWASP CSV injection): a cell that begins with `=`, `+`, `-`, `@`,
     a tab or a carriage return is prefixed with `'`, and a cell holding CR or LF is quoted (RFC 4180
     line ends, so both are quoted)."""
@@ -30,9 +32,11 @@ def report_csv(report: AnalyticsReport) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for rule in report_json(report)["rules"]:
-        row = {**{column: rule[column] for column in CSV_COLUMNS[:8]},
+        alarm = rule["alarm"] or {}
+        row = {**{column: rule[column] for column in FIGURES},
                "top_override_reasons": "; ".join(f"{r['code']}={r['count']}" for r in rule["top_override_reasons"]),
-               "firing_by_day": "; ".join(f"{d['day']}={d['count']}" for d in rule["firing_by_day"])}
+               "firing_by_day": "; ".join(f"{d['day']}={d['count']}" for d in rule["firing_by_day"]),
+               "alarm": alarm.get("status"), "alarm_since": alarm.get("since"), "alarm_summary": alarm.get("summary")}
         writer.writerow([neutralised(row[column]) for column in CSV_COLUMNS])
     return out.getvalue()
 

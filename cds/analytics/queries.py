@@ -4,13 +4,15 @@ The cards are those issued in the query's period (and service, pack version); th
 joined by card uuid and service whenever it came, so feedback that arrived before its card was
 logged still counts. A card with feedback of both outcomes counts as accepted and as overridden.
 Cards fired per rule and day come from the hourly tally (card_hours) for the period's whole hours;
-distinct patients from the covering index on issue time, rule and patient key (the hash's first 64 bits).
+distinct patients from the covering index on issue time, rule, silent and patient key (the hash's first
+64 bits). Cards of silent rules are counted apart (silent_fired, silent_patients).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -27,17 +29,19 @@ CLOCK_MARGIN = timedelta(days=1)
 
 
 def build_report(engine: Engine, query: AnalyticsQuery) -> AnalyticsReport:
-    """Per rule that fired in the period: the figures of RuleFigures, most fired first."""
+    """Per rule that fired in the period (shown, or logged while silent): the figures of RuleFigures, most
+    fired first."""
     cards = _card_conditions(issued_cards, issued_cards.c.issued_at, query)
-    rule = issued_cards.c.rule_id
+    rule, silent = issued_cards.c.rule_id, issued_cards.c.silent
     answers = _answers(query, cards)
     with engine.connect().execution_options(**{READ_ONLY: True}) as connection:  # one snapshot, writers go on
         def rows(statement: Select) -> list[Any]:
             return list(connection.execute(statement))
 
         days = _firing(rows, query, engine.dialect.name)
-        patients = dict(rows(select(rule, func.count(func.distinct(issued_cards.c.patient_key)))
-                             .where(*cards).group_by(rule)))
+        patients = {(rule_id, bool(hidden)): count for rule_id, hidden, count in rows(
+            select(rule, silent, func.count(func.distinct(issued_cards.c.patient_key)))
+            .where(*cards).group_by(rule, silent))}
         outcomes = {(r, outcome): count for r, outcome, count in rows(
             select(answers.c.rule_id, answers.c.outcome, func.count(func.distinct(answers.c.card_uuid)))
             .group_by(answers.c.rule_id, answers.c.outcome))}
@@ -47,13 +51,16 @@ def build_report(engine: Engine, query: AnalyticsQuery) -> AnalyticsReport:
             .where(answers.c.outcome == "overridden", answers.c.override_code.is_not(None))
             .group_by(answers.c.rule_id, answers.c.override_system, answers.c.override_code)))
         medians = dict(rows(_median_delays(answers, engine.dialect.name)))
-    fired = sorted(((rule_id, sum(count for _, count in counted)) for rule_id, counted in days.items()),
-                   key=lambda row: (-row[1], row[0]))
+    shown = {rule_id: days.get((rule_id, False), []) for rule_id, _ in days}
+    hidden = {rule_id: days.get((rule_id, True), []) for rule_id in shown}
+    fired = {rule_id: sum(count for _, count in counted) for rule_id, counted in shown.items()}
     return AnalyticsReport(query, [
-        _figures(rule_id, count, patients.get(rule_id, 0), outcomes.get((rule_id, "accepted"), 0),
-                 outcomes.get((rule_id, "overridden"), 0), reasons[rule_id], sorted(days[rule_id]),
-                 medians.get(rule_id))
-        for rule_id, count in fired])
+        replace(_figures(rule_id, fired[rule_id], patients.get((rule_id, False), 0),
+                         outcomes.get((rule_id, "accepted"), 0), outcomes.get((rule_id, "overridden"), 0),
+                         reasons[rule_id], sorted(shown[rule_id]), medians.get(rule_id)),
+                silent_fired=sum(count for _, count in hidden[rule_id]),
+                silent_patients=patients.get((rule_id, True), 0))
+        for rule_id in sorted(fired, key=lambda rule_id: (-fired[rule_id], rule_id))])
 
 
 def _answers(query: AnalyticsQuery, cards: list[ColumnElement[bool]]) -> CTE:
@@ -99,32 +106,33 @@ def _by_rule(rows: list[Any]) -> defaultdict[str, list[tuple[Any, ...]]]:
     return grouped
 
 
-def _firing(rows: Callable[[Select], list[Any]], query: AnalyticsQuery, dialect: str) -> dict[str, list[Any]]:
-    """Cards per rule and UTC day in the period: whole hours from the hourly tally, the period's
+def _firing(rows: Callable[[Select], list[Any]], query: AnalyticsQuery,
+            dialect: str) -> defaultdict[tuple[str, bool], list[Any]]:
+    """Cards per (rule, silent) and UTC day in the period: whole hours from the hourly tally, the period's
     partial first and last hours from the card log itself."""
     start, end = as_utc(query.since), as_utc(query.until)
     first_whole = hour_of(start) if start == hour_of(start) else hour_of(start) + HOUR
     last_whole = hour_of(end)
     edges = [(start, end)] if first_whole >= last_whole else [(start, first_whole), (last_whole, end)]
-    counted: defaultdict[tuple[str, str], int] = defaultdict(int)
+    counted: defaultdict[tuple[str, bool, str], int] = defaultdict(int)
     if first_whole < last_whole:
-        day = _utc_day(card_hours.c.hour, dialect)
-        for rule_id, on, count in rows(
-                select(card_hours.c.rule_id, day, func.sum(card_hours.c.cards))
+        day = utc_day(card_hours.c.hour, dialect)
+        for rule_id, hidden, on, count in rows(
+                select(card_hours.c.rule_id, card_hours.c.silent, day, func.sum(card_hours.c.cards))
                 .where(*_card_conditions(card_hours, card_hours.c.hour, query, first_whole, last_whole))
-                .group_by(card_hours.c.rule_id, day)):
-            counted[rule_id, str(on)] += int(count)
-    day = _utc_day(issued_cards.c.issued_at, dialect)
+                .group_by(card_hours.c.rule_id, card_hours.c.silent, day)):
+            counted[rule_id, bool(hidden), str(on)] += int(count)
+    day = utc_day(issued_cards.c.issued_at, dialect)
     for since, until in edges:
         if since < until:
-            for rule_id, on, count in rows(
-                    select(issued_cards.c.rule_id, day, func.count())
+            for rule_id, hidden, on, count in rows(
+                    select(issued_cards.c.rule_id, issued_cards.c.silent, day, func.count())
                     .where(*_card_conditions(issued_cards, issued_cards.c.issued_at, query, since, until))
-                    .group_by(issued_cards.c.rule_id, day)):
-                counted[rule_id, str(on)] += count
-    days: defaultdict[str, list[Any]] = defaultdict(list)
-    for (rule_id, on), count in counted.items():
-        days[rule_id].append((on, count))
+                    .group_by(issued_cards.c.rule_id, issued_cards.c.silent, day)):
+                counted[rule_id, bool(hidden), str(on)] += count
+    days: defaultdict[tuple[str, bool], list[Any]] = defaultdict(list)
+    for (rule_id, hidden, on), count in counted.items():
+        days[rule_id, hidden].append((on, count))
     return days
 
 
@@ -142,7 +150,7 @@ def _card_conditions(table: Table, moment: Any, query: AnalyticsQuery, since: da
     return conditions
 
 
-def _utc_day(moment: Any, dialect: str) -> ColumnElement[Any]:
+def utc_day(moment: Any, dialect: str) -> ColumnElement[Any]:
     """The UTC calendar day of a stored time (SQLite keeps UTC times without offset)."""
     return func.date(func.timezone("UTC", moment)) if dialect == "postgresql" else func.date(moment)
 

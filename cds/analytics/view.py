@@ -55,12 +55,28 @@ def in_scope(rule: Rule, query: AnalyticsQuery, rulebook: Rulebook) -> bool:
 
 
 def rule_rows(report: AnalyticsReport, rulebook: Rulebook) -> list[RuleRow]:
-    """Every rule that fired, then every rule in scope that did not (with zeros); most fired first."""
-    fired = {figures.rule_id: figures for figures in report.rules}
+    """Every rule whose cards were shown or that has an alarm, then every live rule in scope that did not
+    fire (with zeros); most fired first."""
+    fired = {f.rule_id: f for f in report.rules if f.fired or f.alarm or not _silent_now(f.rule_id, rulebook)}
     quiet = [no_cards(rule.id) for rule in rulebook.rules()
-             if rule.id not in fired and in_scope(rule, report.query, rulebook)]
+             if rule.id not in fired and not rule.silent and in_scope(rule, report.query, rulebook)]
     rows = [RuleRow(figures, rulebook.rule(figures.rule_id)) for figures in [*fired.values(), *quiet]]
     return sorted(rows, key=lambda row: (-row.figures.fired, row.figures.rule_id))
+
+
+def silent_rows(report: AnalyticsReport, rulebook: Rulebook) -> list[RuleRow]:
+    """Every rule that would have fired while silent, then every silent rule in scope that would not have
+    (with zeros); most would-have-fired first."""
+    logged = {f.rule_id: f for f in report.rules if f.silent_fired}
+    quiet = [no_cards(rule.id) for rule in rulebook.rules()
+             if rule.id not in logged and rule.silent and in_scope(rule, report.query, rulebook)]
+    rows = [RuleRow(figures, rulebook.rule(figures.rule_id)) for figures in [*logged.values(), *quiet]]
+    return sorted(rows, key=lambda row: (-row.figures.silent_fired, row.figures.rule_id))
+
+
+def _silent_now(rule_id: str, rulebook: Rulebook) -> bool:
+    rule = rulebook.rule(rule_id)
+    return rule is not None and rule.silent
 
 
 def figures_of(report: AnalyticsReport, rule_id: str) -> RuleFigures:

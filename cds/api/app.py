@@ -12,6 +12,8 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from cds.analytics.alarms import AlarmSettings
+from cds.analytics.monitor import AlarmMonitor
 from cds.api import analytics, console, errors, feedback, openapi, ops, services
 from cds.api.admission import Admission
 from cds.api.arrival import ArrivalMiddleware
@@ -32,9 +34,12 @@ log = logging.getLogger(__name__)
 
 @asynccontextmanager
 async def _card_log_running(app: FastAPI) -> AsyncIterator[None]:
-    """The card log's writer runs while the app serves; at shutdown it writes what is queued."""
+    """The card log's writer and the alarm monitor run while the app serves; at shutdown the writer writes
+    what is queued."""
     app.state.card_log.start()
+    app.state.monitor.start()
     yield
+    await to_thread.run_sync(app.state.monitor.close)
     await to_thread.run_sync(app.state.card_log.close)
 
 
@@ -60,6 +65,10 @@ def create_app(settings: Settings | None = None, runtime: RuleRuntime | None = N
     if settings.record_facts:
         app.state.feedback.note_fact_model(fact_model_version(), fact_model())
     app.state.card_log = CardLogWriter(app.state.feedback, patient_hasher(settings), settings.card_log_retention_days)
+    runtime = app.state.runtime
+    app.state.monitor = AlarmMonitor(app.state.feedback, lambda: runtime.current.rulebook, AlarmSettings.of(settings),
+                                     settings.alarm_interval_s)
+    runtime.on_reload.append(app.state.monitor.wake)
     app.state.evaluations = Admission(settings.evaluation_slots, settings.admission_min_left_s)
     app.state.hook_instances = HookInstanceWatch()
     app.state.report_slot = CapacityLimiter(1)

@@ -1,16 +1,20 @@
 """FastAPI dependencies (async: FastAPI runs a plain `def` dependency in the thread pool, a thread hop
-per dependency per request): the rules in force, the feedback store, settings, the service and the body."""
+per dependency per request): the rules in force, the feedback store, settings, the service, the body and the
+analytics reports."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 from typing import Annotated, Any, TypeVar
 
 from anyio import to_thread
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
+from cds.analytics.annotate import annotated_report
+from cds.analytics.figures import AnalyticsQuery, AnalyticsReport
 from cds.api.admission import Admission
 from cds.api.body import BadBody, check_depth, decode_json
 from cds.api.errors import ApiError
@@ -25,6 +29,7 @@ from cds.store.feedback import FeedbackStore
 
 PARSE_INLINE_BYTES = 64 * 1024   # larger bodies are parsed off the event loop
 T = TypeVar("T")
+ReportSource = Callable[[AnalyticsQuery], AnalyticsReport]
 
 
 async def runtime(request: Request) -> RuleRuntime:
@@ -109,3 +114,13 @@ BodyDep = Annotated[Any, Depends(json_body)]
 ArrivalDep = Annotated[float, Depends(arrival)]
 EvaluationsDep = Annotated[Admission, Depends(evaluations)]
 HookInstancesDep = Annotated[HookInstanceWatch, Depends(hook_instances)]
+
+
+async def report_source(request: Request, store: StoreDep, rules: RulesDep) -> ReportSource:
+    """Builds analytics reports from the card log in the service's store, with the firing alarms and the names
+    of override reasons (tests may override this dependency)."""
+    return partial(annotated_report, store.engine, judge=request.app.state.monitor.alarms,
+                   catalogue=rules.rulebook.override_reasons)
+
+
+ReportSourceDep = Annotated[ReportSource, Depends(report_source)]

@@ -35,7 +35,7 @@ issued_cards = Table(
     Column("patient_hash", String(64)),        # HMAC-SHA256 of the patient id, hex
     Column("patient_key", BigInteger),         # its first 64 bits (cds.patient_hash.patient_key)
     Column("silent", Boolean, nullable=False, server_default=false()),   # a silent rule's: never shown
-    Index("ix_issued_cards_issued_at_rule_patient", "issued_at", "rule_id", "patient_key"),
+    Index("ix_issued_cards_issued_at_rule_silent_patient", "issued_at", "rule_id", "silent", "patient_key"),
 )
 
 card_hours = Table(   # the card log tallied per hour, kept with it (log_cards, prune): analytics reads this

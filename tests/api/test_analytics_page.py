@@ -11,8 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.exc import OperationalError
 
 from cds.analytics.figures import AnalyticsQuery, AnalyticsReport, DayCount, ReasonCount, RuleFigures
-from cds.api import console as console_pages
-from cds.api import create_app
+from cds.api import create_app, deps
 from tests.jwt_helpers import PUBLIC_URL, Signer, assert_refused, claims, file_issuer, jwt_settings
 
 TODAY = datetime.now(UTC).date()
@@ -35,7 +34,7 @@ class Report:
 
 def console(settings, runtime, report: Report) -> TestClient:
     app = create_app(settings, runtime)
-    app.dependency_overrides[console_pages.report_source] = lambda: report
+    app.dependency_overrides[deps.report_source] = lambda: report
     return TestClient(app)
 
 
@@ -157,10 +156,13 @@ def test_blank_filters_mean_the_last_30_days_of_every_service_and_version(settin
 
 @pytest.mark.parametrize(("params", "field"), [({"since": "yesterday"}, "since"), ({"until": "2026-02-30"}, "until"),
                                                ({"since": "2026-11-02", "until": "2026-11-01"}, "since")])
-def test_a_bad_filter_is_a_400_in_the_error_shape(settings, runtime, params, field):
-    response = console(settings, runtime, Report()).get("/analytics", params=params)
-    assert response.status_code == 400
-    assert response.json()["error"] == "invalid analytics query" and response.json()["detail"][0]["field"] == field
+def test_a_bad_filter_is_a_400_page_naming_it_with_the_form_at_its_defaults(settings, runtime, params, field):
+    report = Report()
+    response = console(settings, runtime, report).get("/analytics", params=params)
+    assert response.status_code == 400 and response.headers["content-type"].startswith("text/html")
+    assert "<h1>invalid analytics query</h1>" in response.text and f"<li><code>{field}</code>: " in response.text
+    default = datetime.now(UTC).date()
+    assert f'name="until" value="{default.isoformat()}"' in response.text and report.queries == []
 
 
 def test_a_rule_page_shows_its_text_rationale_references_parameters_examples_and_figures(settings, runtime):
@@ -183,21 +185,22 @@ def test_a_rule_without_cards_gets_its_page_with_zeros(settings, runtime):
     assert "No cards fired in this period" in html and "No overrides in this period" in html
 
 
-def test_an_unknown_rule_is_a_404_in_the_error_shape(settings, runtime):
+def test_an_unknown_rule_is_a_404_page(settings, runtime):
     response = console(settings, runtime, Report()).get("/analytics/rules/no.such-rule")
-    assert response.status_code == 404
-    assert response.json() == {"error": "unknown rule 'no.such-rule'",
-                               "detail": [{"field": "rule_id", "message": "not in the rules in force"}]}
+    assert response.status_code == 404 and response.headers["content-type"].startswith("text/html")
+    assert "<h1>unknown rule &#39;no.such-rule&#39;</h1>" in response.text
+    assert "<li><code>rule_id</code>: not in the rules in force</li>" in response.text
 
 
-def test_a_card_log_that_cannot_be_read_is_a_503_in_the_error_shape(settings, runtime):
+def test_a_card_log_that_cannot_be_read_is_a_503_page(settings, runtime):
     def unavailable(query: AnalyticsQuery) -> AnalyticsReport:
         raise OperationalError("SELECT", {}, Exception("database is locked"))
 
     app = create_app(settings, runtime)
-    app.dependency_overrides[console_pages.report_source] = lambda: unavailable
+    app.dependency_overrides[deps.report_source] = lambda: unavailable
     response = TestClient(app).get("/analytics")
-    assert response.status_code == 503 and response.json()["error"] == "card log unavailable: please retry"
+    assert response.status_code == 503 and response.headers["content-type"].startswith("text/html")
+    assert "<h1>card log unavailable: please retry</h1>" in response.text
 
 
 def test_with_auth_on_the_console_needs_a_token_for_the_analytics_audience(tmp_path, runtime):

@@ -21,6 +21,9 @@ _HOURS_KEY = ["hour", "service_id", "rule_id", "pack_version"]
 def upgrade() -> None:
     with op.batch_alter_table("issued_cards") as batch:
         batch.add_column(sa.Column("silent", sa.Boolean, nullable=False, server_default=sa.false()))
+    op.drop_index("ix_issued_cards_issued_at_rule_patient", table_name="issued_cards")
+    op.create_index("ix_issued_cards_issued_at_rule_silent_patient", "issued_cards",
+                    ["issued_at", "rule_id", "silent", "patient_key"])   # patients counted apart when silent
     with op.batch_alter_table("card_hours", recreate="always") as batch:   # SQLite: a new key means a new table
         batch.add_column(sa.Column("silent", sa.Boolean, nullable=False, server_default=sa.false()))
         batch.drop_constraint("pk_card_hours", type_="primary")
@@ -67,5 +70,7 @@ def downgrade() -> None:   # silent cards did not exist before: they go, with th
         batch.drop_constraint("pk_card_hours", type_="primary")
         batch.drop_column("silent")
         batch.create_primary_key("pk_card_hours", _HOURS_KEY)
+    op.drop_index("ix_issued_cards_issued_at_rule_silent_patient", table_name="issued_cards")
+    op.create_index("ix_issued_cards_issued_at_rule_patient", "issued_cards", ["issued_at", "rule_id", "patient_key"])
     with op.batch_alter_table("issued_cards") as batch:
         batch.drop_column("silent")
