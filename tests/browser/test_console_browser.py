@@ -1,6 +1,6 @@
 """The analytics page in a real browser (Debian's chromium, headless, via Playwright) after real CDS
-calls and feedback posts to a started service: per-rule counts and rates, plots, a rule's page.
-The screenshot is kept in test-artifacts/ (gitignored)."""
+calls and feedback posts to a started service: per-rule counts and rates, plots, a rule's page; a silent
+rule in no answer but counted apart. The screenshots are kept in test-artifacts/ (gitignored)."""
 
 from __future__ import annotations
 
@@ -15,12 +15,15 @@ from uuid import uuid4
 
 import pytest
 import requests
+from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from cds import PROJECT_ROOT
 from cds.analytics.view import duration
+from cds.api import create_app
 from cds.config import Settings
-from tests.conftest import fixture_request
+from cds.runtime import RuleRuntime
+from tests.conftest import FIXTURES, edit_file, fixture_request
 from tests.live import live_server
 
 CHROMIUM = "/usr/bin/chromium"
@@ -175,3 +178,49 @@ def test_the_analytics_page_shows_what_was_sent(tmp_path, runtime, browser):
         expect(page.locator('[data-figure="fired"]')).to_have_text(str(expected["units.mg-mcg-confusion"].fired))
         expect(page.locator("svg.chart.reasons rect.bar")).to_have_count(1)
         page.screenshot(path=ARTIFACTS / "analytics-rule.png", full_page=True)
+
+
+def test_a_silent_rule_is_in_no_answer_but_counted_apart_on_the_console(tmp_path, runtime, rules_copy, browser):
+    silent = "units.mg-mcg-confusion"
+    edit_file(rules_copy / "packs" / "units.yaml", f"  - id: {silent}\n", f"  - id: {silent}\n    mode: silent\n")
+    shown = TestClient(create_app(Settings(data_dir=tmp_path / "shown"), runtime))   # the rule live: what it gives
+    services = {}
+    for service in shown.get("/cds-services").json()["services"]:
+        services.setdefault(service["hook"], []).append(service["id"])
+    would, patients, calls = 0, set(), 0
+    with live_server(Settings(data_dir=tmp_path / "silent"), RuleRuntime(rules_copy)) as base:
+        for path in sorted((FIXTURES / "requests").glob("*.json")):
+            request = fixture_request(f"requests/{path.name}")
+            for patient in (request["context"]["patientId"], f"{request['context']['patientId']}-again"):
+                call = _as_patient(request, patient)
+                for service in services[call["hook"]]:
+                    answer = requests.post(f"{base}/cds-services/{service}", json=call, timeout=10)
+                    live = shown.post(f"/cds-services/{service}", json=call)
+                    assert answer.status_code == live.status_code, path.name
+                    if answer.status_code != 200:
+                        continue
+                    calls += 1
+                    assert silent not in {c["source"]["topic"]["code"] for c in answer.json()["cards"]}, path.name
+                    fired = [c for c in live.json()["cards"] if c["source"]["topic"]["code"] == silent]
+                    would += len(fired)
+                    patients |= {patient} if fired else set()
+        assert calls > 200 and would > 0 and len(patients) > 1
+        deadline = time.monotonic() + 30
+        while (figures := {r["rule_id"]: r for r in requests.get(f"{base}/analytics/api/rules", timeout=10)
+                           .json()["rules"]}).get(silent, {}).get("silent_fired") != would:
+            assert time.monotonic() < deadline, f"the card log holds {figures.get(silent)}, not {would} silent cards"
+            time.sleep(0.2)
+        assert (figures[silent]["fired"], figures[silent]["silent_patients"]) == (0, len(patients))
+
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        page.goto(f"{base}/analytics")
+        page.screenshot(path=ARTIFACTS / "analytics-silent.png", full_page=True)
+        expect(page.locator(f'tr[data-rule="{silent}"]')).to_have_count(0)     # not among the live rules
+        row = page.locator(f'tr[data-silent-rule="{silent}"]')
+        expect(row.locator('[data-col="silent-fired"]')).to_have_text(str(would))
+        expect(row.locator('[data-col="silent-patients"]')).to_have_text(str(len(patients)))
+        row.locator("th a").click()
+        page.wait_for_url(f"**/analytics/rules/{silent}?*")
+        expect(page.locator("[data-mode]")).to_have_text("silent")
+        expect(page.locator('[data-figure="silent-fired"]')).to_have_text(str(would))
+        expect(page.locator('[data-figure="fired"]')).to_have_text("0")
