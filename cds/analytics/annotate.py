@@ -10,7 +10,7 @@ from datetime import date
 
 from sqlalchemy import Engine
 
-from cds.analytics.figures import AnalyticsQuery, AnalyticsReport, ReasonCount
+from cds.analytics.figures import AnalyticsQuery, AnalyticsReport, ReasonCount, RuleFigures
 from cds.analytics.queries import build_report
 from cds.analytics.view import no_cards
 from cds.analytics.watching import RuleWatch, last_whole_day
@@ -27,13 +27,17 @@ def annotated_report(engine: Engine, query: AnalyticsQuery, judge: Judge,
 
 
 def with_alarms(report: AnalyticsReport, watched: dict[str, RuleWatch], as_of: date) -> AnalyticsReport:
-    """Each rule's alarm as of `as_of`; a flagged rule that gave no card in the period (stopped) is added."""
+    """Each rule's alarm as of `as_of`, and whether it could be judged; a flagged rule that gave no card in the
+    period (stopped) is added."""
     figures = {rule.rule_id: rule for rule in report.rules}
     flagged = [rule_id for rule_id, found in sorted(watched.items()) if found.alarm and rule_id not in figures]
-    rules = [replace(rule, alarm=watched[rule.rule_id].alarm if rule.rule_id in watched else None)
-             for rule in report.rules]
-    rules += [replace(no_cards(rule_id), alarm=watched[rule_id].alarm) for rule_id in flagged]
-    return replace(report, rules=rules, alarms_as_of=as_of)
+
+    def judged(rule: RuleFigures) -> RuleFigures:
+        found = watched.get(rule.rule_id)
+        return replace(rule, alarm=found.alarm, alarm_judged=found.judged) if found else rule
+
+    return replace(report, rules=[judged(rule) for rule in [*report.rules, *map(no_cards, flagged)]],
+                   alarms_as_of=as_of)
 
 
 def with_reason_names(report: AnalyticsReport, catalogue: dict[str, dict[str, str]]) -> AnalyticsReport:

@@ -14,7 +14,8 @@ _REPORT = TypeAdapter(AnalyticsReport)
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 FIGURES = ["rule_id", "fired", "patients", "accepted", "overridden", "accept_rate", "override_rate",
            "median_seconds_to_feedback", "silent_fired", "silent_patients"]
-CSV_COLUMNS = [*FIGURES, "top_override_reasons", "firing_by_day", "alarm", "alarm_since", "alarm_summary"]
+CSV_COLUMNS = [*FIGURES, "top_override_reasons", "firing_by_day", "alarm_judged", "alarm", "alarm_since",
+               "alarm_summary"]
 
 
 def report_json(report: AnalyticsReport) -> dict[str, Any]:
@@ -24,7 +25,8 @@ def report_json(report: AnalyticsReport) -> dict[str, Any]:
 
 def report_csv(report: AnalyticsReport) -> str:
     """One row per rule; reasons as `code=count` and days as `YYYY-MM-DD=count`, separated by `; `; its firing
-    alarm's status (stopped, dropped, jumped; empty: none), first day and summary.
+    alarm: whether the rule could be judged (empty: not live, not watched), the alarm's status (stopped,
+    dropped, jumped; empty: none), first day and summary.
     Safe to open in a spreadsheet (OWASP CSV injection): a cell that begins with `=`, `+`, `-`, `@`,
     a tab or a carriage return is prefixed with `'`, and a cell holding CR or LF is quoted (RFC 4180
     line ends, so both are quoted)."""
@@ -36,7 +38,8 @@ def report_csv(report: AnalyticsReport) -> str:
         row = {**{column: rule[column] for column in FIGURES},
                "top_override_reasons": "; ".join(f"{r['code']}={r['count']}" for r in rule["top_override_reasons"]),
                "firing_by_day": "; ".join(f"{d['day']}={d['count']}" for d in rule["firing_by_day"]),
-               "alarm": alarm.get("status"), "alarm_since": alarm.get("since"), "alarm_summary": alarm.get("summary")}
+               "alarm_judged": rule["alarm_judged"], "alarm": alarm.get("status"), "alarm_since": alarm.get("since"),
+               "alarm_summary": alarm.get("summary")}
         writer.writerow([neutralised(row[column]) for column in CSV_COLUMNS])
     return out.getvalue()
 

@@ -74,6 +74,8 @@ class RuleFigures:
     silent_fired: int = 0                  # cards of the rule while silent: would have fired
     silent_patients: int = 0
     alarm: Alarm | None = None             # its firing alarm as of the period's last whole day
+    alarm_judged: bool | None = None       # its firing could be judged then (False: too rare or too new; None: not
+                                           # live that day, so not watched)
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,8 @@ async def rule_figures(request: Request, source: deps.ReportSourceDep, since: Si
     overridden (counts, and shares of the cards fired), top override reasons (a reason sent without its
     display named from the rules' catalogue), median seconds from issue to the first feedback, and firing
     per UTC day; cards of silent rules apart (silent_fired, silent_patients); and each live rule's firing
-    alarm as of the period's last whole day (`alarm`, null when its firing is within its limits; a rule
+    alarm as of the period's last whole day (`alarm`, null when its firing is within its limits or could not
+    be judged: `alarm_judged` false when the rule is too rare or too new, null when it was not live; a rule
     that stopped is listed with no card). `cds analytics export` prints the same."""
     try:
         query = analytics_query(since, until, service, pack_version)

@@ -3,7 +3,8 @@ analytics API, `cds analytics export`, /metrics and the console.
 
 The log ends yesterday. On day 45 an edit to the units pack (a threshold raised a thousandfold) goes live and
 units.mg-mcg-confusion stops firing; escalation.duplicate-draft fires on, with Poisson noise alone. The service
-noted the rules in force each day, as its monitor does. The stop must be flagged within 3 days, naming the
+noted the rules in force each day, as its monitor does; route.cyanocobalamin-iv fires a card every few days,
+too rarely to be judged. The stop must be flagged within 3 days, naming the
 pack versions before and after; the noisy rule must not be flagged (its seed is arbitrary: the false-alarm rate
 over many seeds is measured in test_alarms.py).
 """
@@ -33,7 +34,7 @@ from cds.store.cardlog import card_rows
 from tests.conftest import edit_file, sample
 from tests.firing import firing_log
 
-STOPPED, STEADY = "units.mg-mcg-confusion", "escalation.duplicate-draft"
+STOPPED, STEADY, RARE = "units.mg-mcg-confusion", "escalation.duplicate-draft", "route.cyanocobalamin-iv"
 RATE, STOP_DAY, DAYS = 12, 45, 60
 FIRST = datetime.now(UTC).date() - timedelta(days=DAYS)     # day 1; day 60 is yesterday
 API = "/analytics/api/rules"
@@ -73,25 +74,32 @@ def history(tmp_path: Path, database_url: str, runtime: RuleRuntime, rules_copy:
     in_force: list[Rulebook] = []
     monitor = AlarmMonitor(store, lambda: in_force[-1], AlarmSettings.of(settings), 300)
     stopped = firing_log(1, FIRST, DAYS, RATE, stop_day=STOP_DAY)
-    steady = firing_log(2, FIRST, DAYS, RATE)
+    steady, rare = firing_log(2, FIRST, DAYS, RATE), firing_log(3, FIRST, DAYS, 0.3)
     rows = []
     for number in range(1, DAYS + 1):
         in_force.append(before if number < STOP_DAY else after)
         monitor.note(day(number))
         rows += _cards(STOPPED, in_force[-1].rule(STOPPED).pack_version, day(number), stopped[day(number)])
         rows += _cards(STEADY, before.rule(STEADY).pack_version, day(number), steady[day(number)])
+        rows += _cards(RARE, before.rule(RARE).pack_version, day(number), rare[day(number)])
     store.log_cards(rows)
     return History(client, settings, before, after)
 
 
-def _alarms(client: TestClient, until: int) -> dict[str, dict | None]:
+def _rules(client: TestClient, until: int) -> dict[str, dict]:
     response = client.get(API, params={"since": day(1).isoformat(), "until": day(until).isoformat()})
     assert response.status_code == 200, response.text
-    return {rule["rule_id"]: rule["alarm"] for rule in response.json()["rules"]}
+    return {rule["rule_id"]: rule for rule in response.json()["rules"]}
+
+
+def _alarms(client: TestClient, until: int) -> dict[str, dict | None]:
+    return {rule_id: rule["alarm"] for rule_id, rule in _rules(client, until).items()}
 
 
 def test_the_stop_is_flagged_within_3_days_naming_the_versions_before_and_after(history):
-    assert _alarms(history.client, STOP_DAY - 1) == {STOPPED: None, STEADY: None}
+    assert _alarms(history.client, STOP_DAY - 1) == {STOPPED: None, STEADY: None, RARE: None}
+    assert {rule_id: rule["alarm_judged"] for rule_id, rule in _rules(history.client, STOP_DAY - 1).items()} == \
+           {STOPPED: True, STEADY: True, RARE: False}        # unknown is unknown: too rare to judge, not "fine"
     first = next(n for n in range(STOP_DAY, DAYS + 1) if _alarms(history.client, n)[STOPPED])
     assert first - STOP_DAY + 1 <= 3
     alarms = _alarms(history.client, STOP_DAY + 2)
@@ -119,14 +127,14 @@ def test_the_export_defaults_to_the_consoles_period_and_carries_the_alarms(histo
     until = datetime.fromisoformat(report["query"]["until"])
     assert until - datetime.fromisoformat(report["query"]["since"]) == timedelta(days=30)
     assert abs(until - datetime.fromisoformat(answered["query"]["until"])) < timedelta(minutes=5)
-    assert {rule["rule_id"]: (rule["alarm"] or {}).get("status") for rule in report["rules"]} == \
-           {STOPPED: "stopped", STEADY: None}
+    assert {rule["rule_id"]: ((rule["alarm"] or {}).get("status"), rule["alarm_judged"]) for rule in report["rules"]} \
+           == {STOPPED: ("stopped", True), STEADY: (None, True), RARE: (None, False)}
     table = runner.invoke(cli, ["analytics", "export", "--until", day(STOP_DAY + 2).isoformat(), "--format", "csv"],
                           env=env)
     rows = {row["rule_id"]: row for row in csv.DictReader(io.StringIO(table.stdout))}
     assert (rows[STOPPED]["alarm"], rows[STOPPED]["alarm_since"]) == ("stopped", day(STOP_DAY).isoformat())
     assert rows[STOPPED]["alarm_summary"].startswith(f"Stopped since {day(STOP_DAY).isoformat()}: 0 cards in 3 days")
-    assert rows[STEADY]["alarm"] == "" and rows[STEADY]["fired"] == str(sum(
+    assert (rows[STEADY]["alarm"], rows[STEADY]["alarm_judged"]) == ("", "True") and rows[STEADY]["fired"] == str(sum(
         firing_log(2, FIRST, DAYS, RATE)[day(n)] for n in range(STOP_DAY + 3 - 30, STOP_DAY + 3)))   # 30 days
 
 
@@ -136,7 +144,7 @@ def test_metrics_gauge_each_live_rule(history):
     text = history.client.get("/metrics").text
     assert f'cds_rule_firing_anomaly{{rule="{STOPPED}"}} 1.0' in text
     assert f'cds_rule_firing_anomaly{{rule="{STEADY}"}} 0.0' in text
-    assert sample("cds_rule_firing_anomaly", {"rule": "route.cyanocobalamin-iv"}) == 0     # never fired: not judged
+    assert sample("cds_rule_firing_anomaly", {"rule": RARE}) == 0      # too rare to judge: never flagged
     monitor.check(datetime.combine(day(STOP_DAY), time(1), UTC))          # judges day 44: before the stop
     assert sample("cds_rule_firing_anomaly", {"rule": STOPPED}) == 0
 
