@@ -42,6 +42,12 @@ class ExportFormat(StrEnum):
     json = "json"
 
 
+class FactsFormat(StrEnum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address [env CDS_HOST, default 127.0.0.1].")] = None,
@@ -195,6 +201,36 @@ def test(directory: RulesDir = BUNDLED_RULES, profile: ProfileOption = DEFAULT_P
     typer.echo(f"{len(results) - failed} passed, {failed} failed")
     if failed or not results:
         raise typer.Exit(1)
+
+
+@rules_app.command("facts")
+def facts(
+    fact_type: Annotated[str | None, typer.Argument(help="Only this fact type.")] = None,
+    output: Annotated[FactsFormat, typer.Option("--format", help="text, json, or markdown (docs/facts.md).")]
+    = FactsFormat.text,
+) -> None:
+    """Every fact type and field rules may test: type, unit, allowed values, meaning."""
+    from cds.facts.catalogue import as_json, catalogue
+    from cds.facts.reference import HEADER, markdown, rows
+    from cds.rulebook.checks import closest
+
+    specs = catalogue()
+    if fact_type is not None and fact_type not in specs:
+        typer.echo(f"no fact type '{fact_type}' ({closest(fact_type, set(specs)) or 'one of: ' + ', '.join(specs)})",
+                   err=True)
+        raise typer.Exit(2)
+    chosen = [specs[fact_type]] if fact_type else list(specs.values())
+    if output is FactsFormat.json:
+        everything = as_json()
+        typer.echo(json.dumps({spec.name: everything[spec.name] for spec in chosen}, indent=2))
+    elif output is FactsFormat.markdown:
+        typer.echo(markdown(), nl=False)
+    else:
+        for spec in chosen:
+            typer.echo(f"{spec.name} ({spec.count}): {spec.meaning}")
+            for line in _columns([HEADER, *rows(spec)]):
+                typer.echo(f"  {line}")
+            typer.echo("")
 
 
 @rules_app.command("explain")

@@ -75,7 +75,8 @@ def test_unparsable_values_are_kept_for_the_checks_to_report(tmp_path):
     *_, absent = _parse(tmp_path)
     kind, days_ago = absent.tests()
     assert kind.comparisons[0].operands == (
-        Invalid("'$Bad' is not a parameter name", "parameters are written $lower_case_name, facts.yaml values $status.name"),)
+        Invalid("'$Bad' is not a parameter name",
+                "parameters are written $lower_case_name, facts.yaml values $status.name"),)
     [invalid] = days_ago.comparisons[0].operands
     assert isinstance(invalid, Invalid) and invalid.message.startswith("cannot parse expression '=('")
 

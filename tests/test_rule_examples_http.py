@@ -27,8 +27,8 @@ def cases() -> list:
             hooks = ORDER_HOOKS if request_hook in ORDER_HOOKS else (request_hook,)
             for service in RULEBOOK.services.values():
                 if service.hook in hooks and service.hook in rule.hooks and rule.pack in service.packs:
-                    found.append(pytest.param(rule.id, test, service.id, service.hook,
-                                              id=f"{rule.id}-{test.fixture.rsplit('/', 1)[-1]}-{service.id}-{test.profile or 'any'}"))
+                    name = f"{rule.id}-{test.fixture.rsplit('/', 1)[-1]}-{service.id}-{test.profile or 'any'}"
+                    found.append(pytest.param(rule.id, test, service.id, service.hook, id=name))
     return found
 
 

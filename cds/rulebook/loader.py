@@ -6,7 +6,6 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
 from cds import BUNDLED_RULES
+from cds.facts.model import LABS, VALUESETS
 from cds.rulebook.checks import check_pack, check_regimens, check_services, check_units, check_yields, closest
 from cds.rulebook.conditions import parse_conditions
 from cds.rulebook.model import (
@@ -31,6 +31,7 @@ from cds.rulebook.model import (
 )
 from cds.rulebook.profiles import DEFAULT_PROFILE, Profile, build_profile, check_profile, known_profiles, profile_path
 from cds.rulebook.regimens import Regimen, load_products, load_regimens
+from cds.rulebook.schemaerrors import schema_error
 from cds.rulebook.values import PLACEHOLDER, RuleValues
 from cds.rulebook.versions import pack_version
 from cds.rulebook.yamlerrors import syntax_error
@@ -184,15 +185,9 @@ def _warnings(packs: dict[str, Pack], services: YamlDocument) -> list[LoadError]
     return warnings
 
 
-def _data_values(facts: YamlDocument | None, valuesets: YamlDocument | None) -> dict[tuple[str, str], set[str]]:
-    """The values fact fields defined by the data files may take (lab kinds, value set names)."""
-    values = {}
-    if facts is not None:
-        values[("lab", "kind")] = values[("lab_unit_problem", "kind")] = values[("lab_order", "kind")] = set(
-            facts.data["labs"])
-    if valuesets is not None:
-        values[("finding", "valueset")] = set(valuesets.data["valuesets"])
-    return values
+def _data_values(facts: YamlDocument, valuesets: YamlDocument) -> dict[str, set[str]]:
+    """The values the data files define for fact fields (catalogue `values_from`): lab kinds, value set names."""
+    return {LABS: set(facts.data["labs"]), VALUESETS: set(valuesets.data["valuesets"])}
 
 
 def _load(path: Path, schema_name: str, errors: list[LoadError]) -> YamlDocument | None:
@@ -208,37 +203,8 @@ def _load(path: Path, schema_name: str, errors: list[LoadError]) -> YamlDocument
     schema_errors = sorted(_validator(schema_name).iter_errors(document.data),
                            key=lambda e: list(map(str, e.absolute_path)))
     for error in schema_errors:
-        errors.append(_schema_error(document, error))
+        errors.append(schema_error(document, error))
     return None if schema_errors else document
-
-
-def _schema_error(document: YamlDocument, error: Any) -> LoadError:
-    while error.context:  # oneOf/anyOf: the deepest error is the one about what was written
-        error = max(error.context, key=lambda e: (len(e.absolute_path), e.validator == "additionalProperties"))
-    pointer = tuple(error.absolute_path)
-    rule_id = None
-    if len(pointer) >= 2 and pointer[0] == "rules" and isinstance(document.data, dict):
-        rules = document.data.get("rules") or []
-        if isinstance(pointer[1], int) and pointer[1] < len(rules) and isinstance(rules[pointer[1]], dict):
-            rule_id = rules[pointer[1]].get("id")
-    location = "/".join(map(str, pointer)) or "(top level)"
-    hint = None
-    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        known = set(error.schema.get("properties", {}))
-        unexpected = [key for key in error.instance if key not in known]
-        if unexpected:  # point at the misspelt key itself
-            pointer = (*pointer, unexpected[0])
-            hint = closest(str(unexpected[0]), known) or f"known here: {', '.join(sorted(known))}"
-    elif error.validator == "oneOf" and pointer and "when" in pointer:
-        hint = "a condition is either {fact: TYPE, where: ...} or {absent: TYPE, where: ...}"
-    elif error.validator == "type" and isinstance(error.instance, date):
-        hint = 'quote dates written as text, e.g. version: "2026-11-25"'
-    return LoadError(str(document.path), document.line_of(pointer),
-                     f"{location}: {_short(error.message)}", rule_id, hint)
-
-
-def _short(message: str) -> str:
-    return message if len(message) <= 200 else message[:197] + "..."
 
 
 def _duplicate_rule_ids(packs: dict[str, Pack]) -> list[LoadError]:
