@@ -22,7 +22,9 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from cds.config import Settings
+    from cds.engine.explain import RuleReport
     from cds.generation import LoadedRules
+    from cds.rulebook.model import Rule
 
 app = typer.Typer(help="Cobalt CDS: CDS Hooks service for vitamin B12 injection therapy.", no_args_is_help=True)
 rules_app = typer.Typer(help="Validate, list, test and explain rule files.", no_args_is_help=True)
@@ -34,12 +36,25 @@ app.add_typer(analytics_app, name="analytics")
 
 RulesDir = Annotated[Path, typer.Argument(help="Rules directory.")]
 ProfileOption = Annotated[str, typer.Option(help="Site profile (rules/profiles/<name>.yaml) to load the rules under.")]
+AllowUntested = Annotated[bool, typer.Option("--allow-untested", help="Load rules without an example that fires "
+                                                                      "and one that stays quiet (drafts).")]
 VETTED_RULES = "CDS_INTERNAL_VETTED_RULES"  # digest of the rules whose examples `cds serve` ran before its workers
 
 
 class ExportFormat(StrEnum):
     csv = "csv"
     json = "json"
+
+
+class ReportFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+class TestFormat(StrEnum):
+    text = "text"
+    json = "json"
+    junit = "junit"
 
 
 class FactsFormat(StrEnum):
@@ -85,6 +100,7 @@ def serve(
         raise typer.Exit(2) from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     service = _worker_app_or_exit(settings, watch=settings.workers == 1)  # and the set-up is checked before workers
+    logging.getLogger("cds").info("rules: %s", service.state.runtime.examples)
     if settings.workers == 1:
         uvicorn.run(service, host=settings.host, port=settings.port, log_level="info")
     else:  # the worker processes read their settings from the environment (this process's stays untouched before)
@@ -161,12 +177,13 @@ def bench(
 
 
 @rules_app.command("check")
-def check(directory: RulesDir = BUNDLED_RULES, profile: ProfileOption = DEFAULT_PROFILE) -> None:
+def check(directory: RulesDir = BUNDLED_RULES, profile: ProfileOption = DEFAULT_PROFILE,
+          allow_untested: AllowUntested = False) -> None:
     """Validate rule files; exit 1 listing every error (file:line [rule] message)."""
     from cds.generation import load
 
     try:
-        rulebook = load(directory, profile).rulebook  # compiled too: what the engine refuses fails here
+        rulebook = load(directory, profile, allow_untested).rulebook  # compiled too: what the engine refuses fails here
     except RulebookError as error:
         for item in error.errors:
             typer.echo(str(item), err=True)
@@ -188,18 +205,34 @@ def list_rules(directory: RulesDir = BUNDLED_RULES, profile: ProfileOption = DEF
 
 
 @rules_app.command("test")
-def test(directory: RulesDir = BUNDLED_RULES, profile: ProfileOption = DEFAULT_PROFILE) -> None:
+def test(
+    directory: RulesDir = BUNDLED_RULES,
+    profile: ProfileOption = DEFAULT_PROFILE,
+    rule: Annotated[list[str] | None, typer.Option("--rule", help="Only this rule's examples (repeatable).")] = None,
+    pattern: Annotated[str | None, typer.Option("-k", help="Only examples whose rule id or fixture contains this "
+                                                           "(ignoring case; * ? [] are wildcards).")] = None,
+    output: Annotated[TestFormat, typer.Option("--format", help="text, json, or junit (JUnit XML for CI).")]
+    = TestFormat.text,
+    allow_untested: AllowUntested = False,
+) -> None:
     """Run the examples each rule carries under a site profile (those naming another profile are left
-    out); exit 1 if any fails."""
-    from cds.ruletests import run_rule_tests
+    out); a failure is shown at its file:line with the trace of its rule. Exit 1 if any fails."""
+    from cds.ruletests import run_rule_tests, selected, trace
+    from cds.testreport import json_report, junit_xml, text_lines
 
-    results = run_rule_tests(_load_or_exit(directory, profile))
-    for result in results:
-        mark = "PASSED" if result.passed else "FAILED"
-        typer.echo(f"{mark} {result.rule.id} [{result.test.fixture} expect {result.test.expect}] {result.message}")
-    failed = sum(not r.passed for r in results)
-    typer.echo(f"{len(results) - failed} passed, {failed} failed")
-    if failed or not results:
+    rules = _load_or_exit(directory, profile, allow_untested)
+    examples = selected(rules.rulebook, [_rule_or_exit(rules, rule_id) for rule_id in rule or ()], pattern)
+    if not examples:
+        typer.echo("no examples selected", err=True)
+        raise typer.Exit(1)
+    results = [(result, None if result.passed else trace(rules, result)) for result in run_rule_tests(rules, examples)]
+    if output is TestFormat.json:
+        typer.echo(json.dumps(json_report(results), indent=2, default=str))
+    elif output is TestFormat.junit:
+        typer.echo(junit_xml(results), nl=False)
+    else:
+        typer.echo("\n".join(text_lines(results)))
+    if not all(result.passed for result, _ in results):
         raise typer.Exit(1)
 
 
@@ -238,30 +271,45 @@ def explain(
     request: Annotated[Path, typer.Argument(help="Request JSON (a fixture or a real request).")],
     service: Annotated[str | None, typer.Option(help="Service id [default: every service for the request's "
                                                      "hook].")] = None,
+    rule: Annotated[str | None, typer.Option("--rule", help="Only this rule.")] = None,
+    output: Annotated[ReportFormat, typer.Option("--format", help="text or json.")] = ReportFormat.text,
     directory: Annotated[Path, typer.Option("--rules", help="Rules directory.")] = BUNDLED_RULES,
     profile: ProfileOption = DEFAULT_PROFILE,
+    allow_untested: AllowUntested = False,
 ) -> None:
-    """For every rule of the service: fired or not, and which condition held or failed."""
+    """For every rule of the service (or one): fired or not, and which condition held or failed, on which
+    fact values."""
+    from cds.explainview import report_data, report_lines
     from cds.fixtures import render_fixture
 
-    rules = _load_or_exit(directory, profile)
+    rules = _load_or_exit(directory, profile, allow_untested)
+    chosen = _rule_or_exit(rules, rule) if rule else None
     try:
         hook = render_fixture(request).get("hook")
     except Exception as error:  # an unreadable request: say why in one line
         typer.echo(f"cannot explain {request}: {type(error).__name__}: {error}", err=True)
         raise typer.Exit(2) from None
     services = ([rules.rulebook.services[service]] if service in rules.rulebook.services
-                else [] if service else [s for s in rules.rulebook.services.values() if s.hook == hook])
+                else [] if service else [s for s in rules.rulebook.services.values() if s.hook == hook
+                                         and (chosen is None or chosen.pack in s.packs)])
     if not services:
-        typer.echo(f"unknown service {service!r}" if service else f"no service answers hook {hook!r}", err=True)
+        typer.echo(f"unknown service {service!r}" if service else f"no service answers hook {hook!r}"
+                   + (f" with rule {rule}" if rule else ""), err=True)
         raise typer.Exit(2)
-    for chosen in services:
-        typer.echo(f"== {chosen.id} ({chosen.hook}): {chosen.title}")
-        _explain_service(rules, request, chosen)
+    explained = [(each, _explain_service(rules, request, each, chosen)) for each in services]
+    if output is ReportFormat.json:
+        typer.echo(json.dumps([{"service": each.id, "hook": each.hook, "rules": [report_data(r) for r in reports]}
+                               for each, reports in explained], indent=2, default=str))
+        return
+    for each, reports in explained:
+        typer.echo(f"== {each.id} ({each.hook}): {each.title}")
+        for report in reports:
+            typer.echo("\n".join(report_lines(report)))
 
 
-def _explain_service(rules: LoadedRules, request: Path, service: Service) -> None:
-    """Each rule `service` runs on its hook: fired or quiet, each condition with its candidate facts."""
+def _explain_service(rules: LoadedRules, request: Path, service: Service, only: Rule | None) -> list[RuleReport]:
+    """Each rule `service` runs on its hook (or `only` that one): fired or quiet, each condition with the facts
+    it saw."""
     from cds.engine.explain import explain_rules
     from cds.ruletests import call_fixture
 
@@ -271,16 +319,9 @@ def _explain_service(rules: LoadedRules, request: Path, service: Service) -> Non
         typer.echo(f"cannot explain {request}: {type(error).__name__}: {error}", err=True)
         raise typer.Exit(2) from None
     packs = [rules.rulebook.packs[name] for name in service.packs]
-    candidates = [(rule, pack.parameters) for pack in packs for rule in pack.rules if service.hook in rule.hooks]
-    for report in explain_rules(candidates, outcome.facts.engine_facts()):
-        typer.echo(f"{'FIRED' if report.fired else 'quiet'}  {report.rule.id}")
-        for condition in report.conditions:
-            typer.echo(f"    {condition.status:11} {json.dumps(condition.condition, default=str)}")
-            for fact in condition.candidates:
-                typer.echo(f"                {json.dumps(fact, default=str)}")
-        for case in report.cases:
-            status = "held" if case.held else "not held"
-            typer.echo(f"    case {case.indicator}: {status}  {json.dumps(case.conditions, default=str)}")
+    candidates = [(rule, pack.parameters) for pack in packs for rule in pack.rules
+                  if service.hook in rule.hooks and (only is None or rule.id == only.id)]
+    return explain_rules(candidates, outcome.facts.engine_facts())
 
 
 @fixtures_app.command("render")
@@ -338,11 +379,23 @@ def _columns(rows: list[tuple[str, ...]]) -> list[str]:
     return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
 
 
-def _load_or_exit(directory: Path, profile: str) -> LoadedRules:
+def _rule_or_exit(rules: LoadedRules, rule_id: str) -> Rule:
+    """The rule `rule_id`; exit 2 naming the closest id when there is none."""
+    from cds.rulebook.checks import closest
+
+    found = rules.rulebook.rule(rule_id)
+    if found is None:
+        known = {rule.id for rule in rules.rulebook.rules()}
+        typer.echo(f"no rule '{rule_id}' ({closest(rule_id, known) or '`cds rules list` lists them'})", err=True)
+        raise typer.Exit(2)
+    return found
+
+
+def _load_or_exit(directory: Path, profile: str, allow_untested: bool = False) -> LoadedRules:
     from cds.generation import load
 
     try:
-        return load(directory, profile)
+        return load(directory, profile, allow_untested)
     except RulebookError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(1) from None

@@ -34,10 +34,9 @@ def fact_defs() -> dict[str, Any]:
                        "description": "=an expression over earlier facts: numbers, $parameters, alias.field, + - * /"},
         "example_facts": {
             "type": "object", "minProperties": 1, "additionalProperties": False,
-            "description": "The facts of an inline example, by fact type: one fact, or a list of them. A field "
-                           "left out is unknown (or its default).",
-            "properties": {name: {"oneOf": [{"$ref": f"#/$defs/facts.{name}"}, {
-                "type": "array", "minItems": 1, "items": {"$ref": f"#/$defs/facts.{name}"}}]} for name in specs},
+            "description": "The facts of an inline example, by fact type: one fact, or a list of them (one patient "
+                           "at most). A field left out is unknown (or its default).",
+            "properties": {name: _one_or_more(name, spec.count == "one") for name, spec in specs.items()},
         },
         **{f"test.{kind}": _test(value, numeric=kind == "number") for kind, value in _VALUES.items()},
     }
@@ -100,6 +99,12 @@ def _test(value: dict[str, Any], numeric: bool) -> dict[str, Any]:
         operators |= {op: value for op in ("lt", "le", "gt", "ge")}
     return {"oneOf": [value, {"type": "array", "minItems": 1, "items": value},
                       {"type": "object", "minProperties": 1, "additionalProperties": False, "properties": operators}]}
+
+
+def _one_or_more(fact_type: str, one: bool) -> dict[str, Any]:
+    """An inline example's facts of one type: one fact, or a list where a request may have several."""
+    fact = {"$ref": f"#/$defs/facts.{fact_type}"}
+    return fact if one else {"oneOf": [fact, {"type": "array", "minItems": 1, "items": fact}]}
 
 
 def _example_value(field: FieldSpec) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from cds import BUNDLED_RULES
 from cds.facts.model import LABS, VALUESETS
 from cds.rulebook.checks import check_pack, check_regimens, check_services, check_units, check_yields, closest
 from cds.rulebook.conditions import parse_conditions
+from cds.rulebook.examples import check_examples
 from cds.rulebook.model import (
     HOOKS,
     Case,
@@ -67,9 +68,10 @@ class _Documents:
     packs: dict[Path, YamlDocument | None]   # None: the file has errors (reported)
 
 
-def load_rulebook(directory: Path | str, profile: str = DEFAULT_PROFILE) -> Rulebook:
+def load_rulebook(directory: Path | str, profile: str = DEFAULT_PROFILE, allow_untested: bool = False) -> Rulebook:
     """Read and validate `directory` under the site profile `profile`; raises RulebookError listing
-    every problem found."""
+    every problem found. `allow_untested`: a rule without an example that fires and one that stays quiet
+    loads, with a warning (a draft)."""
     directory = Path(directory).resolve()
     errors: list[LoadError] = []
     documents = _read_documents(directory, profile, errors)
@@ -83,14 +85,19 @@ def load_rulebook(directory: Path | str, profile: str = DEFAULT_PROFILE) -> Rule
     if errors:
         raise RulebookError(errors)
     regimens = load_regimens(regimens_data)
-    packs, broken = _build_packs(documents, site, facts, regimens, set(regimens_data["products"]), errors)
+    values = _data_values(documents.facts, documents.valuesets)
+    packs, broken = _build_packs(documents, site, facts, regimens, set(regimens_data["products"]), values, errors)
     known_reasons = set(documents.services.data["override_reasons"]["codes"])
     errors.extend(check_services(documents.services, set(packs) | broken, known_reasons, list(packs.values())))
+    services = documents.services.data
+    example_errors, untested = check_examples((rule for pack in packs.values() for rule in pack.rules), directory,
+                                              {service["id"] for service in services["services"]}, values,
+                                              allow_untested)
+    errors.extend(example_errors)
     if errors:
         raise RulebookError(errors)
-    services = documents.services.data
     return Rulebook(
-        warnings=tuple(_warnings(packs, documents.services)),
+        warnings=(*_warnings(packs, documents.services), *untested),
         directory=directory,
         packs=packs,
         services={s["id"]: _build_service(s) for s in services["services"]},
@@ -129,11 +136,12 @@ def _read_documents(directory: Path, profile: str, errors: list[LoadError]) -> _
 
 
 def _build_packs(documents: _Documents, site: Profile, facts: dict[str, Any], regimens: dict[str, Regimen],
-                 products: set[str], errors: list[LoadError]) -> tuple[dict[str, Pack], set[str]]:
-    """The packs without errors, and the names of those with (their errors added to `errors`)."""
+                 products: set[str], values: dict[str, set[str]],
+                 errors: list[LoadError]) -> tuple[dict[str, Pack], set[str]]:
+    """The packs without errors, and the names of those with (their errors added to `errors`); `values`: what
+    the data files define for fact fields."""
     days_per_month = facts["regimen"]["days_per_month"]
     regimen_texts = {name: regimen.text(regimens, days_per_month) for name, regimen in regimens.items()}
-    values = _data_values(documents.facts, documents.valuesets)
     packs: dict[str, Pack] = {}
     broken: set[str] = set()
     for path, document in documents.packs.items():
@@ -173,15 +181,12 @@ def _parameters(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _warnings(packs: dict[str, Pack], services: YamlDocument) -> list[LoadError]:
-    """What loads but is probably not meant: packs no service runs, rules without examples, ..."""
+    """What loads but is probably not meant: packs no service runs, a file named unlike its pack."""
     used = {name for service in services.data["services"] for name in service["packs"]}
     warnings = [LoadError(pack.file, 1, f"pack '{name}' is run by no service", hint="add it to services.yaml")
                 for name, pack in packs.items() if name not in used]
     warnings += [LoadError(pack.file, 1, f"file name does not match 'pack: {name}'", hint=f"name it {name}.yaml")
                  for name, pack in packs.items() if Path(pack.file).stem != name]
-    warnings += [LoadError(rule.file, rule.line, "rule has no tests", rule.id,
-                           "add examples that fire and stay quiet under 'tests:'")
-                 for pack in packs.values() for rule in pack.rules if not rule.tests]
     return warnings
 
 
