@@ -12,6 +12,7 @@ from cds.facts.catalogue import FieldSpec, catalogue, field_spec
 from cds.facts.units import Units
 from cds.rulebook.conditions import Condition, FactCondition, Invalid, Operand, SettingCondition
 from cds.rulebook.expressions import BinaryOp, FieldRef, Literal, Param, Value, constant, references
+from cds.rulebook.literals import stale_literals
 from cds.rulebook.model import SUMMARY_LIMIT, LoadError, Pack, Rule
 from cds.rulebook.regimens import Regimen
 from cds.rulebook.values import RuleValues
@@ -214,9 +215,18 @@ class _RuleChecker:
                        "add a {fact: draft_order} condition, or order something new (order_lab)")
 
     def check_texts(self, texts: list[tuple[tuple, str]]) -> None:
+        units = Units(self.texts.facts["unit_aliases"])
+        named = self.named_quantities(units)
         for here, text in texts:
             if _UNSAFE_UNITS.search(text):
                 self.error(here, "write 'mcg', not 'µg' or 'ug' (ISMP error-prone abbreviation)")
+            for literal, names in dict(stale_literals(text, named, units)).items():
+                placeholders = " or ".join(f"{{${name}}}" for name in names)
+                self.error_at(self.document.line_showing(self.base + here, literal),
+                              f"'{literal}' is the value of {', '.join('$' + name for name in names)}: write "
+                              f"{placeholders} so the text follows it",
+                              "a tuned value or a site profile changes it, and the text would go stale; a figure a "
+                              "source gives goes in double quotes")
             try:
                 parts = list(_FORMATTER.parse(text))
             except ValueError as error:
@@ -245,6 +255,16 @@ class _RuleChecker:
                 if len(fixed) > SUMMARY_LIMIT:
                     self.error(here, f"the summary's own text is {len(fixed)} characters; cards allow {SUMMARY_LIMIT}",
                                "move detail into 'detail'")
+
+    def named_quantities(self, units: Units) -> dict[str, tuple[float, str]]:
+        """The numbers with a unit this rule uses, by name: what its text must write as placeholders."""
+        found = {}
+        for name, value in self.rule.values.items():
+            unit = self.texts.unit(name)
+            ucum = units.ucum(None, None, unit) if unit else None
+            if ucum and isinstance(value, int | float) and not isinstance(value, bool):
+                found[name] = (float(value), ucum)
+        return found
 
     def check_severity_overrides(self) -> None:
         rule = self.rule

@@ -149,7 +149,7 @@ def _build_packs(documents: _Documents, site: Profile, facts: dict[str, Any], re
             broken.add(path.stem)
             continue
         pack_values = RuleValues({**_parameters(document.data), **site.for_pack(document.data["pack"])}, facts,
-                                 regimen_texts)
+                                 regimen_texts, _parameter_units(document.data))
         pack = _build_pack(document, site, pack_values)
         pack_errors = check_pack(document, pack, values, pack_values, regimens, products)
         errors.extend(pack_errors)
@@ -178,6 +178,12 @@ def _parameters(data: dict[str, Any]) -> dict[str, Any]:
     """A pack's parameters as written (a bare value, or {value: ...})."""
     return {name: (spec["value"] if isinstance(spec, dict) else spec)
             for name, spec in (data.get("parameters") or {}).items()}
+
+
+def _parameter_units(data: dict[str, Any]) -> dict[str, str]:
+    """The units a pack declares for its parameters ({value: 5000, unit: mcg})."""
+    return {name: spec["unit"] for name, spec in (data.get("parameters") or {}).items()
+            if isinstance(spec, dict) and "unit" in spec}
 
 
 def _warnings(packs: dict[str, Pack], services: YamlDocument) -> list[LoadError]:
