@@ -333,6 +333,35 @@ def render(fixture: Annotated[Path, typer.Argument(help="Request fixture file.")
     sys.stdout.write("\n")
 
 
+@fixtures_app.command("new")
+def new_fixture(
+    output: Annotated[Path, typer.Argument(help="The request file to write (its name names its ids).")],
+    patient: Annotated[str, typer.Option(help="The patient: sex and age, e.g. 'female 67'.")] = "",
+    draft: Annotated[list[str] | None, typer.Option(help="A B12 draft (repeatable): PRODUCT DOSE mcg|mg ROUTE "
+                                                         "[every [N] d|wk|mo] [xCOUNT], e.g. "
+                                                         "'cyanocobalamin_injection 1 mg im every 1 mo'.")] = None,
+    lab: Annotated[list[str] | None, typer.Option(help="A lab result (repeatable): KIND=VALUE[@DAYSd] in the kind's "
+                                                       "canonical unit, e.g. b12_total=95@10d.")] = None,
+    finding: Annotated[list[str] | None, typer.Option(help="A value set of valuesets.yaml the record matches "
+                                                           "(repeatable), e.g. neuro_findings.")] = None,
+    hook: Annotated[str, typer.Option(help="order-sign, order-select, medication-prescribe or patient-view.")]
+    = "order-sign",
+    directory: Annotated[Path, typer.Option("--rules", help="Rules directory (products, codes).")] = BUNDLED_RULES,
+) -> None:
+    """Write a request fixture from a short description: a patient, B12 drafts, labs and findings as FHIR."""
+    from cds.rulebook import load_rulebook
+    from cds.scaffold import ScaffoldError, new_request
+
+    try:
+        rulebook = load_rulebook(directory, allow_untested=True)
+        request = new_request(rulebook, output.stem, patient, draft or [], lab or [], finding or [], hook)
+    except (RulebookError, ScaffoldError) as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(2) from None
+    output.write_text(json.dumps(request, indent=2) + "\n", encoding="utf-8")
+    typer.echo(f"wrote {output}: `cds rules explain {output}` shows what the rules make of it")
+
+
 @analytics_app.command("export")
 def export(
     since: Annotated[str, typer.Option(help="First day (or moment), ISO 8601.")],
