@@ -16,13 +16,9 @@ from cds.cli import app
 from cds.facts.display import format_number
 from cds.rulebook import load_rulebook
 from cds.rulebook.model import Rule
-from tests.conftest import edit_file
+from tests.conftest import edit_file, line_with
 
 runner = CliRunner()
-
-
-def _line(path: Path, text: str) -> int:
-    return next(number for number, line in enumerate(path.read_text().splitlines(), 1) if text in line)
 
 
 @pytest.mark.parametrize(("old", "new", "written", "names"), [
@@ -39,7 +35,7 @@ def test_a_literal_equal_to_a_value_the_rule_uses_is_an_error_at_its_line(rules_
     edit_file(pack, old, new)
     result = runner.invoke(app, ["rules", "check", str(rules_copy)])
     assert result.exit_code == 1
-    assert f"{pack}:{_line(pack, new)} [units.mg-mcg-confusion]: '{written}' is the value of {names}: write " \
+    assert f"{pack}:{line_with(pack, new)} [units.mg-mcg-confusion]: '{written}' is the value of {names}: write " \
            f"{{{names}}} so the text follows it" in result.output, result.output
 
 

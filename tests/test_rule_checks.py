@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cds.cli import app
-from tests.conftest import edit_file
+from tests.conftest import edit_file, line_with
 
 runner = CliRunner()
 QUIET_EXAMPLES = """      - fixture: fhir_fixtures/requests/label-cyano-1000mcg-monthly-quiet.json
@@ -24,10 +24,6 @@ QUIET_EXAMPLES = """      - fixture: fhir_fixtures/requests/label-cyano-1000mcg-
 def _check(rules: Path, *options: str) -> tuple[int, str]:
     result = runner.invoke(app, ["rules", "check", str(rules), *options])
     return result.exit_code, result.output
-
-
-def _line(path: Path, text: str) -> int:
-    return next(number for number, line in enumerate(path.read_text().splitlines(), 1) if text in line)
 
 
 @pytest.mark.parametrize(("pack", "old", "new", "message"), [
@@ -58,7 +54,7 @@ def test_a_wrong_value_for_a_fact_field_is_an_error_at_its_line(rules_copy, pack
         message = "[route.cyanocobalamin-iv]: '$established' is 28, and 'draft_order.cyanokit' is yes/no " \
                   "(hint: compare it with true or false (no quotes))"
     code, output = _check(rules_copy)
-    line = _line(path, new.strip().splitlines()[-1])
+    line = line_with(path, new.strip().splitlines()[-1])
     assert code == 1 and f"{path}:{line} {message}" in output, output
 
 
@@ -67,7 +63,7 @@ def test_a_fixture_that_does_not_exist_is_an_error_at_the_example(rules_copy):
     edit_file(path, "requests/label-cyano-iv.json", "requests/label-cyano-iv.jsn")
     code, output = _check(rules_copy)
     assert code == 1
-    assert f"{path}:{_line(path, 'label-cyano-iv.jsn')} [route.cyanocobalamin-iv]: example fixture not found: " \
+    assert f"{path}:{line_with(path, 'label-cyano-iv.jsn')} [route.cyanocobalamin-iv]: example fixture not found: " \
            "fhir_fixtures/requests/label-cyano-iv.jsn (hint: did you mean 'label-cyano-iv.json'?)" in output, output
 
 
@@ -75,7 +71,7 @@ def test_a_rule_needs_an_example_that_stays_quiet_unless_allowed_untested(rules_
     path = rules_copy / "packs" / "route.yaml"
     edit_file(path, QUIET_EXAMPLES, "")
     code, output = _check(rules_copy)
-    expected = f"{path}:{_line(path, 'id: route.cyanocobalamin-iv')} [route.cyanocobalamin-iv]: rule has no " \
+    expected = f"{path}:{line_with(path, 'id: route.cyanocobalamin-iv')} [route.cyanocobalamin-iv]: rule has no " \
                "example that stays quiet"
     assert code == 1 and expected in output and "--allow-untested" in output, output
     code, output = _check(rules_copy, "--allow-untested")
@@ -86,7 +82,7 @@ def test_a_card_indented_under_a_when_item_is_explained_in_plain_words(rules_cop
     path = rules_copy / "packs" / "route.yaml"
     edit_file(path, '    card:\n      summary: "Cyanocobalamin', '      card:\n        summary: "Cyanocobalamin')
     code, output = _check(rules_copy)
-    line = _line(path, "      card:")
+    line = line_with(path, "      card:")
     assert code == 1 and "expected <block end>" not in output
     assert f"{path}:{line}: not valid YAML: `card:` is lined up with the '- ' of the list items above" in output
     assert f"    {line} |       card:\n       |       ^" in output

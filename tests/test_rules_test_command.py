@@ -16,18 +16,11 @@ from typer.testing import CliRunner
 from cds import BUNDLED_RULES
 from cds.cli import app
 from cds.rulebook import load_rulebook
-from tests.conftest import edit_file
+from tests.conftest import edit_file, line_with
 
 runner = CliRunner()
 JUNIT_XSD = Path(__file__).parent / "schemas" / "junit-10.xsd"
 BROKEN = ("{ingredient: cyano, route: iv, antidote: false}", "{ingredient: cyano, route: sc, antidote: false}")
-
-
-def _line_of(path: Path, text: str, after: str = "") -> int:
-    """The 1-based line of the first `text` after the first `after` in `path`."""
-    lines = path.read_text().splitlines()
-    start = next(i for i, line in enumerate(lines) if after in line)
-    return next(i for i, line in enumerate(lines) if i >= start and text in line) + 1
 
 
 @pytest.fixture
@@ -44,13 +37,13 @@ def test_a_failing_example_is_shown_at_its_file_and_line_with_the_trace_of_its_r
     route = broken / "packs" / "route.yaml"
     failed = lines.index("FAILED route.cyanocobalamin-iv [fhir_fixtures/requests/label-cyano-iv.json expect fire] "
                          "expected fire (warning), got quiet")
-    assert lines[failed + 1] == f"    at {route}:{_line_of(route, '- fixture: fhir_fixtures/requests/label-cyano-iv')}"
+    assert lines[failed + 1] == f"    at {route}:{line_with(route, '- fixture: fhir_fixtures/requests/label-cyano-iv')}"
     assert lines[failed + 2:failed + 6] == [
         "    on b12-order-sign:",
         "    quiet  route.cyanocobalamin-iv",
         '        failed      {"fact": "draft_order", "where": {"ingredient": "cyano", "route": "sc", '
         '"antidote": false}}'
-        f"  (line {_line_of(route, '- fact: draft_order', after='id: route.cyanocobalamin-iv')})",
+        f"  (line {line_with(route, '- fact: draft_order', after='id: route.cyanocobalamin-iv')})",
         '                    {"id": "draft-cyano-iv", "antidote": false, "ingredient": "cyano", "route": "iv"}']
     assert lines[-1] == "1 rule, 3 examples: 1 failed"
 
@@ -88,7 +81,7 @@ def test_junit_output_validates_against_the_jenkins_junit_schema_and_carries_the
     [failure] = failures[0]["failure"]
     route = broken / "packs" / "route.yaml"
     assert failure["@message"] == "expected fire (warning), got quiet"
-    assert f"at {route}:{_line_of(route, '- fixture: fhir_fixtures/requests/label-cyano-iv')}" in failure["$"]
+    assert f"at {route}:{line_with(route, '- fixture: fhir_fixtures/requests/label-cyano-iv')}" in failure["$"]
     assert '"route": "iv"' in failure["$"]
 
 
