@@ -16,8 +16,7 @@ from cds.engine.evaluator import (
     with_anchor_rule,
 )
 from cds.facts.catalogue import field_spec
-from cds.rulebook.conditions import Condition, FieldTest, SettingCondition, settled
-from cds.rulebook.expressions import Literal
+from cds.rulebook.conditions import Condition, SettingCondition, settled
 from cds.rulebook.model import Rule
 
 
@@ -91,20 +90,8 @@ def _candidates(condition: Condition, facts: list[dict[str, Any]]) -> list[dict[
     """The facts the condition is about, showing only the fields it tests: those of its type, and of the lab
     kinds or value sets it names (a condition on `kind: b12_total` is not about the Hb)."""
     fields = sorted(condition.fields())
-    named = _named(condition)
+    named = {name: values for name in fields if (spec := field_spec(condition.fact_type, name)) is not None
+             and spec.values_from and (values := condition.required(name))}
     return [{"id": fact.get("id"), **{name: fact.get(name) for name in fields}}
             for fact in facts if fact.get("type") == condition.fact_type
             and all(fact.get(name) in values for name, values in named.items())]
-
-
-def _named(condition: Condition) -> dict[str, set[Any]]:
-    """The values a condition requires, as literals, of the fields that say what a fact is about (a lab's
-    kind, a finding's value set: catalogue `values_from`)."""
-    named: dict[str, set[Any]] = {}
-    for test in condition.where:   # top-level tests only: those inside `any` are alternatives
-        spec = field_spec(condition.fact_type, test.field) if isinstance(test, FieldTest) else None
-        if spec is not None and spec.values_from and len(test.comparisons) == 1 \
-                and test.comparisons[0].op in ("eq", "in") \
-                and all(isinstance(operand, Literal) for operand in test.comparisons[0].operands):
-            named[test.field] = {operand.value for operand in test.comparisons[0].operands}
-    return named

@@ -119,7 +119,8 @@ class _RuleChecker:
             self.error_at(line, f"'${operand.name}' is {self.parameters[operand.name]!r}, and '{subject}' is "
                                 f"{spec.kind}", f"compare it with {spec.expects()}")
             return
-        kind = spec.lab or (_selected(condition, "kind") if spec.name == "value" else None)
+        kinds = condition.required("kind") if spec.name == "value" else set()
+        kind = spec.lab or (next(iter(kinds)) if len(kinds) == 1 else None)
         bounds = self.texts.facts["labs"].get(kind, {}) if kind else {}
         value = _constant(operand, self.parameters) if spec.numeric else None
         low, high = bounds.get("implausible_below"), bounds.get("implausible_above")
@@ -147,8 +148,8 @@ class _RuleChecker:
                               closest(ref.name, set(self.parameters)) or "declare it under the pack's 'parameters:'")
             elif isinstance(ref, FieldRef):
                 self.check_field_ref(ref.alias, ref.field, line, "an earlier condition")
-                if isinstance(operand, BinaryOp) and ref.alias in self.aliases \
-                        and not getattr(field_spec(self.aliases[ref.alias], ref.field), "numeric", True):
+                spec = field_spec(self.aliases[ref.alias], ref.field) if ref.alias in self.aliases else None
+                if isinstance(operand, BinaryOp) and spec is not None and not spec.numeric:
                     self.error_at(line, f"'{ref.alias}.{ref.field}' is not a number: it cannot be used in arithmetic")
         self.check_divisions(operand, line)
 
@@ -393,16 +394,6 @@ def _constant(operand: Operand, parameters: dict[str, Any]) -> float | None:
         return constant(operand, parameters)
     except ZeroDivisionError:
         return None
-
-
-def _selected(condition: Condition, field: str) -> str | None:
-    """The one value a condition requires of `field` (`kind: hb`), or None."""
-    for test in condition.tests():
-        if test.field == field and len(test.comparisons) == 1 and test.comparisons[0].op in ("eq", "in"):
-            operands = test.comparisons[0].operands
-            if len(operands) == 1 and isinstance(operands[0], Literal):
-                return operands[0].value
-    return None
 
 
 def closest(name: str, candidates: set[str]) -> str | None:
