@@ -97,14 +97,14 @@ def _test(value: dict[str, Any], numeric: bool) -> dict[str, Any]:
                                  "known": {"type": "boolean", "description": "The field is known (false: unknown)."}}
     if numeric:
         operators |= {op: value for op in ("lt", "le", "gt", "ge")}
-    return {"oneOf": [value, {"type": "array", "minItems": 1, "items": value},
+    return {"anyOf": [value, {"type": "array", "minItems": 1, "items": value},
                       {"type": "object", "minProperties": 1, "additionalProperties": False, "properties": operators}]}
 
 
 def _one_or_more(fact_type: str, one: bool) -> dict[str, Any]:
     """An inline example's facts of one type: one fact, or a list where a request may have several."""
     fact = {"$ref": f"#/$defs/facts.{fact_type}"}
-    return fact if one else {"oneOf": [fact, {"type": "array", "minItems": 1, "items": fact}]}
+    return fact if one else {"anyOf": [fact, {"type": "array", "minItems": 1, "items": fact}]}
 
 
 def _example_value(field: FieldSpec) -> dict[str, Any]:
