@@ -122,6 +122,13 @@ def edit_file(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1))
 
 
+def line_with(path: Path, text: str, after: str = "") -> int:
+    """The 1-based line of the first `text` in `path` (after the first line holding `after`)."""
+    lines = path.read_text().splitlines()
+    start = next(index for index, line in enumerate(lines) if after in line)
+    return next(index for index, line in enumerate(lines) if index >= start and text in line) + 1
+
+
 def client_for(rules: Path, settings: Settings) -> TestClient:
     """A real app serving the rules in `rules`."""
     return TestClient(create_app(settings, RuleRuntime(rules)))

@@ -159,6 +159,9 @@ NEW_RULE = """rules:
       summary: "Oral B12 drafted: {draft_order.dose_text} {draft_order.frequency_text}"
       detail: Added by a test to prove hot reload.
     rationale: Test only.
+    tests:
+      - {facts: {draft_order: {route: oral}}, expect: fire}
+      - {facts: {draft_order: {route: im}}, expect: quiet}
 """
 
 
