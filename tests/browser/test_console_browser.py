@@ -19,8 +19,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from cds import PROJECT_ROOT
 from cds.analytics.view import duration
-from cds.config import Settings
-from tests.conftest import fixture_request
+from tests.conftest import fixture_request, settings_for
 from tests.live import live_server
 
 CHROMIUM = "/usr/bin/chromium"
@@ -132,7 +131,7 @@ def _row(page: Page, rule_id: str) -> dict[str, str]:
 
 def test_the_analytics_page_shows_what_was_sent(tmp_path, runtime, browser):
     ARTIFACTS.mkdir(exist_ok=True)
-    with live_server(Settings(data_dir=tmp_path), runtime) as base:
+    with live_server(settings_for(tmp_path), runtime) as base:
         expected = _run_calls(base)
         api = _api_figures(base, expected)
         page = browser.new_page(viewport={"width": 1366, "height": 768})
