@@ -25,7 +25,9 @@ from cds.rulebook.profiles import DEFAULT_PROFILE
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from cds.engine.explain import RuleReport
     from cds.generation import LoadedRules
+    from cds.rulebook.model import Rule
     from cds.runtime import RuleRuntime
 
 app = typer.Typer(help="Cobalt CDS: CDS Hooks service for vitamin B12 injection therapy.", no_args_is_help=True)
@@ -38,12 +40,31 @@ app.add_typer(analytics_app, name="analytics")
 
 RulesDir = Annotated[Path, typer.Argument(help="Rules directory.")]
 ProfileOption = Annotated[str, typer.Option(help="Site profile (rules/profiles/<name>.yaml) to load the rules under.")]
+AllowUntested = Annotated[bool, typer.Option("--allow-untested", help="Load rules without an example that fires "
+                                                                      "and one that stays quiet (drafts).")]
 VETTED_RULES = "CDS_INTERNAL_VETTED_RULES"  # digest of the rules whose examples `cds serve` ran before its workers
 
 
 class ExportFormat(StrEnum):
     csv = "csv"
     json = "json"
+
+
+class ReportFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+class TestFormat(StrEnum):
+    text = "text"
+    json = "json"
+    junit = "junit"
+
+
+class FactsFormat(StrEnum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
 
 
 def _flag(name: str, *declarations: str, **options: Any) -> Any:
@@ -146,8 +167,7 @@ def config(*, table: Annotated[bool, typer.Option("--table", help="Print every s
 def start_summary(settings: Settings, runtime: RuleRuntime) -> str:
     """One line saying what `cds serve` is about to serve, and how."""
     rulebook = runtime.current.rulebook
-    examples = sum(len(rule.tests) for rule in rulebook.rules())
-    checked = f"{examples} rule examples passed" if runtime.check_examples else "rule examples NOT checked"
+    checked = f"rule examples: {runtime.examples}" if runtime.check_examples else "rule examples NOT checked"
     watching = f"watching {settings.rules} for changes" if settings.reload_rules else "not watching the rules"
     return (f"serving {len(rulebook.rules())} rules in {len(rulebook.packs)} packs ({rulebook.digest}) under the "
             f"{rulebook.profile} profile, {checked}; "
@@ -226,12 +246,13 @@ def bench(
 
 
 @rules_app.command("check")
-def check(directory: RulesDir = BUNDLED_RULES, profile: ProfileOption = DEFAULT_PROFILE) -> None:
+def check(directory: RulesDir = BUNDLED_RULES, profile: ProfileOption = DEFAULT_PROFILE,
+          allow_untested: AllowUntested = False) -> None:
     """Validate rule files; exit 1 listing every error (file:line [rule] message)."""
     from cds.generation import load
 
     try:
-        rulebook = load(directory, profile).rulebook  # compiled too: what the engine refuses fails here
+        rulebook = load(directory, profile, allow_untested).rulebook  # compiled too: what the engine refuses fails here
     except RulebookError as error:
         for item in error.errors:
             typer.echo(str(item), err=True)
@@ -253,19 +274,65 @@ def list_rules(directory: RulesDir = BUNDLED_RULES, profile: ProfileOption = DEF
 
 
 @rules_app.command("test")
-def test(directory: RulesDir = BUNDLED_RULES, profile: ProfileOption = DEFAULT_PROFILE) -> None:
+def test(
+    directory: RulesDir = BUNDLED_RULES,
+    profile: ProfileOption = DEFAULT_PROFILE,
+    rule: Annotated[list[str] | None, typer.Option("--rule", help="Only this rule's examples (repeatable).")] = None,
+    pattern: Annotated[str | None, typer.Option("-k", help="Only examples whose rule id or fixture contains this "
+                                                           "(ignoring case; * ? [] are wildcards).")] = None,
+    output: Annotated[TestFormat, typer.Option("--format", help="text, json, or junit (JUnit XML for CI).")]
+    = TestFormat.text,
+    allow_untested: AllowUntested = False,
+) -> None:
     """Run the examples each rule carries under a site profile (those naming another profile are left
-    out); exit 1 if any fails."""
-    from cds.ruletests import run_rule_tests
+    out); a failure is shown at its file:line with the trace of its rule. Exit 1 if any fails."""
+    from cds.ruletests import run_rule_tests, selected, trace
+    from cds.testreport import json_report, junit_xml, text_lines
 
-    results = run_rule_tests(_load_or_exit(directory, profile))
-    for result in results:
-        mark = "PASSED" if result.passed else "FAILED"
-        typer.echo(f"{mark} {result.rule.id} [{result.test.fixture} expect {result.test.expect}] {result.message}")
-    failed = sum(not r.passed for r in results)
-    typer.echo(f"{len(results) - failed} passed, {failed} failed")
-    if failed or not results:
+    rules = _load_or_exit(directory, profile, allow_untested)
+    examples = selected(rules.rulebook, [_rule_or_exit(rules, rule_id) for rule_id in rule or ()], pattern)
+    if not examples:
+        typer.echo("no examples selected", err=True)
         raise typer.Exit(1)
+    results = [(result, None if result.passed else trace(rules, result)) for result in run_rule_tests(rules, examples)]
+    if output is TestFormat.json:
+        typer.echo(json.dumps(json_report(results), indent=2, default=str))
+    elif output is TestFormat.junit:
+        typer.echo(junit_xml(results), nl=False)
+    else:
+        typer.echo("\n".join(text_lines(results)))
+    if not all(result.passed for result, _ in results):
+        raise typer.Exit(1)
+
+
+@rules_app.command("facts")
+def facts(
+    fact_type: Annotated[str | None, typer.Argument(help="Only this fact type.")] = None,
+    output: Annotated[FactsFormat, typer.Option("--format", help="text, json, or markdown (docs/facts.md).")]
+    = FactsFormat.text,
+) -> None:
+    """Every fact type and field rules may test: type, unit, allowed values, meaning."""
+    from cds.facts.catalogue import as_json, catalogue
+    from cds.facts.reference import HEADER, markdown, rows
+    from cds.rulebook.checks import closest
+
+    specs = catalogue()
+    if fact_type is not None and fact_type not in specs:
+        typer.echo(f"no fact type '{fact_type}' ({closest(fact_type, set(specs)) or 'one of: ' + ', '.join(specs)})",
+                   err=True)
+        raise typer.Exit(2)
+    chosen = [specs[fact_type]] if fact_type else list(specs.values())
+    if output is FactsFormat.json:
+        everything = as_json()
+        typer.echo(json.dumps({spec.name: everything[spec.name] for spec in chosen}, indent=2))
+    elif output is FactsFormat.markdown:
+        typer.echo(markdown(), nl=False)
+    else:
+        for spec in chosen:
+            typer.echo(f"{spec.name} ({spec.count}): {spec.meaning}")
+            for line in _columns([HEADER, *rows(spec)]):
+                typer.echo(f"  {line}")
+            typer.echo("")
 
 
 class DiffFormat(StrEnum):
@@ -358,30 +425,45 @@ def explain(
     request: Annotated[Path, typer.Argument(help="Request JSON (a fixture or a real request).")],
     service: Annotated[str | None, typer.Option(help="Service id [default: every service for the request's "
                                                      "hook].")] = None,
+    rule: Annotated[str | None, typer.Option("--rule", help="Only this rule.")] = None,
+    output: Annotated[ReportFormat, typer.Option("--format", help="text or json.")] = ReportFormat.text,
     directory: Annotated[Path, typer.Option("--rules", help="Rules directory.")] = BUNDLED_RULES,
     profile: ProfileOption = DEFAULT_PROFILE,
+    allow_untested: AllowUntested = False,
 ) -> None:
-    """For every rule of the service: fired or not, and which condition held or failed."""
+    """For every rule of the service (or one): fired or not, and which condition held or failed, on which
+    fact values."""
+    from cds.explainview import report_data, report_lines
     from cds.fixtures import render_fixture
 
-    rules = _load_or_exit(directory, profile)
+    rules = _load_or_exit(directory, profile, allow_untested)
+    chosen = _rule_or_exit(rules, rule) if rule else None
     try:
         hook = render_fixture(request).get("hook")
     except Exception as error:  # an unreadable request: say why in one line
         typer.echo(f"cannot explain {request}: {type(error).__name__}: {error}", err=True)
         raise typer.Exit(2) from None
     services = ([rules.rulebook.services[service]] if service in rules.rulebook.services
-                else [] if service else [s for s in rules.rulebook.services.values() if s.hook == hook])
+                else [] if service else [s for s in rules.rulebook.services.values() if s.hook == hook
+                                         and (chosen is None or chosen.pack in s.packs)])
     if not services:
-        typer.echo(f"unknown service {service!r}" if service else f"no service answers hook {hook!r}", err=True)
+        typer.echo(f"unknown service {service!r}" if service else f"no service answers hook {hook!r}"
+                   + (f" with rule {rule}" if rule else ""), err=True)
         raise typer.Exit(2)
-    for chosen in services:
-        typer.echo(f"== {chosen.id} ({chosen.hook}): {chosen.title}")
-        _explain_service(rules, request, chosen)
+    explained = [(each, _explain_service(rules, request, each, chosen)) for each in services]
+    if output is ReportFormat.json:
+        typer.echo(json.dumps([{"service": each.id, "hook": each.hook, "rules": [report_data(r) for r in reports]}
+                               for each, reports in explained], indent=2, default=str))
+        return
+    for each, reports in explained:
+        typer.echo(f"== {each.id} ({each.hook}): {each.title}")
+        for report in reports:
+            typer.echo("\n".join(report_lines(report)))
 
 
-def _explain_service(rules: LoadedRules, request: Path, service: Service) -> None:
-    """Each rule `service` runs on its hook: fired or quiet, each condition with its candidate facts."""
+def _explain_service(rules: LoadedRules, request: Path, service: Service, only: Rule | None) -> list[RuleReport]:
+    """Each rule `service` runs on its hook (or `only` that one): fired or quiet, each condition with the facts
+    it saw."""
     from cds.engine.explain import explain_rules
     from cds.ruletests import call_fixture
 
@@ -391,16 +473,9 @@ def _explain_service(rules: LoadedRules, request: Path, service: Service) -> Non
         typer.echo(f"cannot explain {request}: {type(error).__name__}: {error}", err=True)
         raise typer.Exit(2) from None
     packs = [rules.rulebook.packs[name] for name in service.packs]
-    candidates = [(rule, pack.parameters) for pack in packs for rule in pack.rules if service.hook in rule.hooks]
-    for report in explain_rules(candidates, outcome.facts.engine_facts()):
-        typer.echo(f"{'FIRED' if report.fired else 'quiet'}  {report.rule.id}")
-        for condition in report.conditions:
-            typer.echo(f"    {condition.status:11} {json.dumps(condition.condition, default=str)}")
-            for fact in condition.candidates:
-                typer.echo(f"                {json.dumps(fact, default=str)}")
-        for case in report.cases:
-            status = "held" if case.held else "not held"
-            typer.echo(f"    case {case.indicator}: {status}  {json.dumps(case.conditions, default=str)}")
+    candidates = [(rule, pack.parameters) for pack in packs for rule in pack.rules
+                  if service.hook in rule.hooks and (only is None or rule.id == only.id)]
+    return explain_rules(candidates, outcome.facts.engine_facts())
 
 
 @fixtures_app.command("render")
@@ -410,6 +485,35 @@ def render(fixture: Annotated[Path, typer.Argument(help="Request fixture file.")
 
     json.dump(render_fixture(fixture), sys.stdout, indent=2)
     sys.stdout.write("\n")
+
+
+@fixtures_app.command("new")
+def new_fixture(
+    output: Annotated[Path, typer.Argument(help="The request file to write (its name names its ids).")],
+    patient: Annotated[str, typer.Option(help="The patient: sex and age, e.g. 'female 67'.")] = "",
+    draft: Annotated[list[str] | None, typer.Option(help="A B12 draft (repeatable): PRODUCT DOSE mcg|mg ROUTE "
+                                                         "[every [N] d|wk|mo] [xCOUNT], e.g. "
+                                                         "'cyanocobalamin_injection 1 mg im every 1 mo'.")] = None,
+    lab: Annotated[list[str] | None, typer.Option(help="A lab result (repeatable): KIND=VALUE[@DAYSd] in the kind's "
+                                                       "canonical unit, e.g. b12_total=95@10d.")] = None,
+    finding: Annotated[list[str] | None, typer.Option(help="A value set of valuesets.yaml the record matches "
+                                                           "(repeatable), e.g. neuro_findings.")] = None,
+    hook: Annotated[str, typer.Option(help="order-sign, order-select, medication-prescribe or patient-view.")]
+    = "order-sign",
+    directory: Annotated[Path, typer.Option("--rules", help="Rules directory (products, codes).")] = BUNDLED_RULES,
+) -> None:
+    """Write a request fixture from a short description: a patient, B12 drafts, labs and findings as FHIR."""
+    from cds.rulebook import load_rulebook
+    from cds.scaffold import ScaffoldError, new_request
+
+    try:
+        rulebook = load_rulebook(directory, allow_untested=True)
+        request = new_request(rulebook, output.stem, patient, draft or [], lab or [], finding or [], hook)
+    except (RulebookError, ScaffoldError) as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(2) from None
+    output.write_text(json.dumps(request, indent=2) + "\n", encoding="utf-8")
+    typer.echo(f"wrote {output}: `cds rules explain {output}` shows what the rules make of it")
 
 
 @analytics_app.command("export")
@@ -473,11 +577,24 @@ def _columns(rows: list[tuple[str, ...]]) -> list[str]:
     return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
 
 
-def _load_or_exit(directory: Path, profile: str, exit_code: int = 1, what: str | None = None) -> LoadedRules:
+def _rule_or_exit(rules: LoadedRules, rule_id: str) -> Rule:
+    """The rule `rule_id`; exit 2 naming the closest id when there is none."""
+    from cds.rulebook.checks import closest
+
+    found = rules.rulebook.rule(rule_id)
+    if found is None:
+        known = {rule.id for rule in rules.rulebook.rules()}
+        typer.echo(f"no rule '{rule_id}' ({closest(rule_id, known) or '`cds rules list` lists them'})", err=True)
+        raise typer.Exit(2)
+    return found
+
+
+def _load_or_exit(directory: Path, profile: str, allow_untested: bool = False, exit_code: int = 1,
+                  what: str | None = None) -> LoadedRules:
     from cds.generation import load
 
     try:
-        return load(directory, profile)
+        return load(directory, profile, allow_untested)
     except RulebookError as error:
         typer.echo(f"{what} in {directory} are invalid:\n{error}" if what else str(error), err=True)
         raise typer.Exit(exit_code) from None

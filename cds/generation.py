@@ -40,9 +40,9 @@ def build(rulebook: Rulebook) -> LoadedRules:
                        prefetch_templates(rulebook), ResourceSelector(rulebook.facts_config, rulebook.valuesets))
 
 
-def load(directory: Path, profile: str = DEFAULT_PROFILE) -> LoadedRules:
-    """Read, validate and compile a rules directory under a site profile."""
-    return build(load_rulebook(directory, profile))
+def load(directory: Path, profile: str = DEFAULT_PROFILE, allow_untested: bool = False) -> LoadedRules:
+    """Read, validate and compile a rules directory under a site profile (`allow_untested`: see load_rulebook)."""
+    return build(load_rulebook(directory, profile, allow_untested))
 
 
 def prefetch_templates(rulebook: Rulebook) -> dict[str, str]:

@@ -15,23 +15,27 @@ from cds.metrics import RELOADS, RULES_LOADED
 from cds.rulebook import RulebookError
 from cds.rulebook.model import LoadError
 from cds.rulebook.profiles import DEFAULT_PROFILE
-from cds.ruletests import example_errors
+from cds.ruletests import run_rule_tests, summary
 
 log = logging.getLogger(__name__)
 
 
 def load_vetted(directory: Path, check_examples: bool, vetted_digest: str | None = None,
-                profile: str = DEFAULT_PROFILE) -> LoadedRules:
+                profile: str = DEFAULT_PROFILE) -> tuple[LoadedRules, str]:
     """`load`, and with `check_examples` the rules' own examples too (unless they are the rules of
     `vetted_digest`, whose examples passed already): raises RulebookError naming each failing example
-    (the refused generation freed)."""
+    (the refused generation freed). Returns the rules, and what became of their examples in one line."""
     rules = load(directory, profile)
-    if check_examples and rules.rulebook.digest != vetted_digest:
-        errors = example_errors(rules)
-        if errors:
-            rules.engine.release()
-            raise RulebookError(errors)
-    return rules
+    if not check_examples:
+        return rules, "examples not run"
+    if rules.rulebook.digest == vetted_digest:
+        return rules, "examples passed before the workers started"
+    results = run_rule_tests(rules)
+    errors = [result.as_error() for result in results if not result.passed]
+    if errors:
+        rules.engine.release()
+        raise RulebookError(errors)
+    return rules, summary(results)
 
 
 class RuleRuntime:
@@ -39,14 +43,16 @@ class RuleRuntime:
 
     With `check_examples`, rules that fail their own examples are refused at start and on reload, like
     a schema error (the `cds serve` default; the library default leaves examples to `cds rules test`).
-    `vetted_digest`: rules whose examples another process has just run, not run again at start."""
+    `vetted_digest`: rules whose examples another process has just run, not run again at start.
+    `examples` says in one line what became of the current rules' examples ("34 rules, 121 examples: all
+    passed")."""
 
     def __init__(self, directory: Path, check_examples: bool = False, vetted_digest: str | None = None,
                  profile: str = DEFAULT_PROFILE):
         self.directory = directory
         self.check_examples = check_examples
         self.profile = profile
-        self.current = load_vetted(directory, check_examples, vetted_digest, profile)
+        self.current, self.examples = load_vetted(directory, check_examples, vetted_digest, profile)
         self.last_error: RulebookError | None = None
         self._reload_lock = threading.Lock()
         self._leases = _Leases()
@@ -63,7 +69,7 @@ class RuleRuntime:
         """Load the directory again; on a load error keep the current rules and remember why."""
         with self._reload_lock:
             try:
-                fresh = load_vetted(self.directory, self.check_examples, profile=self.profile)
+                fresh, examples = load_vetted(self.directory, self.check_examples, profile=self.profile)
             except (RulebookError, OSError, ValueError) as error:  # the current rules keep serving
                 if not isinstance(error, RulebookError):
                     log.exception("unexpected error loading %s", self.directory)
@@ -74,6 +80,7 @@ class RuleRuntime:
                           self.current.rulebook.digest, error)
                 return False
             previous = self._leases.replace(self, fresh)
+            self.examples = examples
             self.last_error = None
             RELOADS.labels("ok").inc()
             RULES_LOADED.set(len(fresh.rulebook.rules()))

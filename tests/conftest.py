@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import logging
 import os
 import re
 import shutil
@@ -72,9 +73,29 @@ def profile_runtimes() -> dict[str, RuleRuntime]:
     return {name: RuleRuntime(BUNDLED_RULES, profile=name) for name in ("uk", "us")}
 
 
+# A busy CI machine must not turn a clinical answer into `service.incomplete`: tests of the answer get a
+# patient deadline; the deadline's own behaviour is tested with settings of its own (tests/api/test_api_errors.py).
+TEST_DEADLINE_S = 20.0
+
+
+def settings_for(data_dir: Path, **overrides: Any) -> Settings:
+    """Settings over a throw-away data directory, with the patient test deadline unless `overrides` say."""
+    return Settings(data_dir=data_dir, **{"deadline_s": TEST_DEADLINE_S, **overrides})
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path)
+    return settings_for(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def _root_log_handlers() -> Iterator[None]:
+    """`cds serve` run in-process (CliRunner) installs a handler on the runner's stderr, closed after the
+    test: put the root logger's handlers back so later log lines do not meet a closed stream."""
+    handlers, level = logging.root.handlers[:], logging.root.level
+    yield
+    logging.root.handlers[:] = handlers
+    logging.root.setLevel(level)
 
 
 @pytest.fixture(scope="session")
@@ -122,6 +143,13 @@ def edit_file(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1))
 
 
+def line_with(path: Path, text: str, after: str = "") -> int:
+    """The 1-based line of the first `text` in `path` (after the first line holding `after`)."""
+    lines = path.read_text().splitlines()
+    start = next(index for index, line in enumerate(lines) if after in line)
+    return next(index for index, line in enumerate(lines) if index >= start and text in line) + 1
+
+
 def client_for(rules: Path, settings: Settings) -> TestClient:
     """A real app serving the rules in `rules`."""
     return TestClient(create_app(settings, RuleRuntime(rules)))
@@ -165,7 +193,7 @@ def profile_client(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], 
     def client_for_profile(profile: str) -> TestClient:
         if profile not in clients:
             runtime = RuleRuntime(BUNDLED_RULES, profile=profile)
-            settings = Settings(data_dir=tmp_path_factory.mktemp(f"data-{profile}"), profile=profile)
+            settings = settings_for(tmp_path_factory.mktemp(f"data-{profile}"), profile=profile)
             clients[profile] = TestClient(create_app(settings, runtime))
         return clients[profile]
 

@@ -15,6 +15,7 @@ from cds.engine.evaluator import (
     run_session,
     with_anchor_rule,
 )
+from cds.facts.catalogue import field_spec
 from cds.rulebook.conditions import Condition, SettingCondition, settled
 from cds.rulebook.model import Rule
 
@@ -23,7 +24,8 @@ from cds.rulebook.model import Rule
 class ConditionReport:
     condition: dict[str, Any]
     status: str                              # held | failed | not reached
-    candidates: list[dict[str, Any]] = field(default_factory=list)
+    candidates: list[dict[str, Any]] = field(default_factory=list)   # the facts it saw, with the fields it tests
+    line: int = 0                            # where the condition is written
 
 
 @dataclass
@@ -55,7 +57,7 @@ def _explain(host: SynchronousHost, rule: Rule, parameters: dict[str, Any], fact
     """One rule: each prefix of its conditions, and each case, run through the engine on the facts."""
     base = settled(rule.when, parameters)
     if base is None:   # a setting is off: the rule can never fire under these parameters
-        return RuleReport(rule, False, [ConditionReport(c.shown(parameters), "failed")
+        return RuleReport(rule, False, [ConditionReport(c.shown(parameters), "failed", line=c.line)
                                         for c in rule.when if isinstance(c, SettingCondition)])
     conditions = ordered_conditions(base)
     fired: set[int] = set()
@@ -71,7 +73,7 @@ def _explain(host: SynchronousHost, rule: Rule, parameters: dict[str, Any], fact
     return RuleReport(rule, held == len(conditions), [
         ConditionReport(condition.shown(parameters),
                         "held" if index < held else "failed" if index == held else "not reached",
-                        _candidates(condition, facts))
+                        _candidates(condition, facts) if index <= held else [], condition.line)
         for index, condition in enumerate(conditions)], [
         CaseReport(case.indicator, rank in cased, [c.shown(parameters) for c in case.when])
         for rank, case in enumerate(rule.cases)])
@@ -85,7 +87,11 @@ def _recorder(fired: set[int], k: int):  # noqa: ANN202 - a durable_rules action
 
 
 def _candidates(condition: Condition, facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The facts of the condition's type, showing only the fields it tests."""
+    """The facts the condition is about, showing only the fields it tests: those of its type, and of the lab
+    kinds or value sets it names (a condition on `kind: b12_total` is not about the Hb)."""
     fields = sorted(condition.fields())
+    named = {name: values for name in fields if (spec := field_spec(condition.fact_type, name)) is not None
+             and spec.values_from and (values := condition.required(name))}
     return [{"id": fact.get("id"), **{name: fact.get(name) for name in fields}}
-            for fact in facts if fact.get("type") == condition.fact_type]
+            for fact in facts if fact.get("type") == condition.fact_type
+            and all(fact.get(name) in values for name, values in named.items())]

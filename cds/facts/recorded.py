@@ -78,7 +78,7 @@ def inexact_fields() -> frozenset[tuple[str, str]]:
 def fact_model() -> dict[str, dict[str, str]]:
     """Every fact type's fields and their types, and how each is recorded: what a recorded corpus needs of
     the code that replays it."""
-    model = {kind: {name: f"{hint}" for name, hint in get_type_hints(FACT_TYPES[kind]).items()}
+    model = {kind: {name: f"{hint}" for name, hint in get_type_hints(FACT_TYPES[kind].model).items()}
              for kind in FACT_TYPES}
     inexact = inexact_fields()
     for kind, named in model.items():
@@ -146,12 +146,13 @@ def _kept(kind: str, name: str, value: Any, names: _Pseudonyms) -> Any:
 @cache
 def _text_fields(kind: str) -> frozenset[str]:
     """Fields that hold free text: str, not one of a fixed set of values."""
-    return frozenset(f.name for f in fields(FACT_TYPES[kind]) if f.name not in _literal_fields(kind)
-                     and str in (get_args(hint := get_type_hints(FACT_TYPES[kind])[f.name]) or (hint,)))
+    model = FACT_TYPES[kind].model
+    return frozenset(f.name for f in fields(model) if f.name not in _literal_fields(kind)
+                     and str in (get_args(hint := get_type_hints(model)[f.name]) or (hint,)))
 
 
 @cache
 def _literal_fields(kind: str) -> frozenset[str]:
-    hints = get_type_hints(FACT_TYPES[kind])
+    hints = get_type_hints(FACT_TYPES[kind].model)
     return frozenset(name for name, hint in hints.items() if get_origin(hint) is Literal or any(
         get_origin(arg) is Literal for arg in get_args(hint)))

@@ -8,10 +8,11 @@ import string
 from collections.abc import Iterator
 from typing import Any
 
-from cds.facts.model import fact_fields, field_values, numeric_fields
+from cds.facts.catalogue import FieldSpec, catalogue, field_spec
 from cds.facts.units import Units
 from cds.rulebook.conditions import Condition, FactCondition, Invalid, Operand, SettingCondition
 from cds.rulebook.expressions import BinaryOp, FieldRef, Literal, Param, Value, constant, references
+from cds.rulebook.literals import stale_literals
 from cds.rulebook.model import SUMMARY_LIMIT, LoadError, Pack, Rule
 from cds.rulebook.regimens import Regimen
 from cds.rulebook.values import RuleValues
@@ -20,14 +21,13 @@ from cds.rulebook.yamlsource import YamlDocument
 # ISMP error-prone abbreviations: card text says "mcg".
 _UNSAFE_UNITS = re.compile(r"µg|μg|\bug\b")
 _FORMATTER = string.Formatter()
-_ORDERING = {"lt", "le", "gt", "ge"}
 
 
 class _RuleChecker:
     """Collects the errors of one rule, each located at the YAML line it concerns."""
 
     def __init__(self, document: YamlDocument, index: int, rule: Rule, parameters: dict[str, Any],
-                 values: dict[tuple[str, str], set[str]], texts: RuleValues, regimens: dict[str, Regimen],
+                 values: dict[str, set[str]], texts: RuleValues, regimens: dict[str, Regimen],
                  products: set[str]):
         self.document = document
         self.rule = rule
@@ -97,43 +97,46 @@ class _RuleChecker:
                 self.aliases[condition.alias] = condition.fact_type
 
     def check_tests(self, condition: Condition) -> None:
-        fact_type = condition.fact_type
-        known = fact_fields(fact_type)
+        """Every compared value against the fact catalogue. The schema has checked the fields, the types of the
+        values written and the fixed sets of values; here: $parameters' types, the plausible range of a lab
+        result, and the values the rule files define (lab kinds, value sets)."""
         for test in condition.tests():
-            if test.field not in known:
-                self.error_at(test.line, f"'{fact_type}' facts have no field '{test.field}'",
-                              closest(test.field, known))
+            spec = field_spec(condition.fact_type, test.field)
+            if spec is None:   # a field the schema does not know is reported by the schema
                 continue
-            for comparison in test.comparisons:
-                if comparison.op in _ORDERING:
-                    if test.field not in numeric_fields(fact_type):
-                        self.error_at(test.line, f"'{comparison.op}' compares numbers, "
-                                                 f"and '{fact_type}.{test.field}' is not a number")
-                    self.check_number(comparison.operands[0], test.line)
-                elif comparison.op != "known":
-                    for operand in comparison.operands:
-                        self.check_value(operand, test.line)
-                        self.check_allowed(fact_type, test.field, operand, test.line)
+            for operand in (o for comparison in test.comparisons if comparison.op != "known"
+                            for o in comparison.operands):
+                self.check_value(operand, test.line)
+                self.check_type(spec, operand, test.line, condition)
+                self.check_allowed(spec, operand, test.line, condition.fact_type)
 
-    def check_allowed(self, fact_type: str, key: str, operand: Operand, line: int) -> None:
-        """A field with a fixed set of values (route, b12_status, lab kind, value set…) must name one."""
-        allowed = self.values.get((fact_type, key))
-        if allowed is None:
-            fixed = field_values(fact_type, key)
-            allowed = set(fixed) if fixed else None
+    def check_type(self, spec: FieldSpec, operand: Operand, line: int, condition: Condition) -> None:
+        """A $parameter compared with a field must be of the field's type, and a number compared with a lab
+        result must be plausible in the field's unit."""
+        subject = f"{condition.fact_type}.{spec.name}"
+        if isinstance(operand, Param) and operand.name in self.parameters \
+                and not spec.accepts(self.parameters[operand.name]):
+            self.error_at(line, f"'${operand.name}' is {self.parameters[operand.name]!r}, and '{subject}' is "
+                                f"{spec.kind}", f"compare it with {spec.expects()}")
+            return
+        kinds = condition.required("kind") if spec.name == "value" else set()
+        kind = spec.lab or (next(iter(kinds)) if len(kinds) == 1 else None)
+        bounds = self.texts.facts["labs"].get(kind, {}) if kind else {}
+        value = _constant(operand, self.parameters) if spec.numeric else None
+        low, high = bounds.get("implausible_below"), bounds.get("implausible_above")
+        if value is not None and ((low is not None and value < low) or (high is not None and value > high)):
+            unit = self.texts.facts["labs"][kind]["canonical"]
+            self.error_at(line, f"{value:g} is not a plausible {kind} result in {unit} (facts.yaml labs.{kind}: "
+                                f"{low if low is not None else 'any'} to {high if high is not None else 'any'})",
+                          f"'{subject}' is in {unit}: was the value written in another unit?")
+
+    def check_allowed(self, spec: FieldSpec, operand: Operand, line: int, fact_type: str) -> None:
+        """A field whose values the rule files define (lab kind, value set) must name one of them."""
+        allowed = self.values.get(spec.values_from) if spec.values_from else None
         if allowed is not None and isinstance(operand, Literal) and isinstance(operand.value, str) \
                 and operand.value not in allowed:
-            self.error_at(line, f"'{fact_type}.{key}' is never '{operand.value}'",
+            self.error_at(line, f"'{fact_type}.{spec.name}' is never '{operand.value}'",
                           closest(operand.value, allowed) or f"one of: {', '.join(sorted(allowed))}")
-
-    def check_number(self, operand: Operand, line: int) -> None:
-        """An operand of lt/le/gt/ge: a number, a $parameter or an =expression."""
-        if isinstance(operand, Literal) and (isinstance(operand.value, bool)
-                                             or not isinstance(operand.value, int | float)):
-            self.error_at(line, f"{operand.value!r} is not a number, a $parameter or an =expression",
-                          'write e.g. 5000, $threshold or "=active.mcg_per_28d * $ratio"')
-            return
-        self.check_value(operand, line)
 
     def check_value(self, operand: Operand, line: int) -> None:
         if isinstance(operand, Invalid):
@@ -145,8 +148,8 @@ class _RuleChecker:
                               closest(ref.name, set(self.parameters)) or "declare it under the pack's 'parameters:'")
             elif isinstance(ref, FieldRef):
                 self.check_field_ref(ref.alias, ref.field, line, "an earlier condition")
-                if isinstance(operand, BinaryOp) and ref.alias in self.aliases \
-                        and ref.field not in numeric_fields(self.aliases[ref.alias]):
+                spec = field_spec(self.aliases[ref.alias], ref.field) if ref.alias in self.aliases else None
+                if isinstance(operand, BinaryOp) and spec is not None and not spec.numeric:
                     self.error_at(line, f"'{ref.alias}.{ref.field}' is not a number: it cannot be used in arithmetic")
         self.check_divisions(operand, line)
 
@@ -171,9 +174,9 @@ class _RuleChecker:
         if alias not in self.aliases:
             self.error_at(line, f"'{alias}' is not bound by {where}",
                           f"bound aliases: {', '.join(sorted(self.aliases)) or 'none'}")
-        elif field not in fact_fields(self.aliases[alias]):
+        elif field_spec(self.aliases[alias], field) is None:
             self.error_at(line, f"'{alias}' ({self.aliases[alias]}) has no field '{field}'",
-                          closest(field, fact_fields(self.aliases[alias])))
+                          closest(field, set(catalogue()[self.aliases[alias]].fields)))
 
     def check_card(self, card: dict[str, Any]) -> None:
         self.check_texts([(("card", *pointer), text) for pointer, text in _card_texts(card)])
@@ -213,9 +216,18 @@ class _RuleChecker:
                        "add a {fact: draft_order} condition, or order something new (order_lab)")
 
     def check_texts(self, texts: list[tuple[tuple, str]]) -> None:
+        units = Units(self.texts.facts["unit_aliases"])
+        named = self.named_quantities(units)
         for here, text in texts:
             if _UNSAFE_UNITS.search(text):
                 self.error(here, "write 'mcg', not 'µg' or 'ug' (ISMP error-prone abbreviation)")
+            for literal, names in dict(stale_literals(text, named, units)).items():
+                placeholders = " or ".join(f"{{${name}}}" for name in names)
+                self.error_at(self.document.line_showing(self.base + here, literal),
+                              f"'{literal}' is the value of {', '.join('$' + name for name in names)}: write "
+                              f"{placeholders} so the text follows it",
+                              "a tuned value or a site profile changes it, and the text would go stale; a figure a "
+                              "source gives goes in double quotes")
             try:
                 parts = list(_FORMATTER.parse(text))
             except ValueError as error:
@@ -245,6 +257,16 @@ class _RuleChecker:
                     self.error(here, f"the summary's own text is {len(fixed)} characters; cards allow {SUMMARY_LIMIT}",
                                "move detail into 'detail'")
 
+    def named_quantities(self, units: Units) -> dict[str, tuple[float, str]]:
+        """The numbers with a unit this rule uses, by name: what its text must write as placeholders."""
+        found = {}
+        for name, value in self.rule.values.items():
+            unit = self.texts.unit(name)
+            ucum = units.ucum(None, None, unit) if unit else None
+            if ucum and isinstance(value, int | float) and not isinstance(value, bool):
+                found[name] = (float(value), ucum)
+        return found
+
     def check_severity_overrides(self) -> None:
         rule = self.rule
         severities = {rule.indicator, *(case.indicator for case in rule.cases)} - {"none"}
@@ -253,7 +275,7 @@ class _RuleChecker:
                        "e.g. override_reasons: [symptoms-reviewed]")
 
 
-def check_pack(document: YamlDocument, pack: Pack, values: dict[tuple[str, str], set[str]], texts: RuleValues,
+def check_pack(document: YamlDocument, pack: Pack, values: dict[str, set[str]], texts: RuleValues,
                regimens: dict[str, Regimen], products: set[str]) -> list[LoadError]:
     """Semantic errors of `pack`, built from the schema-valid `document`; `values`: the names lab kinds
     and findings may take; `texts`: what {$...} may name; `regimens`, `products`: what suggestions may order."""
@@ -361,6 +383,17 @@ def _run_together(text: str) -> bool:
     lines = [line.strip() for line in text.splitlines()]
     return any(_BOLD_LABEL.match(line) and previous and not previous.startswith("-")
                for previous, line in zip(lines, lines[1:], strict=False))
+
+
+def _constant(operand: Operand, parameters: dict[str, Any]) -> float | None:
+    """The number an operand stands for when it uses no fact field (None too for a division by zero, which
+    check_divisions reports)."""
+    if isinstance(operand, Invalid):
+        return None
+    try:
+        return constant(operand, parameters)
+    except ZeroDivisionError:
+        return None
 
 
 def closest(name: str, candidates: set[str]) -> str | None:

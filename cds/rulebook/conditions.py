@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from cds.rulebook.expressions import ExpressionError, Value, parse_value
+from cds.rulebook.expressions import ExpressionError, Literal, Value, parse_value
 from cds.rulebook.yamlsource import Path_, YamlDocument
 
 
@@ -81,6 +81,16 @@ class Condition:
     def shown(self, parameters: dict[str, float]) -> dict[str, Any]:
         """The condition as written, with each $parameter followed by its value."""
         return _shown(self.written, parameters)
+
+    def required(self, name: str) -> set[Any]:
+        """The values a top-level `eq` or `in` test requires of field `name`, when written as literals
+        (`kind: hb` → {"hb"}); empty when there is no such test (those inside `any` are alternatives)."""
+        for test in self.where:
+            if isinstance(test, FieldTest) and test.field == name and len(test.comparisons) == 1 \
+                    and test.comparisons[0].op in ("eq", "in") \
+                    and all(isinstance(operand, Literal) for operand in test.comparisons[0].operands):
+                return {operand.value for operand in test.comparisons[0].operands}
+        return set()
 
 
 @dataclass(frozen=True)

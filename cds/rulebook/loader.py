@@ -6,7 +6,6 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,10 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
 from cds import BUNDLED_RULES
+from cds.facts.model import LABS, VALUESETS
 from cds.rulebook.checks import check_pack, check_regimens, check_services, check_units, check_yields, closest
 from cds.rulebook.conditions import parse_conditions
+from cds.rulebook.examples import check_examples
 from cds.rulebook.model import (
     HOOKS,
     Case,
@@ -31,6 +32,7 @@ from cds.rulebook.model import (
 )
 from cds.rulebook.profiles import DEFAULT_PROFILE, Profile, build_profile, check_profile, known_profiles, profile_path
 from cds.rulebook.regimens import Regimen, load_products, load_regimens
+from cds.rulebook.schemaerrors import schema_error
 from cds.rulebook.values import PLACEHOLDER, RuleValues
 from cds.rulebook.versions import pack_version
 from cds.rulebook.yamlerrors import syntax_error
@@ -66,9 +68,10 @@ class _Documents:
     packs: dict[Path, YamlDocument | None]   # None: the file has errors (reported)
 
 
-def load_rulebook(directory: Path | str, profile: str = DEFAULT_PROFILE) -> Rulebook:
+def load_rulebook(directory: Path | str, profile: str = DEFAULT_PROFILE, allow_untested: bool = False) -> Rulebook:
     """Read and validate `directory` under the site profile `profile`; raises RulebookError listing
-    every problem found."""
+    every problem found. `allow_untested`: a rule without an example that fires and one that stays quiet
+    loads, with a warning (a draft)."""
     directory = Path(directory).resolve()
     errors: list[LoadError] = []
     documents = _read_documents(directory, profile, errors)
@@ -82,14 +85,19 @@ def load_rulebook(directory: Path | str, profile: str = DEFAULT_PROFILE) -> Rule
     if errors:
         raise RulebookError(errors)
     regimens = load_regimens(regimens_data)
-    packs, broken = _build_packs(documents, site, facts, regimens, set(regimens_data["products"]), errors)
+    values = _data_values(documents.facts, documents.valuesets)
+    packs, broken = _build_packs(documents, site, facts, regimens, set(regimens_data["products"]), values, errors)
     known_reasons = set(documents.services.data["override_reasons"]["codes"])
     errors.extend(check_services(documents.services, set(packs) | broken, known_reasons, list(packs.values())))
+    services = documents.services.data
+    example_errors, untested = check_examples((rule for pack in packs.values() for rule in pack.rules), directory,
+                                              {service["id"] for service in services["services"]}, values,
+                                              allow_untested)
+    errors.extend(example_errors)
     if errors:
         raise RulebookError(errors)
-    services = documents.services.data
     return Rulebook(
-        warnings=tuple(_warnings(packs, documents.services)),
+        warnings=(*_warnings(packs, documents.services), *untested),
         directory=directory,
         packs=packs,
         services={s["id"]: _build_service(s) for s in services["services"]},
@@ -128,11 +136,12 @@ def _read_documents(directory: Path, profile: str, errors: list[LoadError]) -> _
 
 
 def _build_packs(documents: _Documents, site: Profile, facts: dict[str, Any], regimens: dict[str, Regimen],
-                 products: set[str], errors: list[LoadError]) -> tuple[dict[str, Pack], set[str]]:
-    """The packs without errors, and the names of those with (their errors added to `errors`)."""
+                 products: set[str], values: dict[str, set[str]],
+                 errors: list[LoadError]) -> tuple[dict[str, Pack], set[str]]:
+    """The packs without errors, and the names of those with (their errors added to `errors`); `values`: what
+    the data files define for fact fields."""
     days_per_month = facts["regimen"]["days_per_month"]
     regimen_texts = {name: regimen.text(regimens, days_per_month) for name, regimen in regimens.items()}
-    values = _data_values(documents.facts, documents.valuesets)
     packs: dict[str, Pack] = {}
     broken: set[str] = set()
     for path, document in documents.packs.items():
@@ -140,7 +149,7 @@ def _build_packs(documents: _Documents, site: Profile, facts: dict[str, Any], re
             broken.add(path.stem)
             continue
         pack_values = RuleValues({**_parameters(document.data), **site.for_pack(document.data["pack"])}, facts,
-                                 regimen_texts)
+                                 regimen_texts, _parameter_units(document.data))
         pack = _build_pack(document, site, pack_values)
         pack_errors = check_pack(document, pack, values, pack_values, regimens, products)
         errors.extend(pack_errors)
@@ -171,28 +180,25 @@ def _parameters(data: dict[str, Any]) -> dict[str, Any]:
             for name, spec in (data.get("parameters") or {}).items()}
 
 
+def _parameter_units(data: dict[str, Any]) -> dict[str, str]:
+    """The units a pack declares for its parameters ({value: 5000, unit: mcg})."""
+    return {name: spec["unit"] for name, spec in (data.get("parameters") or {}).items()
+            if isinstance(spec, dict) and "unit" in spec}
+
+
 def _warnings(packs: dict[str, Pack], services: YamlDocument) -> list[LoadError]:
-    """What loads but is probably not meant: packs no service runs, rules without examples, ..."""
+    """What loads but is probably not meant: packs no service runs, a file named unlike its pack."""
     used = {name for service in services.data["services"] for name in service["packs"]}
     warnings = [LoadError(pack.file, 1, f"pack '{name}' is run by no service", hint="add it to services.yaml")
                 for name, pack in packs.items() if name not in used]
     warnings += [LoadError(pack.file, 1, f"file name does not match 'pack: {name}'", hint=f"name it {name}.yaml")
                  for name, pack in packs.items() if Path(pack.file).stem != name]
-    warnings += [LoadError(rule.file, rule.line, "rule has no tests", rule.id,
-                           "add examples that fire and stay quiet under 'tests:'")
-                 for pack in packs.values() for rule in pack.rules if not rule.tests]
     return warnings
 
 
-def _data_values(facts: YamlDocument | None, valuesets: YamlDocument | None) -> dict[tuple[str, str], set[str]]:
-    """The values fact fields defined by the data files may take (lab kinds, value set names)."""
-    values = {}
-    if facts is not None:
-        values[("lab", "kind")] = values[("lab_unit_problem", "kind")] = values[("lab_order", "kind")] = set(
-            facts.data["labs"])
-    if valuesets is not None:
-        values[("finding", "valueset")] = set(valuesets.data["valuesets"])
-    return values
+def _data_values(facts: YamlDocument, valuesets: YamlDocument) -> dict[str, set[str]]:
+    """The values the data files define for fact fields (catalogue `values_from`): lab kinds, value set names."""
+    return {LABS: set(facts.data["labs"]), VALUESETS: set(valuesets.data["valuesets"])}
 
 
 def _load(path: Path, schema_name: str, errors: list[LoadError]) -> YamlDocument | None:
@@ -208,37 +214,8 @@ def _load(path: Path, schema_name: str, errors: list[LoadError]) -> YamlDocument
     schema_errors = sorted(_validator(schema_name).iter_errors(document.data),
                            key=lambda e: list(map(str, e.absolute_path)))
     for error in schema_errors:
-        errors.append(_schema_error(document, error))
+        errors.append(schema_error(document, error))
     return None if schema_errors else document
-
-
-def _schema_error(document: YamlDocument, error: Any) -> LoadError:
-    while error.context:  # oneOf/anyOf: the deepest error is the one about what was written
-        error = max(error.context, key=lambda e: (len(e.absolute_path), e.validator == "additionalProperties"))
-    pointer = tuple(error.absolute_path)
-    rule_id = None
-    if len(pointer) >= 2 and pointer[0] == "rules" and isinstance(document.data, dict):
-        rules = document.data.get("rules") or []
-        if isinstance(pointer[1], int) and pointer[1] < len(rules) and isinstance(rules[pointer[1]], dict):
-            rule_id = rules[pointer[1]].get("id")
-    location = "/".join(map(str, pointer)) or "(top level)"
-    hint = None
-    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        known = set(error.schema.get("properties", {}))
-        unexpected = [key for key in error.instance if key not in known]
-        if unexpected:  # point at the misspelt key itself
-            pointer = (*pointer, unexpected[0])
-            hint = closest(str(unexpected[0]), known) or f"known here: {', '.join(sorted(known))}"
-    elif error.validator == "oneOf" and pointer and "when" in pointer:
-        hint = "a condition is either {fact: TYPE, where: ...} or {absent: TYPE, where: ...}"
-    elif error.validator == "type" and isinstance(error.instance, date):
-        hint = 'quote dates written as text, e.g. version: "2026-11-25"'
-    return LoadError(str(document.path), document.line_of(pointer),
-                     f"{location}: {_short(error.message)}", rule_id, hint)
-
-
-def _short(message: str) -> str:
-    return message if len(message) <= 200 else message[:197] + "..."
 
 
 def _duplicate_rule_ids(packs: dict[str, Pack]) -> list[LoadError]:

@@ -46,12 +46,20 @@ class RulebookError(Exception):
 
 @dataclass(frozen=True)
 class RuleTest:
-    fixture: str
+    """An example a rule must fire or stay quiet on: a request fixture, or facts written inline."""
+
     expect: str
+    fixture: str | None = None
+    facts: dict[str, Any] | None = None   # fact type → one fact's fields, or a list of facts
     service: str | None = None
     indicator: str | None = None
     profile: str | None = None  # run only under this site profile (None: under every profile)
     line: int = 1  # where the example is written in its rule file
+
+    @property
+    def label(self) -> str:
+        """What the example runs on, in words: its fixture, or its inline facts and their line."""
+        return self.fixture or f"inline facts, line {self.line}"
 
 
 @dataclass(frozen=True)

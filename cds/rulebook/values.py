@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cds.facts.display import format_number
@@ -15,11 +15,15 @@ PLACEHOLDER = re.compile(r"(?<!\{)\{\$([a-z_][a-z0-9_.]*)\}(?!\})")
 _SECTIONS = ("status", "regimen", "regimens")
 
 
+_UNIT_SUFFIXES = {"_mcg": "ug", "_days": "d", "_years": "a"}   # facts.yaml values say their unit in their name
+
+
 @dataclass(frozen=True)
 class RuleValues:
     parameters: dict[str, Any]           # the pack's, with the profile's values
     facts: dict[str, Any]                # facts.yaml, with the profile's values
     regimen_texts: dict[str, str]        # regimen name → its words
+    units: dict[str, str] = field(default_factory=dict)   # a parameter → the unit its pack declares
 
     def get(self, name: str) -> Any:
         """The value `{$name}` stands for, or None when it names nothing."""
@@ -34,6 +38,12 @@ class RuleValues:
         """What `$name` may stand for in a condition: the pack's parameters and facts.yaml's numbers."""
         return self.parameters | {f"{section}.{key}": value for section in ("status", "regimen")
                                   for key, value in self.facts.get(section, {}).items()}
+
+    def unit(self, name: str) -> str | None:
+        """The unit of a value: as its pack declares it, or for facts.yaml's as its name ends (_mcg, _days)."""
+        if name in self.units:
+            return self.units[name]
+        return next((unit for suffix, unit in _UNIT_SUFFIXES.items() if "." in name and name.endswith(suffix)), None)
 
     def names(self) -> Iterator[str]:
         yield from self.parameters

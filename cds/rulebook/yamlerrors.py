@@ -180,6 +180,63 @@ def _misaligned(broken: Broken, index: int) -> Spot | None:
                                "which lines up with no line above it", f"indent it {options}")
 
 
+def _key_in_list(broken: Broken) -> Spot | None:
+    """A key lined up with the '- ' of the list items above it (`card:` under a `when` item): YAML reads it
+    inside that list, where only items may stand."""
+    error = broken.error
+    if not broken.problem.startswith("expected <block end>, but found '?'") \
+            or error.context != "while parsing a block collection" or error.context_mark is None \
+            or error.context_mark.column != error.problem_mark.column:
+        return None
+    item = error.context_mark
+    key = broken.line(broken.at).strip().split(":")[0]
+    parent = next((i for i in range(item.line - 1, -1, -1)
+                   if _content(broken.lines[i]) and _indent(broken.lines[i]) < item.column), None)
+    fits = [f"{_spaces(item.column + 2)} like the keys of the item on line {item.line + 1}"]
+    if parent is not None:
+        fits.insert(0, f"{_spaces(_indent(broken.lines[parent]))} like `{broken.lines[parent].strip()}` on line "
+                       f"{parent + 1}")
+    return Spot(broken.at, error.problem_mark.column,
+                f"`{key}:` is lined up with the '- ' of the list items above (line {item.line + 1}), so YAML reads "
+                "it inside that list, where only '- ' items may stand", f"indent it {' or '.join(fits)}")
+
+
+def _item_among_keys(broken: Broken) -> Spot | None:
+    """A '- ' list item lined up with the keys of a mapping: a list needs a key of its own."""
+    error = broken.error
+    if not broken.problem.startswith("expected <block end>, but found '-'") \
+            or error.context != "while parsing a block mapping" or error.context_mark is None \
+            or error.context_mark.column != error.problem_mark.column:
+        return None
+    return Spot(broken.at, error.problem_mark.column, "a list item ('- ') among the keys of a mapping: YAML "
+                "expects `key: value` here", "put the list under a key of its own (`key:` on the line above, the "
+                "items indented under it), or remove the '- ' if this is a key")
+
+
+def _alias(broken: Broken) -> Spot | None:
+    """A line starting with '*' (markdown bold) outside a block of text: YAML reads '*' as an alias."""
+    if broken.error.context != "while scanning an alias":
+        return None
+    mark = broken.error.context_mark or broken.error.problem_mark
+    return Spot(mark.line, mark.column, "YAML reads this '*' as an alias (*name): the text is outside any block of "
+                "text",
+                "if the line belongs to a block of text above (key: | or >), indent it like that text; "
+                "else put the value in quotes")
+
+
+def _out_of_place(broken: Broken) -> Spot | None:
+    """Any other line that does not fit the block above it (PyYAML: "expected <block end>", "did not find
+    expected key", "mapping values are not allowed here")."""
+    if not re.match(r"expected <block end>|expected '<document start>'|did not find expected (key|'-')|"
+                    r"mapping values are not allowed", broken.problem):
+        return None
+    mark, opened = broken.error.problem_mark, broken.error.context_mark
+    block = f" (the block that starts on line {opened.line + 1})" if opened is not None else ""
+    return Spot(mark.line, mark.column, f"this does not fit the structure above it{block}: YAML cannot tell "
+                "what it belongs to", "line it up with what it belongs to: a key with the other keys of its "
+                "mapping, a '- ' with the other items of its list; a value with ': ' in it goes in quotes")
+
+
 def _as_reported(broken: Broken) -> Spot:
     mark = broken.error.problem_mark
     return Spot(mark.line, mark.column, broken.problem or str(broken.error))
@@ -210,6 +267,6 @@ def _indent(line: str) -> int:
 
 
 DIAGNOSES: tuple[Callable[[Broken], Spot | None], ...] = (
-    _tab, _unclosed_quote, _unclosed_bracket, _missing_colon, _empty_collection_with_items, _colon_in_value,
-    _inconsistent_indentation,
+    _tab, _key_in_list, _item_among_keys, _unclosed_quote, _unclosed_bracket, _missing_colon,
+    _empty_collection_with_items, _colon_in_value, _inconsistent_indentation, _alias, _out_of_place,
 )

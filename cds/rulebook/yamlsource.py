@@ -21,6 +21,7 @@ class YamlDocument:
     path: Path
     data: Any
     lines: dict[Path_, int] = field(default_factory=dict)
+    text: str = ""                       # the file as read
 
     def at(self, pointer: Path_) -> Any:
         """The value at `pointer`."""
@@ -33,6 +34,13 @@ class YamlDocument:
             pointer = pointer[:-1]
         return self.lines.get(pointer, 1)
 
+    def line_showing(self, pointer: Path_, words: str) -> int:
+        """The first line from the value at `pointer` on that shows `words` (a spot inside a block of text),
+        else the value's own line."""
+        start = self.line_of(pointer)
+        found = (number for number, line in enumerate(self.text.splitlines()[start - 1:], start) if words in line)
+        return next(found, start)
+
 
 def read_yaml(path: Path) -> YamlDocument:
     """Parse `path`; raises yaml.YAMLError (with its own line marks) on malformed YAML. libyaml reads
@@ -43,7 +51,7 @@ def read_yaml(path: Path) -> YamlDocument:
         node, data = _parse(text, _LOADER)
     except yaml.YAMLError:
         node, data = _parse(text, yaml.SafeLoader)
-    document = YamlDocument(path=path, data=data)
+    document = YamlDocument(path=path, data=data, text=text)
     if node is not None:
         _record_lines(node, (), document.lines)
     return document

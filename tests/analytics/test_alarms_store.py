@@ -31,7 +31,7 @@ from cds.rulebook import load_rulebook
 from cds.rulebook.model import Rulebook
 from cds.runtime import RuleRuntime
 from cds.store.cardlog import card_rows
-from tests.conftest import edit_file, sample
+from tests.conftest import edit_file, sample, settings_for
 from tests.firing import firing_log
 
 STOPPED, STEADY, RARE = "units.mg-mcg-confusion", "escalation.duplicate-draft", "route.cyanocobalamin-iv"
@@ -68,7 +68,7 @@ def _cards(rule_id: str, pack_version: str, on: date, count: int) -> list[dict]:
 def history(tmp_path: Path, database_url: str, runtime: RuleRuntime, rules_copy: Path) -> History:
     edit_file(rules_copy / "packs" / "units.yaml", "{value: 5000, unit: mcg", "{value: 5000000, unit: mcg")
     before, after = runtime.current.rulebook, load_rulebook(rules_copy)
-    settings = Settings(data_dir=tmp_path, database_url=database_url)
+    settings = settings_for(tmp_path, database_url=database_url)
     client = TestClient(create_app(settings, runtime))      # not started: no monitor thread of its own
     store = client.app.state.feedback
     in_force: list[Rulebook] = []

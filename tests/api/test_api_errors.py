@@ -9,7 +9,7 @@ import responses
 
 from cds.config import Settings
 from cds.fhir.client import SERVER_FAILED
-from tests.conftest import fixture_request, topics
+from tests.conftest import fixture_request, settings_for, topics
 
 CONTRACT_PREFETCH_KEYS = {"patient", "observations", "medications", "conditions", "procedures", "allergies"}
 
@@ -83,7 +83,7 @@ def test_oversized_body_is_413(settings, runtime):
 
     from cds.api import create_app
 
-    small = TestClient(create_app(Settings(data_dir=settings.data_dir, max_body_bytes=1000), runtime))
+    small = TestClient(create_app(settings_for(settings.data_dir, max_body_bytes=1000), runtime))
     request = fixture_request("requests/unit-error-1000mg.json")
     _error(small.post("/cds-services/b12-order-sign", content=json.dumps(request).encode(), headers=JSON), 413)
 

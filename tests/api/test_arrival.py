@@ -10,14 +10,15 @@ from fastapi.testclient import TestClient
 
 from cds.api import create_app
 from cds.config import Settings
-from tests.conftest import fixture_request
+from tests.conftest import fixture_request, settings_for
 
 PROXY = ("10.1.2.3", 40000)
+DEADLINE_S = 1.5  # the stamps below are 1.4 s old: inside it only when the stamp is ignored
 
 
 def _client(settings: Settings, runtime, trusted: list[str], client: tuple[str, int] = PROXY) -> TestClient:
-    return TestClient(create_app(Settings(data_dir=settings.data_dir, trusted_proxies=trusted), runtime),
-                      client=client)
+    hurried = settings_for(settings.data_dir, trusted_proxies=trusted, deadline_s=DEADLINE_S)
+    return TestClient(create_app(hurried, runtime), client=client)
 
 
 @pytest.mark.parametrize("stamp", [

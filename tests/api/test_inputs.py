@@ -15,8 +15,7 @@ import requests
 from fastapi.testclient import TestClient
 
 from cds.api import create_app
-from cds.config import Settings
-from tests.conftest import fixture_request, topics
+from tests.conftest import fixture_request, settings_for, topics
 from tests.live import cds_serve
 
 REQUEST = fixture_request("requests/unit-error-1000mg.json")
@@ -110,7 +109,7 @@ def _feedback(text: str) -> bytes:
 
 @pytest.mark.parametrize("text", ["a\u0000b", "LONE"], ids=["NUL", "lone surrogate"])
 def test_feedback_with_a_nul_or_a_lone_surrogate_is_a_400_on_every_store(settings, runtime, database_url, text):
-    client = TestClient(create_app(Settings(data_dir=settings.data_dir, database_url=database_url), runtime))
+    client = TestClient(create_app(settings_for(settings.data_dir, database_url=database_url), runtime))
     for _ in range(2):                                # a retry is refused alike, never a 503
         response = client.post(FEEDBACK, content=_feedback(text), headers=JSON)
         assert response.status_code == 400, response.text

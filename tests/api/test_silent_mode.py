@@ -13,9 +13,8 @@ from fastapi.testclient import TestClient
 
 from cds import BUNDLED_RULES
 from cds.api import create_app
-from cds.config import Settings
 from cds.runtime import RuleRuntime
-from tests.conftest import FIXTURES, edit_file, fixture_request, topics
+from tests.conftest import FIXTURES, edit_file, fixture_request, settings_for, topics
 from tests.stores import table_rows
 
 SERVICE = "/cds-services/b12-order-sign"
@@ -39,7 +38,7 @@ def serve(tmp_path: Path) -> Iterator[Callable[[Path], TestClient]]:
     opened: list[TestClient] = []
 
     def client_over(rules: Path) -> TestClient:
-        settings = Settings(data_dir=tmp_path / f"data-{len(opened)}")
+        settings = settings_for(tmp_path / f"data-{len(opened)}")
         client = TestClient(create_app(settings, RuleRuntime(rules)))
         client.__enter__()
         opened.append(client)

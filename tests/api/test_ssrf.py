@@ -13,9 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cds.api import create_app
-from cds.config import Settings
 from cds.fhir.client import NOT_ALLOWED, SERVER_FAILED
-from tests.conftest import fixture_request, topics
+from tests.conftest import fixture_request, settings_for, topics
 from tests.fhir_server import SECRET, FaultServer, fault_server
 from tests.jwt_helpers import Signer, claims, file_issuer, jwt_settings
 from tests.live import free_port
@@ -126,7 +125,7 @@ def test_redirects_are_followed_only_within_the_same_origin(tmp_path, runtime, s
 
 
 def test_without_auth_fhir_servers_is_the_allowlist(tmp_path, runtime, listed, internal):
-    client = TestClient(create_app(Settings(data_dir=tmp_path, fhir_servers=f" {listed.url} ,"), runtime))
+    client = TestClient(create_app(settings_for(tmp_path, fhir_servers=f" {listed.url} ,"), runtime))
     assert post(client, body(listed.url, fetch=True)).status_code == 200
     assert_not_allowed_412(post(client, body(internal.url, fetch=True)))
     assert internal.hits == 0

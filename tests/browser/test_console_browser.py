@@ -21,9 +21,8 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from cds import PROJECT_ROOT
 from cds.analytics.view import duration
 from cds.api import create_app
-from cds.config import Settings
 from cds.runtime import RuleRuntime
-from tests.conftest import FIXTURES, edit_file, fixture_request
+from tests.conftest import FIXTURES, edit_file, fixture_request, settings_for
 from tests.live import live_server
 
 CHROMIUM = "/usr/bin/chromium"
@@ -135,7 +134,7 @@ def _row(page: Page, rule_id: str) -> dict[str, str]:
 
 def test_the_analytics_page_shows_what_was_sent(tmp_path, runtime, browser):
     ARTIFACTS.mkdir(exist_ok=True)
-    with live_server(Settings(data_dir=tmp_path), runtime) as base:
+    with live_server(settings_for(tmp_path), runtime) as base:
         expected = _run_calls(base)
         api = _api_figures(base, expected)
         page = browser.new_page(viewport={"width": 1366, "height": 768})
@@ -183,12 +182,12 @@ def test_the_analytics_page_shows_what_was_sent(tmp_path, runtime, browser):
 def test_a_silent_rule_is_in_no_answer_but_counted_apart_on_the_console(tmp_path, runtime, rules_copy, browser):
     silent = "units.mg-mcg-confusion"
     edit_file(rules_copy / "packs" / "units.yaml", f"  - id: {silent}\n", f"  - id: {silent}\n    mode: silent\n")
-    shown = TestClient(create_app(Settings(data_dir=tmp_path / "shown"), runtime))   # the rule live: what it gives
+    shown = TestClient(create_app(settings_for(tmp_path / "shown"), runtime))   # the rule live: what it gives
     services = {}
     for service in shown.get("/cds-services").json()["services"]:
         services.setdefault(service["hook"], []).append(service["id"])
     would, patients, calls = 0, set(), 0
-    with live_server(Settings(data_dir=tmp_path / "silent"), RuleRuntime(rules_copy)) as base:
+    with live_server(settings_for(tmp_path / "silent"), RuleRuntime(rules_copy)) as base:
         for path in sorted((FIXTURES / "requests").glob("*.json")):
             request = fixture_request(f"requests/{path.name}")
             for patient in (request["context"]["patientId"], f"{request['context']['patientId']}-again"):

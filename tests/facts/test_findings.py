@@ -27,6 +27,9 @@ rules:
       summary: "Noted: {{finding.text}}"
       detail: "{{finding.valueset}}"
     rationale: Test rule for value-set membership.
+    tests:
+      - {{facts: {{finding: {{valueset: {valueset}, text: noted}}, draft_order: {{route: im}}}}, expect: fire}}
+      - {{facts: {{draft_order: {{route: im}}}}, expect: quiet}}
 """
 RHINITIS = """\
   allergic_rhinitis:

@@ -7,10 +7,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from cds.config import Settings
 from tests.conftest import fixture_request, topics
 from tests.fhir_server import FaultServer, fault_server
 
 KEY = "conditions"
+DEADLINE_S = Settings.model_fields["deadline_s"].default  # the production default
 FAILS = ["500", "401", "hang", "malformed-json", "not-a-bundle", "50-mb", "50-mb-declared", "drip"]
 
 
@@ -43,12 +45,12 @@ def _assert_healthy(client, request_body: dict, server: FaultServer) -> None:
 
 
 @pytest.mark.parametrize("fault", FAILS)
-def test_fault_is_412_naming_the_key_within_the_deadline(client, settings, request_body, server, fault):
+def test_fault_is_412_naming_the_key_within_the_deadline(client, request_body, server, fault):
     server.fault = fault
     response, elapsed = _call(client, request_body, server)
     assert response.status_code == 412, response.text
     assert response.json()["detail"][0]["field"] == f"prefetch.{KEY}"
-    assert elapsed < settings.deadline_s
+    assert elapsed < DEADLINE_S
     _assert_healthy(client, request_body, server)
 
 
@@ -60,5 +62,5 @@ def test_endless_next_links_stop_at_the_page_cap_with_the_data_that_arrived(clie
     assert response.status_code == 200
     assert "deficiency.not-confirmed" in topics(response)
     assert server.hits == settings.fhir_max_pages
-    assert elapsed < settings.deadline_s
+    assert elapsed < DEADLINE_S
     _assert_healthy(client, request_body, server)

@@ -117,3 +117,4 @@ def test_invalid_edited_rules_are_refused_saying_which(rules_copy: Path):
     result = runner.invoke(app, ["rules", "diff", "--base", str(BUNDLED_RULES), "--rules", str(rules_copy),
                                  "--corpus", str(CORPUS)])
     assert result.exit_code == 2 and "edited rules in" in result.output and "units.yaml" in result.output
+

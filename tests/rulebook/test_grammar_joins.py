@@ -29,6 +29,13 @@ rules:
       summary: "{draft_order.mcg_per_28d} mcg per 28 days drafted, {active.mcg_per_28d} active"
       detail: "{active.dose_text} {active.frequency_text} is active."
     rationale: Test rule for the join grammar.
+    tests:
+      - facts: {order: {status: active, parenteral: true, mcg_per_28d: 1000},
+                draft_order: {parenteral: true, mcg_per_28d: 4000}}
+        expect: fire
+      - facts: {order: {status: active, parenteral: true, mcg_per_28d: 1000},
+                draft_order: {parenteral: true, mcg_per_28d: 1000}}
+        expect: quiet
   - id: escalation.hb-during-therapy
     title: Hb measured after the active order started
     indicator: info
@@ -43,6 +50,11 @@ rules:
       summary: "Hb {hb.value} g/L, {hb.days_ago} days ago, on therapy for {active.authored_days_ago} days"
       detail: Measured during therapy.
     rationale: Test rule for the join grammar.
+    tests:
+      - {facts: {order: {status: active, authored_days_ago: 100}, lab: {kind: hb, value: 120, days_ago: 10}},
+         expect: fire}
+      - {facts: {order: {status: active, authored_days_ago: 100}, lab: {kind: hb, value: 120, days_ago: 80}},
+         expect: quiet}
 """
 
 

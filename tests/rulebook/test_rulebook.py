@@ -100,15 +100,15 @@ UNITS_TEST = "dose_mcg: {gt: $mg_mcg_confusion_above_mcg}"
 
 @pytest.mark.parametrize(("test", "message"), [
     ("dose_mcg: {gt: $Mg_mcg_confusion_above_mcg}", "'$Mg_mcg_confusion_above_mcg' is not a parameter name"),
-    ('dose_mcg: {gt: "5000"}', "'5000' is not a number"),
-    ("route_text: {gt: 5}", "'draft_order.route_text' is not a number"),
+    ('dose_mcg: {gt: "5000"}', "'draft_order.dose_mcg' is number, not '5000'"),
+    ("route_text: {gt: 5}", "'gt' does not apply to 'draft_order.route_text' (text)"),
     ('dose_mcg: {gt: "=$mg_mcg_confusion_above_mcg / 0"}', "division by zero"),
     ('dose_mcg: {gt: "=$mg_mcg_confusion_above_mcg / $zero"}', "division by zero"),
     ('dose_mcg: {gt: "=5000 / draft_order.per_day"}', "divide only by a number or a $parameter"),
     ("route: IM", "'draft_order.route' is never 'IM'"),
     ("ingredient: [cyano, cyanocobalamin]", "'draft_order.ingredient' is never 'cyanocobalamin'"),
     ("any: [{}]", "where/any/0: {} should be non-empty"),
-    ("dose_mcg: {gte: 5000}", "('gte' was unexpected)"),
+    ("dose_mcg: {gte: 5000}", "'gte' does not apply to 'draft_order.dose_mcg' (number)"),
 ])
 def test_where_tests_the_engine_would_misread_are_load_errors(rules_copy, test, message):
     pack = rules_copy / "packs" / "units.yaml"
@@ -192,8 +192,9 @@ def test_what_a_rule_names_must_exist(rules_copy, old, new, message):
 
 def test_service_id_declared_twice(rules_copy):
     edit_file(rules_copy / "services.yaml", "id: b12-label-check", "id: b12-order-sign")
-    [error] = _errors(rules_copy)
-    assert "service id 'b12-order-sign' is declared twice" in error.message
+    declared, *examples = _errors(rules_copy)   # and each example naming the renamed service
+    assert "service id 'b12-order-sign' is declared twice" in declared.message
+    assert examples and all("example names no service 'b12-label-check'" in e.message for e in examples)
 
 
 def test_a_case_may_use_only_aliases_bound_before_the_condition_it_refines(rules_copy):
@@ -235,9 +236,10 @@ def test_warnings_for_what_loads_but_never_runs(rules_copy):
     services, units = rules_copy / "services.yaml", rules_copy / "packs" / "units.yaml"
     services.write_text(re.sub(r", units\b|\bunits, ", "", services.read_text()))
     units.write_text(units.read_text().split("    tests:\n")[0])  # the pack's only rule, without its examples
-    warnings = [str(w) for w in load_rulebook(rules_copy).warnings]
+    warnings = [str(w) for w in load_rulebook(rules_copy, allow_untested=True).warnings]
     assert any("pack 'units' is run by no service" in w for w in warnings), warnings
-    assert any("[units.mg-mcg-confusion]: rule has no tests" in w for w in warnings), warnings
+    assert any("[units.mg-mcg-confusion]: rule has no example that fires and no example that stays quiet" in w
+               for w in warnings), warnings
 
 
 def test_a_case_needs_override_reasons_when_it_makes_a_card_a_warning(rules_copy):

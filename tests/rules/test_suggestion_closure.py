@@ -15,9 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cds.api import create_app
-from cds.config import Settings
 from cds.fixtures import fixture_header
-from tests.conftest import FIXTURES, FUZZ_EXAMPLES, fixture_request
+from tests.conftest import FIXTURES, FUZZ_EXAMPLES, fixture_request, settings_for
 
 ORDER_HOOKS = {"order-sign": "b12-order-sign", "order-select": "b12-order-select",
                "medication-prescribe": "b12-medication-prescribe"}
@@ -29,7 +28,7 @@ SERIOUS = ("warning", "critical")
 
 @pytest.fixture(scope="module")
 def clients(profile_runtimes, tmp_path_factory) -> dict[str, TestClient]:
-    return {name: TestClient(create_app(Settings(data_dir=tmp_path_factory.mktemp(name), deadline_s=30),
+    return {name: TestClient(create_app(settings_for(tmp_path_factory.mktemp(name)),
                                         runtime)) for name, runtime in profile_runtimes.items()}
 
 

@@ -8,9 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 
 from cds import BUNDLED_RULES
-from cds.config import Settings
 from cds.runtime import RuleRuntime, watch_rules
-from tests.conftest import fixture_request, topics
+from tests.conftest import fixture_request, settings_for, topics
 from tests.live import cds_serve, live_server, save_until, wait_until
 
 CASES = [  # (fixture, service); what each answers alone is the expectation under load
@@ -36,7 +35,7 @@ def _signature(response: requests.Response) -> list[tuple[str, str]]:
 
 def test_concurrent_requests_get_exactly_their_own_cards(tmp_path):
     runtime = RuleRuntime(BUNDLED_RULES)
-    with live_server(Settings(data_dir=tmp_path), runtime) as base:
+    with live_server(settings_for(tmp_path), runtime) as base:
         requests_by_case = [(fixture_request(name), service) for name, service in CASES]
         expected = [_signature(_post(base, request, service)) for request, service in requests_by_case]
         assert any(expected) and not all(expected)  # a mix of firing and quiet patients
@@ -70,7 +69,7 @@ def test_rules_reload_while_requests_are_in_flight(tmp_path, rules_copy):
         return requests.get(f"{base}/readyz", timeout=5).json()
 
     try:
-        with live_server(Settings(data_dir=tmp_path / "data"), runtime) as base:
+        with live_server(settings_for(tmp_path / "data"), runtime) as base:
             workers = [threading.Thread(target=hammer, args=(base,)) for _ in range(4)]
             for worker in workers:
                 worker.start()
@@ -159,6 +158,9 @@ NEW_RULE = """rules:
       summary: "Oral B12 drafted: {draft_order.dose_text} {draft_order.frequency_text}"
       detail: Added by a test to prove hot reload.
     rationale: Test only.
+    tests:
+      - {facts: {draft_order: {route: oral}}, expect: fire}
+      - {facts: {draft_order: {route: im}}, expect: quiet}
 """
 
 
@@ -167,7 +169,7 @@ NEW_RULE = """rules:
 def test_identical_concurrent_calls_all_succeed(tmp_path):
     """Repeat calls share card uuids; logging them concurrently must not fail a call."""
     request = fixture_request("requests/unit-error-1000mg.json")
-    server = live_server(Settings(data_dir=tmp_path), RuleRuntime(BUNDLED_RULES))
+    server = live_server(settings_for(tmp_path), RuleRuntime(BUNDLED_RULES))
     with server as base, ThreadPoolExecutor(max_workers=8) as pool:
         statuses = list(pool.map(lambda _: _post(base, request, "b12-order-sign").status_code, range(80)))
     assert statuses == [200] * 80

@@ -57,8 +57,8 @@ def test_start_up_is_one_summary_line_and_no_warning(tmp_path):
     lines = log.read_text().splitlines()
     assert not [line for line in lines if re.search(r"\bWARNING\b|\bERROR\b", line)], lines
     [summary] = [line for line in lines if " INFO cds [-] serving " in line]
-    assert re.search(r"serving \d+ rules in \d+ packs \(\w+\) under the uk profile, \d+ rule examples passed; "
-                     r"store none \(SQLite in "
+    assert re.search(r"serving \d+ rules in \d+ packs \(\w+\) under the uk profile, "
+                     r"rule examples: \d+ rules, \d+ examples: all passed; store none \(SQLite in "
                      rf"{re.escape(str(tmp_path))}\); auth none; watching \S+ for changes; 1 worker\(s\)", summary)
 
 

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from tests.conftest import fixture_request
+from tests.conftest import fixture_request, settings_for
 from tests.jwt_helpers import AUD, PUBLIC_URL, SERVICE, Signer, claims, file_issuer, write_issuers
 from tests.live import cds_serve
 from tests.postgres import postgres_server
@@ -168,10 +168,9 @@ def test_readyz_names_a_read_only_store_and_stays_ready(tmp_path, runtime):
     from sqlalchemy import create_engine, text
 
     from cds.api import create_app
-    from cds.config import Settings
 
     with postgres_server() as url:
-        client = TestClient(create_app(Settings(data_dir=tmp_path, database_url=url), runtime))
+        client = TestClient(create_app(settings_for(tmp_path, database_url=url), runtime))
         assert client.get("/readyz").json()["store"] == "ok"
         admin = create_engine(url, isolation_level="AUTOCOMMIT")
         with admin.connect() as connection:
