@@ -361,11 +361,12 @@ def diff(
     examples: Annotated[int, typer.Option(min=0, help="Example evaluations named per rule and change.")] = 5,
     output: Annotated[DiffFormat, typer.Option("--format", help="text, markdown or json.")] = DiffFormat.text,
     exit_code: Annotated[bool, typer.Option("--exit-code", help="Exit 1 when a card changed (for CI).")] = False,
+    allow_untested: AllowUntested = False,
 ) -> None:
     """Impact preview: evaluate the base and the edited rules on the same corpus and report, per rule, cards
     fired and patients before and after, cards appearing and disappearing, indicator and mode changes, with
-    example requests (paths or evaluation ids, never patient data). Exit 2 on a base, rules or corpus that
-    cannot be used."""
+    example requests (paths or evaluation ids, never patient data). The base is what it is: its rules load
+    without the examples a rule now needs. Exit 2 on a base, rules or corpus that cannot be used."""
     from datetime import UTC, datetime
 
     from cds.impact import report
@@ -375,10 +376,10 @@ def diff(
     from cds.impact.evaluate import evaluate
 
     now = datetime.now(UTC)
-    edited = _load_or_exit(directory, profile, exit_code=2, what="edited rules")
+    edited = _load_or_exit(directory, profile, allow_untested, exit_code=2, what="edited rules")
     try:
         with base_rules(base, directory) as base_directory:
-            old = _load_or_exit(base_directory, profile, exit_code=2, what=f"base rules ({base})")
+            old = _load_or_exit(base_directory, profile, allow_untested=True, exit_code=2, what=f"base rules ({base})")
         chosen = _corpus_or_exit(corpus, since, until, limit, now)
     except (BaseError, CorpusError) as error:
         typer.echo(str(error), err=True)

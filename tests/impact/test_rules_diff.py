@@ -118,3 +118,21 @@ def test_invalid_edited_rules_are_refused_saying_which(rules_copy: Path):
                                  "--corpus", str(CORPUS)])
     assert result.exit_code == 2 and "edited rules in" in result.output and "units.yaml" in result.output
 
+
+def test_a_base_without_the_examples_a_rule_now_needs_loads_and_an_untested_draft_needs_allowing(rules_copy, tmp_path):
+    base = tmp_path / "base"
+    shutil.copytree(BUNDLED_RULES, base)
+    pack = base / "packs" / "escalation.yaml"
+    text = pack.read_text()
+    start = text.index(f"  - id: {RULE}\n")
+    tests = text.index("    tests:\n", start)
+    end = text.find("\n  - id: ", tests)
+    pack.write_text(text[:tests] + text[end + 1 if end > 0 else len(text):])     # the rule without examples
+    assert runner.invoke(app, ["rules", "check", str(base)]).exit_code == 1
+    report = _diff("--base", str(base), "--corpus", str(CORPUS))
+    assert report["rule_changes"]["edited"] == [RULE] and report["moved"] == []
+
+    arguments = ["rules", "diff", "--base", str(BUNDLED_RULES), "--rules", str(base), "--corpus", str(CORPUS)]
+    refused = runner.invoke(app, arguments)
+    assert refused.exit_code == 2 and "edited rules in" in refused.output and RULE in refused.output
+    assert runner.invoke(app, [*arguments, "--allow-untested"]).exit_code == 0
