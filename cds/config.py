@@ -80,8 +80,8 @@ class Settings(BaseSettings):
                                                                  "baseline rate (either way) is flagged")
     alarm_min_baseline_cards: int = Field(28, ge=1, description="Firing alarms: a rule with fewer cards in its "
                                                                 "baseline is not judged (too rare)")
-    alarm_interval_s: float = Field(300.0, gt=0, description="Firing alarms: how often each worker recomputes the "
-                                                             "/metrics gauge and notes the rules in force")
+    alarm_interval_s: float = Field(300.0, gt=0, description="Firing alarms: how often each worker looks for a new "
+                                                             "day to judge (judged once a day and after each reload)")
     log_format: Literal["text", "json"] = Field("text", description="Log lines as text or as JSON objects")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Lowest level logged")
 

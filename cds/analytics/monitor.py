@@ -1,7 +1,8 @@
-"""Each worker's watch over its rules: every `alarm_interval_s` (and at once after a reload) it notes today's
-rules in force in the store, judges every live rule as of yesterday and sets the /metrics gauge
-cds_rule_firing_anomaly{rule} (1 flagged, 0 not); the console and the API read its latest judgement, and
-the console a rule's chart with its control limits."""
+"""Each worker's watch over its rules: once a day (looking every `alarm_interval_s` for a new one) and at once
+after a reload it notes today's rules in force in the store, judges every live rule as of yesterday and sets
+the /metrics gauge cds_rule_firing_anomaly{rule} (1 flagged, 0 not). A whole past day's judgement does not
+change, so the worker's calls do not share their CPU with it again until the next day. The console and the
+API read its latest judgement, and the console a rule's chart with its control limits."""
 
 from __future__ import annotations
 
@@ -80,10 +81,14 @@ class AlarmMonitor:
         self._gauged |= live
 
     def _run(self) -> None:
+        judged: date | None = None   # the day the last successful check noted (its day before is judged)
         while not self._stop.is_set():
-            try:
-                self.check()
-            except Exception:  # the store or its driver: the monitor lives on for the next check
-                log.exception("could not check the rules' firing for alarms")
-            self._wake.wait(self._interval_s)
+            today, reloaded = datetime.now(UTC).date(), self._wake.is_set()
             self._wake.clear()
+            if reloaded or today != judged:
+                try:
+                    self.check()
+                    judged = today
+                except Exception:  # the store or its driver: the monitor lives on for the next check
+                    log.exception("could not check the rules' firing for alarms")
+            self._wake.wait(self._interval_s)
