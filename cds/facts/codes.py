@@ -57,7 +57,8 @@ class ValueSet:
                        for code in values if not code.endswith("*")}
         self._prefixes = [(alias, _comparable(alias, code[:-1])) for alias, values in codes.items()
                           for code in values if code.endswith("*")]
-        self._words = [re.compile(rf"\b{re.escape(word.lower())}\b") for word in text]
+        words = "|".join(re.escape(word.lower()) for word in text)
+        self._words = re.compile(rf"\b(?:{words})\b") if words else None   # one search per text for any word
 
     def matches(self, codings: Iterable[Coding], texts: Iterable[str] = ()) -> bool:
         for coding in codings:
@@ -67,7 +68,7 @@ class ValueSet:
                 return True
             if code and any(alias == a and code.startswith(prefix) for a, prefix in self._prefixes):
                 return True
-        return any(word.search(text) for text in texts for word in self._words)
+        return self._words is not None and any(self._words.search(text) for text in texts)
 
 
 class Answers:

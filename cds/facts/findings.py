@@ -55,11 +55,11 @@ class RecordFindings:
         valueset, sources, found = self._matcher.valuesets[name], self._matcher._sources[name], []
         record = self._record
         if "Condition" in sources:
-            found += [concept_text(c.code) for c in record.conditions
-                      if _active(c) and valueset.matches(codings_of(c.code), texts_of(c.code))]
+            found += [concept_text(code) for code, codings, texts in self._conditions
+                      if valueset.matches(codings, texts)]
         if "Procedure" in sources:
-            found += [concept_text(p.code) for p in record.procedures
-                      if p.status == "completed" and valueset.matches(codings_of(p.code), texts_of(p.code))]
+            found += [concept_text(code) for code, codings, texts in self._procedures
+                      if valueset.matches(codings, texts)]
         if "Observation" in sources:
             for (value, code), observations in self._observations_by_codings.items():
                 found += [concept_text(o.valueCodeableConcept or o.code) for o in self._observed(
@@ -68,6 +68,16 @@ class RecordFindings:
             found += [concept_text(a.code or _reaction_substance(a)) for a in record.allergies
                       if _active(a) and valueset.matches(codings_of(a.code), _allergy_texts(a))]
         return list(dict.fromkeys(found))
+
+    @cached_property
+    def _conditions(self) -> list[tuple[CodeableConcept | None, list[Coding], list[str]]]:
+        """The active Conditions' codes with their codings and texts, read once for every value set."""
+        return [_readings(c.code) for c in self._record.conditions if _active(c)]
+
+    @cached_property
+    def _procedures(self) -> list[tuple[CodeableConcept | None, list[Coding], list[str]]]:
+        """The completed Procedures' codes with their codings and texts."""
+        return [_readings(p.code) for p in self._record.procedures if p.status == "completed"]
 
     @cached_property
     def _observations_by_codings(self) -> dict[tuple[tuple[Coding, ...], tuple[Coding, ...]], list[Observation]]:
@@ -88,6 +98,10 @@ class RecordFindings:
         if valueset.matches(code):
             return [o for o in observations if observation_answer(o, self._matcher._answers) is not False]
         return []
+
+
+def _readings(code: CodeableConcept | None) -> tuple[CodeableConcept | None, list[Coding], list[str]]:
+    return code, codings_of(code), texts_of(code)
 
 
 def _active(resource: Condition | AllergyIntolerance) -> bool:

@@ -29,7 +29,7 @@ _CODING_TEXT = ("system", "code", "display", "version")
 
 def read_draft(raw: dict[str, Any]) -> tuple[MedicationRequest, dict[str, Any], list[str]]:
     """(MedicationRequest model, the R4 JSON it was read from, what could not be read)."""
-    draft, notes = _completed(r4_shape(raw)), []
+    draft, notes = _completed(copy.deepcopy(r4_shape(raw))), []   # parts are dropped from this copy
     for _ in range(_MAX_DROPS):
         try:
             return MedicationRequest.model_validate(draft), draft, notes
@@ -54,8 +54,10 @@ def _completed(draft: dict[str, Any]) -> dict[str, Any]:
 
 
 def r4_shape(raw: dict[str, Any]) -> dict[str, Any]:
-    """A copy of a MedicationRequest's JSON with older or sloppy shapes put into R4 form (nothing is removed)."""
-    draft = copy.deepcopy(raw)
+    """A MedicationRequest's JSON with older or sloppy shapes put into R4 form (nothing is removed): `raw`
+    itself when it is in R4 form already, else new JSON sharing the parts that are (`raw` is never changed:
+    copying every resource whole cost a fifth of a small call)."""
+    draft = dict(raw)
     if isinstance(draft.get("medicationCodeableConcept"), str):
         draft["medicationCodeableConcept"] = {"text": draft["medicationCodeableConcept"]}
     if isinstance(draft.get("dosageInstruction"), str):
@@ -64,43 +66,63 @@ def r4_shape(raw: dict[str, Any]) -> dict[str, Any]:
         if isinstance(draft.get(key), dict):
             draft[key] = [draft[key]]
     dosages = draft.get("dosageInstruction")
-    for dosage in dosages if isinstance(dosages, list) else []:
-        if isinstance(dosage, dict):
-            _dosage_shape(dosage)
-    _codings_shape(draft)
-    return draft
+    if isinstance(dosages, list):
+        draft["dosageInstruction"] = _same_or_new([_dosage_shape(dosage) for dosage in dosages], dosages)
+    draft = _codings_shape(draft)
+    return raw if _unchanged(draft, raw) else draft
 
 
-def _codings_shape(node: Any) -> None:
-    """Every CodeableConcept's `coding` as a list, and a coding's numbers as strings (RxNorm
-    309594 written as a number): the code that names the product must not be dropped."""
+def _codings_shape(node: Any) -> Any:
+    """`node` with every CodeableConcept's `coding` as a list, and a coding's numbers as strings (RxNorm
+    309594 written as a number): the code that names the product must not be dropped. The same object
+    where nothing changes."""
     if isinstance(node, list):
-        for item in node:
-            _codings_shape(item)
-    elif isinstance(node, dict):
-        if isinstance(node.get("coding"), dict):
-            node["coding"] = [node["coding"]]
-        for coding in node.get("coding") if isinstance(node.get("coding"), list) else []:
-            if isinstance(coding, dict):
-                numbers = {key: value for key, value in coding.items() if key in _CODING_TEXT
-                           and isinstance(value, int | float) and not isinstance(value, bool)}
-                coding.update({key: str(value) for key, value in numbers.items()})
-        for key, value in node.items():
-            if key != "coding":
-                _codings_shape(value)
+        return _same_or_new([_codings_shape(item) for item in node], node)
+    if not isinstance(node, dict):
+        return node
+    shaped = {key: _codings_shape(value) for key, value in node.items() if key != "coding"}
+    if "coding" in node:
+        codings = node["coding"]
+        listed = [codings] if isinstance(codings, dict) else codings if isinstance(codings, list) else None
+        shaped["coding"] = codings if listed is None else _same_or_new([_coding_text(c) for c in listed], codings)
+    return node if _unchanged(shaped, node) else {**node, **shaped}
 
 
-def _dosage_shape(dosage: dict[str, Any]) -> None:
-    if isinstance(dosage.get("doseAndRate"), dict):
-        dosage["doseAndRate"] = [dosage["doseAndRate"]]
-    loose = {part: dosage.pop(part) for part in _DOSE_PARTS if part in dosage}
+def _coding_text(coding: Any) -> Any:
+    if not isinstance(coding, dict):
+        return coding
+    numbers = {key: str(value) for key, value in coding.items()
+               if key in _CODING_TEXT and isinstance(value, int | float) and not isinstance(value, bool)}
+    return {**coding, **numbers} if numbers else coding
+
+
+def _dosage_shape(dosage: Any) -> Any:
+    if not isinstance(dosage, dict):
+        return dosage
+    shaped = dict(dosage)
+    if isinstance(shaped.get("doseAndRate"), dict):
+        shaped["doseAndRate"] = [shaped["doseAndRate"]]
+    loose = {part: shaped.pop(part) for part in _DOSE_PARTS if part in shaped}
     if loose:
-        rates = dosage.setdefault("doseAndRate", [{}])
+        rates = shaped.setdefault("doseAndRate", [{}])
         if isinstance(rates, list) and rates and isinstance(rates[0], dict):
-            for part, value in loose.items():
-                rates[0].setdefault(part, value)
-    if isinstance(dosage.get("route"), str):
-        dosage["route"] = {"text": dosage["route"]}
+            shaped["doseAndRate"] = [{**loose, **rates[0]}, *rates[1:]]
+    if isinstance(shaped.get("route"), str):
+        shaped["route"] = {"text": shaped["route"]}
+    return dosage if _unchanged(shaped, dosage) else shaped
+
+
+def _unchanged(shaped: dict[str, Any], node: dict[str, Any]) -> bool:
+    """Whether `shaped` holds every key of `node`, and nothing else, as the very same objects."""
+    return len(shaped) == len(node) and all(key in node and value is node[key] for key, value in shaped.items())
+
+
+def _same_or_new(items: list[Any], original: Any) -> Any:
+    """`original` when `items` are its own items, the same objects in order; else the new list."""
+    if isinstance(original, list) and len(items) == len(original) and all(
+            new is old for new, old in zip(items, original, strict=True)):
+        return original
+    return items
 
 
 def _drop_first_error(draft: dict[str, Any], error: Exception) -> str | None:

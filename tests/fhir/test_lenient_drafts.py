@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from cds.fhir.lenient import read_draft
+import copy
+
+from cds.fhir.lenient import r4_shape, read_draft
 
 BASE = {"resourceType": "MedicationRequest", "id": "d1", "status": "draft", "intent": "order",
         "subject": {"reference": "Patient/p1"}, "medicationCodeableConcept": {"text": "cyanocobalamin injection"}}
@@ -50,3 +52,22 @@ def test_a_coding_written_as_an_object_or_a_number_keeps_the_product_code():
     assert notes == []
     assert model.medicationCodeableConcept.coding[0].code == "309594"
     assert model.dosageInstruction[0].route.coding[0].code == "78421000"
+
+
+def test_reshaping_never_changes_the_callers_json_and_keeps_r4_json_as_it_is():
+    """Every MedicationRequest is reshaped on every call: JSON already in R4 form is read as it is (no copy),
+    sloppy JSON gets a new shape while the caller's stays untouched, even where a draft's part is dropped."""
+    r4 = BASE | {"dosageInstruction": [{"doseAndRate": [{"doseQuantity": {"value": 1, "unit": "mg"}}]}]}
+    assert r4_shape(r4) is r4
+    sloppy = BASE | {"category": {"coding": {"code": 5}}, "dosageInstruction": [
+        {"doseQuantity": {"value": 1, "unit": "mg"}, "route": "IM", "doseAndRate": {"rateQuantity": {"value": 2}}},
+        {"doseAndRate": [{"doseQuantity": {"value": "lots"}}]}]}
+    before = copy.deepcopy(sloppy)
+    shaped = r4_shape(sloppy)
+    assert sloppy == before
+    assert shaped["category"] == [{"coding": [{"code": "5"}]}]
+    assert shaped["dosageInstruction"][0]["doseAndRate"] == [{"rateQuantity": {"value": 2},
+                                                              "doseQuantity": {"value": 1, "unit": "mg"}}]
+    assert shaped["dosageInstruction"][1] is sloppy["dosageInstruction"][1]     # unchanged parts are shared
+    _, _, notes = read_draft(sloppy)
+    assert notes and sloppy == before
