@@ -30,10 +30,12 @@ MAX_HISTORY_DAYS = 400   # the card log's default retention: the most history a 
 
 @dataclass(frozen=True)
 class AlarmSettings:
-    baseline_days: int = 28
-    window_days: int = 14
-    p_value: float = 1e-5
-    min_baseline_cards: int = 28
+    """The alarm_* settings of cds.config (their defaults are written there only)."""
+
+    baseline_days: int
+    window_days: int
+    p_value: float
+    min_baseline_cards: int
     history_days: int = MAX_HISTORY_DAYS   # days read before the day judged: a long stop keeps its baseline
 
     @classmethod

@@ -85,7 +85,7 @@ def _codings_shape(node: Any) -> Any:
         codings = node["coding"]
         listed = [codings] if isinstance(codings, dict) else codings if isinstance(codings, list) else None
         shaped["coding"] = codings if listed is None else _same_or_new([_coding_text(c) for c in listed], codings)
-    return node if _unchanged(shaped, node) else {**node, **shaped}
+    return node if _unchanged(shaped, node) else shaped
 
 
 def _coding_text(coding: Any) -> Any:

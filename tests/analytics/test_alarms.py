@@ -12,15 +12,17 @@ it does not (too rare to judge). The tests below run fewer seeds and hold those 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
 
 from cds.analytics.alarms import AlarmSettings, Watch, lower_tail, upper_tail, watch
+from cds.config import Settings
 from tests.firing import firing_log
 
 FIRST = date(2026, 1, 1)
-SETTINGS = AlarmSettings()
+SETTINGS = AlarmSettings.of(Settings())   # the service's defaults, as measured above
 
 
 def _day(number: int) -> date:
@@ -76,7 +78,7 @@ def test_a_rare_rule_that_stops_is_flagged_by_a_wider_window():
     counts = firing_log(7, FIRST, 60, 2, stop_day=45)
     flagged = _first_alarm(counts, 45, 60)
     assert flagged is not None and 3 < flagged - 44 <= SETTINGS.window_days
-    narrow = AlarmSettings(window_days=3)           # windows of at most 3 days never see enough of the stop
+    narrow = replace(SETTINGS, window_days=3)           # windows of at most 3 days never see enough of the stop
     assert not any(day.flagged for day in watch(counts, set(counts), FIRST, _day(60), narrow).days)
 
 
