@@ -61,10 +61,16 @@ def recorded_evaluation(facts: list[dict[str, Any]], about: dict[str, str], show
     """What is recorded of one complete evaluation: its facts scrubbed, and its cards as
     [rule, indicator, order, silent] (the order pseudonymised as in the facts), under the fact-model version."""
     recorded, orders = scrubbed(facts, about)
-    cards = [[card["source"]["topic"]["code"], card["indicator"], orders.get(card["uuid"], "patient"), hidden]
-             for hidden, group in ((False, shown), (True, silent)) for card in group]
     return {"fact_model": fact_model_version(), "rules_digest": rules_digest, "profile": profile,
-            "facts": recorded, "cards": cards}
+            "facts": recorded, "cards": card_outcomes(shown, silent, orders)}
+
+
+def card_outcomes(shown: list[dict[str, Any]], silent: list[dict[str, Any]],
+                  about: dict[str, str]) -> list[list[Any]]:
+    """Each card as [rule, indicator, the order it is about (by `about`, card uuid → order; else "patient"),
+    silent]: how a recorded evaluation keeps its cards, and how an impact preview compares cards."""
+    return [[card["source"]["topic"]["code"], card["indicator"], about.get(card["uuid"], "patient"), hidden]
+            for hidden, group in ((False, shown), (True, silent)) for card in group]
 
 
 def inexact_fields() -> frozenset[tuple[str, str]]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from cds.cards import CardBuilder
 from cds.config import Settings
+from cds.facts.recorded import card_outcomes
 from cds.fhir.allowlist import ServerAllowlist
 from cds.fhir.gather import BadPrefetch, MissingData
 from cds.generation import LoadedRules
@@ -89,10 +90,13 @@ def _replayed(rules: LoadedRules, service: Service, case: RecordedCase) -> dict[
 
 
 def _keyed(shown: list[dict[str, Any]], silent: list[dict[str, Any]], about: dict[str, str]) -> dict[Key, Card]:
-    return {(card["source"]["topic"]["code"], about.get(card["uuid"], "patient")): Card(card["indicator"], hidden)
-            for hidden, cards in ((False, shown), (True, silent)) for card in cards}
+    return _by_key(card_outcomes(shown, silent, about))
 
 
 def recorded_cards(case: RecordedCase) -> dict[Key, Card]:
     """What the live call that recorded `case` gave, keyed as `evaluate` keys its cards."""
-    return {(rule, order): Card(indicator, bool(hidden)) for rule, indicator, order, hidden in case.cards}
+    return _by_key(case.cards)
+
+
+def _by_key(outcomes: list[list[Any]]) -> dict[Key, Card]:
+    return {(rule, order): Card(indicator, bool(hidden)) for rule, indicator, order, hidden in outcomes}
