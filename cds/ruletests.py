@@ -1,6 +1,7 @@
 """The examples rule files carry (`tests:`), run as a service call would: a request fixture through the whole
-pipeline, inline facts through the engine and the card builder. A failed example can be explained: the
-rule's conditions on the facts it ran on."""
+pipeline, inline facts through the engine and the card builder. A silent rule's example is judged on the
+cards it would give (logged, never returned), so a rule can be run silent with the examples it goes live
+with. A failed example can be explained: the rule's conditions on the facts it ran on."""
 
 from __future__ import annotations
 
@@ -148,7 +149,7 @@ def _run_fixture(rules: LoadedRules, rule: Rule, test: RuleTest) -> tuple[Servic
         raise _NotRun(f"no service for hook {hook!r}")
     _check_runs(service, rule)
     outcome = call_fixture(rules, fixture, service.id)
-    return service, outcome.response["cards"], outcome.facts.engine_facts()
+    return service, [*outcome.response["cards"], *outcome.silent], outcome.facts.engine_facts()
 
 
 def _run_inline(rules: LoadedRules, rule: Rule, test: RuleTest) -> tuple[Service, list[dict[str, Any]], list[Any]]:
@@ -159,7 +160,8 @@ def _run_inline(rules: LoadedRules, rule: Rule, test: RuleTest) -> tuple[Service
     facts = example_facts(test.facts or {}, service.hook)
     evaluation = rules.engine.evaluate(facts, service)
     builder = CardBuilder(rules.rulebook, service.id, f"example:{rule.id}:{test.line}", "example", {}, date.today())
-    return service, builder.build(evaluation.findings), facts
+    answer = builder.answer(evaluation.findings)
+    return service, [*answer.shown, *answer.silent], facts
 
 
 def _check_runs(service: Service, rule: Rule) -> None:

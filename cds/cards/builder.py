@@ -74,12 +74,6 @@ class CardBuilder:
         self.today = today
         self.orders = OrderWriter(rulebook, patient_id, today)
 
-    def build(self, findings: list[Finding]) -> list[dict[str, Any]]:
-        """One card per (rule, order): the finding of the first case that held, else of the rule's own
-        conditions (a case of indicator `none` gives no card); cards that yield to another on the same
-        order left out; critical first."""
-        return [card for card, _ in self._cards(findings)]
-
     def answer(self, findings: list[Finding]) -> Answer:
         """The response's cards, built from the live rules' findings alone, so a silent rule can drop,
         yield to or compete with none of them; and the cards the silent rules would have added, each as
@@ -93,7 +87,9 @@ class CardBuilder:
                       {card["uuid"]: about for card, about in (*shown, *silent)})
 
     def _cards(self, findings: list[Finding]) -> list[tuple[dict[str, Any], str]]:
-        """`build`'s cards, each with the order it is about."""
+        """One card per (rule, order), each with the order it is about: the finding of the first case that
+        held, else of the rule's own conditions (a case of indicator `none` gives no card); cards that yield
+        to another on the same order left out; critical first."""
         chosen: dict[tuple[str, str], _Match] = {}
         for finding in findings:
             match = _Match(self._rule(finding), finding, finding.subject)

@@ -13,8 +13,10 @@ from fastapi.testclient import TestClient
 
 from cds import BUNDLED_RULES
 from cds.api import create_app
+from cds.ruletests import run_rule_tests
 from cds.runtime import RuleRuntime
 from tests.conftest import FIXTURES, edit_file, fixture_request, settings_for, topics
+from tests.rulebook.test_inline_examples import DEMO
 from tests.stores import table_rows
 
 SERVICE = "/cds-services/b12-order-sign"
@@ -118,3 +120,16 @@ def _service_for(hook: str) -> str:
 
 def topics_of(cards: list[dict[str, Any]]) -> list[str]:
     return [card["source"]["topic"]["code"] for card in cards]
+
+
+def test_a_rule_switched_to_silent_still_passes_its_examples_and_loads(rules_copy):
+    """Examples gate loading (`cds serve` checks them): a rule run silent before it goes live is judged on
+    the cards it would give, fixture examples and inline ones alike, or a silent rule could never load."""
+    _silenced(rules_copy, "route.cyanocobalamin-iv")                     # request-fixture examples
+    (rules_copy / "packs" / "demo.yaml").write_text(DEMO.replace("pack: demo\n", "pack: demo\nmode: silent\n"))
+    edit_file(rules_copy / "services.yaml", "frequency, label, escalation]", "frequency, label, escalation, demo]")
+    runtime = RuleRuntime(rules_copy, check_examples=True)                # inline examples: the silent demo pack
+    silent = {"route.cyanocobalamin-iv", "demo.oral-in-neuropathy", "demo.low-hb-without-mma"}
+    assert all(runtime.current.rulebook.rule(rule_id).silent for rule_id in silent)
+    results = [result for result in run_rule_tests(runtime.current) if result.rule.id in silent]
+    assert {result.rule.id for result in results} == silent and all(result.passed for result in results)
