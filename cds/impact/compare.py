@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cds.facts.recorded import inexact_fields
@@ -123,7 +123,7 @@ def _definition(rule: Rule) -> dict[str, Any]:
             "cases": [(case.indicator, [condition.written for condition in case.when]) for case in rule.cases],
             "card": rule.card, "rationale": rule.rationale, "references": rule.references,
             "yields_to": rule.yields_to, "values": rule.values,
-            "tests": [(t.fixture, t.expect, t.service, t.indicator, t.profile) for t in rule.tests]}
+            "tests": [replace(test, line=0) for test in rule.tests]}   # every field of an example, inline facts too
 
 
 def _change(old: Card | None, new: Card | None) -> str | None:

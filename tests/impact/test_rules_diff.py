@@ -14,7 +14,10 @@ from typer.testing import CliRunner
 
 from cds import BUNDLED_RULES
 from cds.cli import app
+from cds.impact.compare import rule_changes
+from cds.rulebook import load_rulebook
 from tests.conftest import FIXTURES, client_for, edit_file, fixture_request
+from tests.rulebook.test_inline_examples import DEMO
 
 runner = CliRunner()
 CORPUS = FIXTURES / "requests"
@@ -136,3 +139,16 @@ def test_a_base_without_the_examples_a_rule_now_needs_loads_and_an_untested_draf
     refused = runner.invoke(app, arguments)
     assert refused.exit_code == 2 and "edited rules in" in refused.output and RULE in refused.output
     assert runner.invoke(app, [*arguments, "--allow-untested"]).exit_code == 0
+
+
+def test_an_edit_of_an_inline_example_alone_names_its_rule_as_edited(tmp_path):
+    """Every field of an example counts as the rule's text (inline facts too), but not the line it is on."""
+    base, edited = tmp_path / "base", tmp_path / "edited"
+    for rules in (base, edited):
+        shutil.copytree(BUNDLED_RULES, rules)
+        (rules / "packs" / "demo.yaml").write_text(DEMO)
+        edit_file(rules / "services.yaml", "frequency, label, escalation]", "frequency, label, escalation, demo]")
+    edit_file(edited / "packs" / "demo.yaml", "{kind: hb, value: 90}", "{kind: hb, value: 80}")
+    edit_file(edited / "packs" / "demo.yaml", "rules:\n", "rules:\n\n")             # every line below moves
+    changes = rule_changes(load_rulebook(base), load_rulebook(edited))
+    assert changes.edited == ["demo.low-hb-without-mma"] and not changes.added and not changes.removed
