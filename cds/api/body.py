@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,19 +28,37 @@ class BadBody(ValueError):
 def decode_json(raw: bytes) -> Any:
     """orjson (several times faster on a large record); what it refuses is decoded again by the
     standard library, which accepts integers beyond 64 bits and says why anything else is not JSON.
-    Raises BadBody."""
+    Both refuse NaN, Infinity and numbers beyond the double range (orjson by itself; the standard
+    library, which would take them, is told to), so no answer can echo one. Raises BadBody."""
     try:
         return orjson.loads(raw)     # refuses lone surrogates: a body it takes has none
     except orjson.JSONDecodeError:
         pass
     try:
-        decoded = json.loads(raw)
+        decoded = json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
+    except _NotFinite as error:
+        raise BadBody(f"request body holds {error}, which JSON cannot carry") from None
     except (ValueError, UnicodeDecodeError):
         raise BadBody("request body is not JSON") from None
     except RecursionError:
         raise BadBody(f"request body is nested deeper than {MAX_DEPTH} levels") from None
     _check_surrogates(decoded)
     return decoded
+
+
+class _NotFinite(ValueError):
+    pass
+
+
+def _no_constant(name: str) -> float:
+    raise _NotFinite(name)
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotFinite(f"the number {text[:20]}")
+    return value
 
 
 def check_depth(body: Any) -> None:

@@ -68,8 +68,9 @@ Id = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z0-9\-\.]{1,
 DateTime = Annotated[Annotated[str, StringConstraints(strict=True)], AfterValidator(_date_time)]
 Date = Annotated[Annotated[str, StringConstraints(strict=True)], AfterValidator(_date)]
 FhirDecimal = Annotated[Decimal, AfterValidator(_decimal)]
-PositiveInt = Annotated[int, Field(gt=0)]
-Integer = Annotated[int, Field(strict=False)]
+_INT32 = 2_147_483_647   # R4 integer and positiveInt are 32-bit signed (as fhir.resources bounds them)
+PositiveInt = Annotated[int, Field(gt=0, le=_INT32)]
+Integer = Annotated[int, Field(strict=False, ge=-_INT32 - 1, le=_INT32)]
 Time = Annotated[str, StringConstraints(strict=True,
                                         pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?$")]
 

@@ -132,3 +132,23 @@ def test_the_log_of_cds_serve_is_one_line_per_record_without_patient_ids(tmp_pat
     assert "skipped invalid Patient/#" in text and "skipped invalid Condition/c1\\nFORGED" in text
     assert "pat-secret-4711" not in text
     assert not re.search(r"^FORGED", text, re.MULTILINE) and "\x1b" not in text
+
+
+@pytest.mark.parametrize(("where", "number"), [
+    ("context.draftOrders.entry.0.resource.subject.reference", "NaN"),       # an element no fact reads
+    ("context.draftOrders.entry.0.resource.requester", "Infinity"),
+    ("prefetch.patient.birthDate", "-Infinity"),
+    ("context.draftOrders.entry.0.resource.id", "1e309"),                   # beyond the double range
+])
+def test_a_number_json_cannot_carry_is_a_400_naming_it(client, where, number):
+    """NaN and Infinity are not JSON, and 1e309 is no double: taken, they could only come back in a
+    suggestion (which copies the draft) as an answer no JSON reader can read."""
+    request = copy.deepcopy(REQUEST)
+    *path, last = where.split(".")
+    target = request
+    for part in path:
+        target = target[int(part)] if part.isdigit() else target[part]
+    target[last] = "NUMBER"
+    response = client.post(CALL, content=json.dumps(request).replace('"NUMBER"', number).encode(), headers=JSON)
+    assert response.status_code == 400, response.text
+    assert number in response.json()["error"] and "JSON cannot carry" in response.json()["error"]

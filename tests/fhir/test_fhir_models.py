@@ -211,6 +211,9 @@ def test_orders_read_the_same_with_the_full_model(runtime, variant):
     {"medicationReference": {"reference": "Medication/med1"}},
     {"reportedBoolean": "maybe"},
     {"dosageInstruction": [{"timing": {"repeat": {"frequency": 0}}}]},
+    {"dosageInstruction": [{"timing": {"repeat": {"frequency": 2**31}}}]},          # positiveInt is 32-bit
+    {"dosageInstruction": [{"timing": {"repeat": {"count": 10**400}}}]},
+    {"dosageInstruction": [{"sequence": -2**31 - 1}]},                             # so is integer
     {"dosageInstruction": [{"timing": {"repeat": {"timeOfDay": ["8 am"]}}}]},
     {"contained": [{**MEDICATION, "code": "cyanocobalamin"}]},
     {"note": [{"author": "x"}]},
