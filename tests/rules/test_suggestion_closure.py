@@ -161,3 +161,23 @@ def test_suggestions_for_generated_drafts_are_complete_orders_the_service_finds_
     subject = {"reference": f"Patient/{request['context']['patientId']}"}
     _drafts(request)[:] = [{"resource": {**draft, "subject": subject}}]
     assert _closure_problems(clients[profile], request) == []
+
+
+@pytest.mark.parametrize(("route", "corrected"), [("oral", False), ("im", True)])
+def test_a_volume_dose_is_corrected_in_one_click_for_an_injection_only(clients, route, corrected):
+    """10 mL of a 1000 mcg/mL vial weekly: by mouth in malabsorption, "1,000 mcg weekly" would be too low
+    (deficiency.malabsorption-oral-dose-too-low), so only an injection is offered the label's dose (found by
+    the generated-draft property above)."""
+    request = fixture_request("requests/def-pernicious-loading-draft.json")
+    dosage = {"timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "wk"}},
+              "route": {"coding": [{"system": "http://snomed.info/sct", "code": ROUTES[route]}]},
+              "doseAndRate": [{"doseQuantity": {"value": 10, "unit": "mL", "system": "http://unitsofmeasure.org",
+                                                "code": "mL"}}]}
+    _drafts(request)[:] = [{"resource": {"resourceType": "MedicationRequest", "id": "vial", "status": "draft",
+                                         "intent": "order", "medicationCodeableConcept": PRODUCTS[1],
+                                         "subject": {"reference": f"Patient/{request['context']['patientId']}"},
+                                         "dosageInstruction": [dosage]}}]
+    response = clients["uk"].post("/cds-services/b12-order-sign", json=request)
+    [card] = [c for c in response.json()["cards"] if c["source"]["topic"]["code"] == "units.volume-exceeds-dose"]
+    assert bool(card.get("suggestions")) is corrected
+    assert _closure_problems(clients["uk"], request) == []
