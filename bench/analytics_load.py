@@ -46,17 +46,15 @@ def seed(store: FeedbackStore, cards: int, days: int, now: datetime, answered: f
             if rng.random() < answered:
                 outcome = "overridden" if rng.random() < 0.6 else "accepted"
                 answers.append({"card_uuid": uuid, "outcome": outcome, "service_id": service,
-                                "rule_id": rows[-1]["rule_id"], "pack_version": rows[-1]["pack_version"],
-                                "known_card": "yes", "received_at": issued + timedelta(seconds=90),
-                                "card_issued_at": issued,
-                                "indicator": "warning", "outcome_at": issued + timedelta(seconds=60),
+                                "known_card": "no", "received_at": issued + timedelta(seconds=90),
+                                "outcome_at": issued + timedelta(seconds=rng.randrange(5, 600)),
                                 "override_system": "urn:cobalt-cds:override-reason" if outcome != "accepted" else None,
                                 "override_code": rng.choice(REASONS) if outcome != "accepted" else None,
                                 "override_display": None, "accepted_suggestions": None, "comment_given": False})
-        store.log_cards(rows)                          # as the card log's writer does: rows and hourly tally
-        if answers:
+        if answers:   # stored before their cards are logged, so that logging them tallies them too
             with store.engine.begin() as connection:
                 connection.execute(insert(feedback), answers)
+        store.log_cards(rows)                          # as the card log's writer does: rows and hourly tally
 
 
 def _patient(number: int) -> str:

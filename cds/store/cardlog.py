@@ -168,11 +168,15 @@ class CardLogWriter:
             log.exception("could not record %d evaluations", len(calls))
 
     def _prune(self) -> None:
+        """Prune past the retention, and count feedback whose card another writer logged meanwhile."""
         try:
+            late = self._store.tally_late_feedback(datetime.now(UTC) - self._retention)
             cards, answers, evaluations = self._store.prune(self._retention, datetime.now(UTC))
         except SQLAlchemyError:
             log.exception("could not prune the card log")
             return
+        if late:
+            log.info("counted %d feedback entries whose card was logged after them", late)
         if cards or answers or evaluations:
             log.info("pruned %d logged cards, %d feedback entries and %d recorded evaluations older than %d days",
                      cards, answers, evaluations, self._retention.days)

@@ -7,14 +7,13 @@ and feedback keeps the override reason's coding but never the clinician's free-t
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
+from cds.store import tally
 from cds.store.database import insert_ignoring_duplicates, open_database
 from cds.store.tables import (
     as_utc,
@@ -59,42 +58,69 @@ class FeedbackRequest(BaseModel):
 class FeedbackStore:
     def __init__(self, url: str):
         self.engine = open_database(url)
-        insert = {"sqlite": sqlite, "postgresql": postgresql}[self.engine.dialect.name].insert(card_hours)
-        self._add_to_hours = insert.on_conflict_do_update(
-            index_elements=[card_hours.c.hour, card_hours.c.service_id, card_hours.c.rule_id,
-                            card_hours.c.pack_version, card_hours.c.silent],
-            set_={"cards": card_hours.c.cards + insert.excluded.cards})
 
     def log_cards(self, rows: list[dict[str, Any]]) -> None:
-        """Insert card-log rows (cds.store.cardlog.card_rows) and tally the new ones per hour. Repeat calls
-        issue the same uuids, possibly concurrently: first wins, and only it is tallied."""
+        """Insert card-log rows (cds.store.cardlog.card_rows) and tally the new ones per hour, with the
+        feedback that came before them. Repeat calls issue the same uuids, possibly concurrently: first
+        wins, and only it is tallied."""
         if not rows:
             return
-        columns = (issued_cards.c.issued_at, issued_cards.c.service_id, issued_cards.c.rule_id,
-                   issued_cards.c.pack_version, issued_cards.c.silent)
         with self.engine.begin() as connection:
-            logged = connection.execute(
-                insert_ignoring_duplicates(self.engine.dialect.name, issued_cards).returning(*columns), rows).all()
-            tally = Counter((hour_of(issued), service, rule, pack or "", bool(silent))
-                            for issued, service, rule, pack, silent in logged)
-            if tally:
-                connection.execute(self._add_to_hours, [
-                    {"hour": hour, "service_id": service, "rule_id": rule, "pack_version": pack, "silent": silent,
-                     "cards": cards}
-                    for (hour, service, rule, pack, silent), cards in tally.items()])
+            logged = {row["card_uuid"]: row for row in connection.execute(
+                insert_ignoring_duplicates(self.engine.dialect.name, issued_cards).returning(*tally.CARD_COLUMNS),
+                rows).mappings()}
+            if not logged:
+                return
+            tallies = tally.card_tallies(logged.values())
+            early = tally.claim_feedback(connection, uuids=logged)
+            for key, answered in tally.feedback_tallies(early, logged, {}).items():
+                tallies[key].merge(answered)
+            tally.add(connection, tallies)
 
     def store(self, service_id: str, request: FeedbackRequest) -> dict[str, int]:
-        """Store each item once per (card, outcome), all items or none; returns stored and repeated counts."""
+        """Store each item once per (card, outcome), all items or none, and tally those on logged cards;
+        returns stored and repeated counts."""
         statement = insert_ignoring_duplicates(self.engine.dialect.name, feedback).returning(feedback.c.card_uuid)
+        counted: list[dict[str, Any]] = []
         stored = 0
         with self.engine.begin() as connection:
             uuids = {item.card for item in request.feedback}
             issued = {row["card_uuid"]: row for row in connection.execute(
-                select(issued_cards).where(issued_cards.c.card_uuid.in_(uuids))).mappings()}
+                select(*tally.CARD_COLUMNS, issued_cards.c.indicator)
+                .where(issued_cards.c.card_uuid.in_(uuids), issued_cards.c.service_id == service_id)).mappings()}
+            locked = tally.lock(connection, map(tally.hour_key, issued.values()))   # before counted feedback is read
             for item in request.feedback:
                 row = feedback_row(service_id, item, issued.get(item.card))
-                stored += connection.execute(statement, row).first() is not None
+                if connection.execute(statement, row).first() is not None:
+                    stored += 1
+                    if item.card in issued:
+                        counted.append(row)
+            self._count_feedback(connection, counted, issued, locked)
         return {"stored": stored, "alreadyStored": len(request.feedback) - stored}
+
+    def tally_late_feedback(self, received_since: datetime) -> int:
+        """Count feedback received since then whose card was logged after it, by a writer that could not
+        see it yet (PostgreSQL, both in flight at once); returns how many rows."""
+        with self.engine.begin() as connection:
+            claimed = tally.claim_feedback(connection, received_since=received_since)
+            if claimed:
+                uuids = {row["card_uuid"] for row in claimed}
+                cards = {row["card_uuid"]: row for row in connection.execute(
+                    select(*tally.CARD_COLUMNS).where(issued_cards.c.card_uuid.in_(uuids))).mappings()}
+                locked = tally.lock(connection, map(tally.hour_key, cards.values()))
+                self._count_feedback(connection, claimed, cards, locked)
+        return len(claimed)
+
+    @staticmethod
+    def _count_feedback(connection: Any, rows: list[dict[str, Any]], cards: dict[str, Any],
+                        locked: dict[tally.HourKey, tally.Tally]) -> None:
+        """Tally feedback rows on logged cards (their hour rows locked), moving each card's first delay
+        from what its feedback counted before gave."""
+        if not rows:
+            return
+        earlier = tally.counted_outcome_times(connection, {row["card_uuid"] for row in rows},
+                                              leaving_out={(row["card_uuid"], row["outcome"]) for row in rows})
+        tally.add(connection, tally.feedback_tallies(rows, cards, earlier), locked)
 
     def prune(self, retention: timedelta, now: datetime) -> tuple[int, int, int]:
         """Delete cards issued, feedback received and evaluations recorded more than `retention` before

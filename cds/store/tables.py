@@ -14,11 +14,13 @@ from sqlalchemy import (
     Date,
     DateTime,
     Index,
+    LargeBinary,
     MetaData,
     String,
     Table,
     UniqueConstraint,
     false,
+    text,
 )
 
 metadata = MetaData()  # the schema the code reads and writes; Alembic revisions (store/migrations) make the tables
@@ -35,10 +37,10 @@ issued_cards = Table(
     Column("patient_hash", String(64)),        # HMAC-SHA256 of the patient id, hex
     Column("patient_key", BigInteger),         # its first 64 bits (cds.patient_hash.patient_key)
     Column("silent", Boolean, nullable=False, server_default=false()),   # a silent rule's: never shown
-    Index("ix_issued_cards_issued_at_rule_silent_patient", "issued_at", "rule_id", "silent", "patient_key"),
+    Index("ix_issued_cards_issued_at", "issued_at"),
 )
 
-card_hours = Table(   # the card log tallied per hour, kept with it (log_cards, prune): analytics reads this
+card_hours = Table(   # the card log and its feedback tallied per hour (cds.store.tally): analytics reads this
     "card_hours", metadata,
     Column("hour", DateTime(timezone=True), primary_key=True),
     Column("service_id", String(100), primary_key=True),
@@ -46,6 +48,11 @@ card_hours = Table(   # the card log tallied per hour, kept with it (log_cards, 
     Column("pack_version", String(100), primary_key=True),   # '' for a card logged without one
     Column("silent", Boolean, primary_key=True, server_default=false()),
     Column("cards", BigInteger, nullable=False),
+    Column("patients", LargeBinary),           # the cards' distinct patient keys, sorted (cds.store.tally)
+    Column("accepted", BigInteger, nullable=False, server_default=text("0")),   # cards with that feedback
+    Column("overridden", BigInteger, nullable=False, server_default=text("0")),
+    Column("reasons", JSON(none_as_null=True)),                   # [[system, code, count, display], …] of the overrides
+    Column("delays", LargeBinary),             # each answered card's first feedback delay (ms), sorted
 )
 
 feedback = Table(
@@ -67,7 +74,6 @@ feedback = Table(
     Column("card_issued_at", DateTime(timezone=True)),   # its card's issue time, when the log knew the card
     UniqueConstraint("card_uuid", "outcome", name="uq_feedback_card_outcome"),
     Index("ix_feedback_received_at", "received_at"),
-    Index("ix_feedback_card_issued_at", "card_issued_at"),
 )
 
 recorded_evaluations = Table(   # with CDS_RECORD_FACTS: each evaluation's facts, scrubbed (cds.facts.recorded)
