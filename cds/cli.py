@@ -403,6 +403,7 @@ def _corpus_or_exit(source: str, since: str | None, until: str | None, limit: in
 
     from cds.analytics.period import BadQuery, analytics_query
     from cds.impact.corpus import read_directory, read_recorded
+    from cds.store.database import StoreNotCurrent
     from cds.store.feedback import FeedbackStore
 
     if source != "recorded" and "://" not in source:
@@ -415,8 +416,8 @@ def _corpus_or_exit(source: str, since: str | None, until: str | None, limit: in
         typer.echo(f"--{error.field}: {error}", err=True)
         raise typer.Exit(2) from None
     try:
-        return read_recorded(FeedbackStore(url).engine, period.since, period.until, limit, shown)
-    except SQLAlchemyError as error:
+        return read_recorded(FeedbackStore(url, migrate=False).engine, period.since, period.until, limit, shown)
+    except (SQLAlchemyError, StoreNotCurrent) as error:
         typer.echo(f"cannot read recorded evaluations from {shown}: {_first_line(error)}", err=True)
         raise typer.Exit(2) from None
 
@@ -540,6 +541,7 @@ def export(
     from cds.analytics.period import BadQuery, analytics_query
     from cds.analytics.watching import watch_rules
     from cds.rulebook import load_rulebook
+    from cds.store.database import StoreNotCurrent
     from cds.store.feedback import FeedbackStore
 
     settings, _ = _settings_or_exit({})
@@ -555,9 +557,12 @@ def export(
                    f"({len(error.errors)} error(s))", err=True)
         catalogue = None
     try:
-        engine = FeedbackStore(settings.feedback_url()).engine
+        engine = FeedbackStore(settings.feedback_url(), migrate=False).engine
         report = annotated_report(engine, query, partial(watch_rules, engine, settings=AlarmSettings.of(settings)),
                                   catalogue)
+    except StoreNotCurrent as error:
+        typer.echo(f"cannot read the card log: {error}", err=True)
+        raise typer.Exit(2) from None
     except SQLAlchemyError as error:
         typer.echo(f"cannot read the card log: {_first_line(error)}", err=True)
         raise typer.Exit(1) from None

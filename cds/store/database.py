@@ -7,18 +7,31 @@ from typing import Any
 from sqlalchemy import Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 
-from cds.store.migrations import upgrade
+from cds.store.migrations import revisions, upgrade
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 READ_ONLY = "cds_read_only"  # execution option: the connection only reads (SQLite: BEGIN without IMMEDIATE)
 
 
-def open_database(url: str) -> Engine:
-    """An engine on `url`, its schema upgraded to the newest revision."""
+class StoreNotCurrent(Exception):
+    """A store a reading tool will not change is not at the schema this code reads."""
+
+
+def open_database(url: str, migrate: bool = True) -> Engine:
+    """An engine on `url`, its schema upgraded to the newest revision; or, without `migrate` (tools that
+    only read), left as it is, and StoreNotCurrent unless it is already there."""
     engine = create_engine(url, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         _make_sqlite_durable(engine)
-    upgrade(engine)
+    if migrate:
+        upgrade(engine)
+        return engine
+    current, head = revisions(engine)
+    if current != head:
+        engine.dispose()
+        raise StoreNotCurrent(f"the store is at schema revision {current or 'none (no tables yet)'} and this "
+                              f"version of cds reads {head}: start `cds serve` of this version once to upgrade it "
+                              "(a reading tool never changes the store)")
     return engine
 
 

@@ -56,8 +56,10 @@ class FeedbackRequest(BaseModel):
 
 
 class FeedbackStore:
-    def __init__(self, url: str):
-        self.engine = open_database(url)
+    def __init__(self, url: str, migrate: bool = True):
+        """The store at `url`, upgraded to this code's schema (`migrate=False`: as it is, for reading tools;
+        cds.store.database.open_database)."""
+        self.engine = open_database(url, migrate)
 
     def log_cards(self, rows: list[dict[str, Any]]) -> None:
         """Insert card-log rows (cds.store.cardlog.card_rows) and tally the new ones per hour, with the

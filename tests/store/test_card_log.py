@@ -161,6 +161,8 @@ def _calls_answer_with_cards_and_count_the_drop(client: TestClient) -> None:
 
 def test_calls_succeed_when_the_sqlite_file_is_gone(settings, runtime):
     with TestClient(create_app(settings, runtime)) as client:
+        client.post("/cds-services/b12-order-sign", json=fixture_request(UNIT_ERROR))
+        client.app.state.card_log.flush()   # the writer's start-up work is done: it cannot make the file again
         client.app.state.feedback.engine.dispose()
         database = Path(settings.feedback_url().removeprefix("sqlite:///"))
         for path in database.parent.glob(database.name + "*"):

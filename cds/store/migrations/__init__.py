@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, text
 
 BASELINE = "0001"
@@ -30,6 +32,16 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         if "alembic_version" not in tables and tables >= PRE_MIGRATION_TABLES:
             command.stamp(config, BASELINE)
         command.upgrade(config, revision)
+
+
+def revisions(engine: Engine) -> tuple[str | None, str]:
+    """The database's revision (None: it has no schema yet) and the newest this code knows, without
+    changing anything."""
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+        head = ScriptDirectory.from_config(_config(connection)).get_current_head()
+    assert head is not None
+    return current, head
 
 
 def _config(connection: Connection) -> Config:
