@@ -62,7 +62,7 @@ class Tally:
         self.overridden += other.overridden
         self.reasons.update(other.reasons)
         for reason, display in other.displays.items():
-            self.displays[reason] = max(display, self.displays.get(reason, display))
+            _keep_greatest(self.displays, reason, display)
         self.delays.update(other.delays)
         for delay in [delay for delay, count in self.delays.items() if count <= 0]:
             del self.delays[delay]
@@ -136,7 +136,7 @@ class Totals:
         for system, code, count, display in chain.from_iterable(chain.from_iterable(parsed)):
             counts[system, code] += count
             if display is not None:
-                displays[system, code] = max(display, displays.get((system, code), display))
+                _keep_greatest(displays, (system, code), display)
         return [(system, code, count, displays.get((system, code))) for (system, code), count in counts.items()]
 
     def median_seconds(self) -> float | None:
@@ -180,7 +180,7 @@ def feedback_tallies(added: Iterable[Mapping[str, Any]], cards: Mapping[str, Map
                 reason = (row["override_system"], row["override_code"])
                 tally.reasons[reason] += 1
                 if row["override_display"] is not None:
-                    tally.displays[reason] = max(row["override_display"], tally.displays.get(reason, ""))
+                    _keep_greatest(tally.displays, reason, row["override_display"])
         if row["outcome_at"] is not None:
             new_times.setdefault(row["card_uuid"], []).append(as_utc(row["outcome_at"]))
     for uuid, times in new_times.items():
@@ -275,6 +275,11 @@ def _add_by_hour(connection: Connection, rows: Iterable[Mapping[str, Any]],
             pending = []
         pending.append(dict(row))
     add(connection, tallied(pending))
+
+
+def _keep_greatest(displays: dict[ReasonKey, str], reason: ReasonKey, display: str) -> None:
+    """Keep the greatest display seen for a reason, as SQL's max() would (one display per reason shown)."""
+    displays[reason] = max(display, displays.get(reason, display))
 
 
 def _key_params(prefix: str, key: HourKey) -> dict[str, Any]:
