@@ -19,6 +19,9 @@ from cds.metrics import INCOMPLETE
 from cds.rulebook.model import Service
 from cds.stages import StageClock
 
+NO_SERVER = ServerAllowlist([])      # an offline call reads what the request holds, and fetches nothing
+NO_DEADLINE_S = 3600.0               # an offline call has no EHR waiting on it
+
 
 @dataclass
 class Outcome:
@@ -80,6 +83,14 @@ def run_service(rules: LoadedRules, service: Service, request: HookRequest, cont
     clock.mark("cards")
     return Outcome({"cards": cards, "systemActions": []}, facts, clock, answer.silent,
                    engine_facts if evaluation.complete else None, answer.about)
+
+
+def run_offline(rules: LoadedRules, service: Service, request: HookRequest, context: HookContext,
+                now: datetime | None = None) -> Outcome:
+    """A call no EHR waits for (rule examples, `cds rules explain`, impact previews): the request's own data
+    only, no FHIR server contacted, and no deadline, so its answer never depends on how busy the machine is."""
+    settings = Settings(rules=rules.rulebook.directory, deadline_s=NO_DEADLINE_S)
+    return run_service(rules, service, request, context, settings, time.monotonic(), now=now, fhir_servers=NO_SERVER)
 
 
 def cut_short(rules: LoadedRules, service: Service, request: HookRequest, context: HookContext,

@@ -1,29 +1,24 @@
 """A corpus through one rulebook: each evaluation's cards, by rule and the order each is about.
 
 A request file runs the whole call (data, facts, engine, cards) as a service call would, except that no
-FHIR server is contacted and there is no deadline; a recorded evaluation replays its facts through the
-engine and the card builder (the facts are the engine's input, so the rules decide exactly as live)."""
+FHIR server is contacted and there is no deadline (cds.pipeline.run_offline); a recorded evaluation replays its
+facts through the engine and the card builder (the facts are the engine's input, so the rules decide exactly
+as live)."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from cds.cards import CardBuilder
-from cds.config import Settings
 from cds.facts.recorded import card_outcomes
-from cds.fhir.allowlist import ServerAllowlist
 from cds.fhir.gather import BadPrefetch, MissingData
 from cds.generation import LoadedRules
 from cds.hooks import RequestProblem, parse_request
 from cds.impact.corpus import Corpus, RecordedCase, RequestCase
-from cds.pipeline import run_service
+from cds.pipeline import run_offline
 from cds.rulebook.model import Service
-
-NO_SERVER = ServerAllowlist([])      # a preview reads what the files hold, and fetches nothing
-NO_DEADLINE_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -49,7 +44,6 @@ class Evaluated:
 def evaluate(rules: LoadedRules, corpus: Corpus, services: dict[str, list[str]], now: datetime) -> dict[str, Evaluated]:
     """Every evaluation of the corpus by `rules`, by ref. `services`: the service ids to run a request of each
     hook through (those of both rulebooks: one missing here is reported, not skipped)."""
-    settings = Settings(rules=rules.rulebook.directory, deadline_s=NO_DEADLINE_S)
     evaluated: dict[str, Evaluated] = {}
     for case in corpus.cases:
         if isinstance(case, RecordedCase):
@@ -64,7 +58,7 @@ def evaluate(rules: LoadedRules, corpus: Corpus, services: dict[str, list[str]],
                 continue
             try:
                 cards = (_replayed(rules, service, case) if isinstance(case, RecordedCase)
-                         else _called(rules, service, case, settings, now))
+                         else _called(rules, service, case, now))
             except (RequestProblem, BadPrefetch, MissingData) as error:
                 evaluated[ref] = Evaluated(ref, patient, {}, f"{type(error).__name__}: {error}")
             except Exception as error:  # a preview reports what one entry does, it does not stop there
@@ -74,11 +68,9 @@ def evaluate(rules: LoadedRules, corpus: Corpus, services: dict[str, list[str]],
     return evaluated
 
 
-def _called(rules: LoadedRules, service: Service, case: RequestCase, settings: Settings,
-            now: datetime) -> dict[Key, Card]:
+def _called(rules: LoadedRules, service: Service, case: RequestCase, now: datetime) -> dict[Key, Card]:
     hook_request, context = parse_request(case.request, service.hook)
-    outcome = run_service(rules, service, hook_request, context, settings, time.monotonic(), now=now,
-                          fhir_servers=NO_SERVER)
+    outcome = run_offline(rules, service, hook_request, context, now)
     return _keyed(outcome.response["cards"], outcome.silent, outcome.about)
 
 

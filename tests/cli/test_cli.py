@@ -93,7 +93,15 @@ def test_rules_test_on_a_copied_rules_directory_finds_the_projects_fixtures(tmp_
     copy = tmp_path / "elsewhere"
     shutil.copytree(BUNDLED_RULES, copy)
     result = runner.invoke(app, ["rules", "test", str(copy)])
-    assert result.exit_code == 0 and result.output.endswith(" examples: all passed\n")
+    assert result.exit_code == 0 and result.output.endswith(" examples: all passed\n"), result.output
+
+
+def test_rule_examples_never_depend_on_the_call_deadline():
+    # A service whose deadline has always passed stands for a machine too busy to meet it: the examples
+    # still judge the rules, not the clock (CI once failed an example on a loaded 2-core machine).
+    result = runner.invoke(app, ["rules", "test", "-k", "cyano"], env={"CDS_DEADLINE_S": "0"})
+    assert result.exit_code == 0 and result.output.endswith(" examples: all passed\n"), result.output
+    assert "service.incomplete" not in result.output
 
 
 def test_a_rule_test_on_a_service_that_does_not_run_the_rule_fails(rules_copy):
