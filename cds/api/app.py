@@ -34,11 +34,13 @@ log = logging.getLogger(__name__)
 
 @asynccontextmanager
 async def _card_log_running(app: FastAPI) -> AsyncIterator[None]:
-    """The card log's writer and the alarm monitor run while the app serves; at shutdown the writer writes
-    what is queued."""
+    """The card log's writer and the alarm monitor run while the app serves (the monitor woken by each reload
+    of its rules); at shutdown the writer writes what is queued."""
     app.state.card_log.start()
     app.state.monitor.start()
+    app.state.runtime.on_reload.append(app.state.monitor.wake)
     yield
+    app.state.runtime.on_reload.remove(app.state.monitor.wake)
     await to_thread.run_sync(app.state.monitor.close)
     await to_thread.run_sync(app.state.card_log.close)
 
@@ -68,7 +70,6 @@ def create_app(settings: Settings | None = None, runtime: RuleRuntime | None = N
     runtime = app.state.runtime
     app.state.monitor = AlarmMonitor(app.state.feedback, lambda: runtime.current.rulebook, AlarmSettings.of(settings),
                                      settings.alarm_interval_s)
-    runtime.on_reload.append(app.state.monitor.wake)
     app.state.evaluations = Admission(settings.evaluation_slots, settings.admission_min_left_s)
     app.state.hook_instances = HookInstanceWatch()
     app.state.report_slot = CapacityLimiter(1)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import fastapi_offline
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
@@ -30,6 +30,17 @@ SERVICE_EXAMPLES = PROJECT_ROOT / "fhir_fixtures" / "services"
 SWAGGER_UI = Path(fastapi_offline.__file__).parent / "static"
 STATIC = "/docs/static"
 BEARER = "cdsHooksJwt"
+
+router = APIRouter()
+
+
+@router.get("/docs", include_in_schema=False)
+async def docs(request: Request) -> HTMLResponse:
+    """Swagger UI, from the service's own files. Routes reach the app through the request: FastAPI caches
+    endpoint functions process-wide, so one closing over its app would keep every app ever made alive."""
+    return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{request.app.title}: API",
+                               swagger_js_url=f"{STATIC}/swagger-ui-bundle.js",
+                               swagger_css_url=f"{STATIC}/swagger-ui.css", swagger_favicon_url=f"{STATIC}/favicon.png")
 
 
 class CdsHooksRequest(HookRequest):
@@ -58,13 +69,7 @@ def install(app: FastAPI) -> None:
 
     app.openapi = document  # type: ignore[method-assign]
     app.mount(STATIC, StaticFiles(directory=SWAGGER_UI), name="swagger-ui")
-
-    @app.get("/docs", include_in_schema=False)
-    async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title}: API",
-                                   swagger_js_url=f"{STATIC}/swagger-ui-bundle.js",
-                                   swagger_css_url=f"{STATIC}/swagger-ui.css",
-                                   swagger_favicon_url=f"{STATIC}/favicon.png")
+    app.include_router(router)
 
 
 def _document(app: FastAPI) -> dict[str, Any]:
