@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, Table, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 
 from cds.store.migrations import revisions, upgrade
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 READ_ONLY = "cds_read_only"  # execution option: the connection only reads (SQLite: BEGIN without IMMEDIATE)
+# PostgreSQL ended the transaction to let another go on: deadlock_detected, serialization_failure
+RETRIED_SQLSTATES = frozenset({"40P01", "40001"})
+TRANSACTION_ATTEMPTS = 3
+
+log = logging.getLogger(__name__)
+Result = TypeVar("Result")
 
 
 class StoreNotCurrent(Exception):
@@ -33,6 +42,23 @@ def open_database(url: str, migrate: bool = True) -> Engine:
                               f"version of cds reads {head}: start `cds serve` of this version once to upgrade it "
                               "(a reading tool never changes the store)")
     return engine
+
+
+def in_transaction(engine: Engine, work: Callable[[Connection], Result]) -> Result:
+    """`work` in one transaction, run again (TRANSACTION_ATTEMPTS in all) when PostgreSQL ended it to break a
+    deadlock with another writer: it changed nothing then, and the other has gone on. Writers lock the hourly
+    tally in key order, but a feedback post, the card log and its sweep also meet on feedback rows."""
+    attempt = 1
+    while True:
+        try:
+            with engine.begin() as connection:
+                return work(connection)
+        except DBAPIError as error:
+            if attempt == TRANSACTION_ATTEMPTS or getattr(error.orig, "sqlstate", None) not in RETRIED_SQLSTATES:
+                raise
+            log.warning("store transaction ended by the database to let another go on (%s): running it again",
+                        error.orig.sqlstate)
+            attempt += 1
 
 
 def insert_ignoring_duplicates(dialect: str, table: Table) -> Any:

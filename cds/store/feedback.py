@@ -11,10 +11,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import delete, func, select
+from sqlalchemy import Connection, delete, func, select
 
 from cds.store import tally
-from cds.store.database import insert_ignoring_duplicates, open_database
+from cds.store.database import in_transaction, insert_ignoring_duplicates, open_database
 from cds.store.tables import (
     as_utc,
     card_hours,
@@ -67,25 +67,29 @@ class FeedbackStore:
         wins, and only it is tallied."""
         if not rows:
             return
-        with self.engine.begin() as connection:
-            logged = {row["card_uuid"]: row for row in connection.execute(
-                insert_ignoring_duplicates(self.engine.dialect.name, issued_cards).returning(*tally.CARD_COLUMNS),
-                rows).mappings()}
+        statement = insert_ignoring_duplicates(self.engine.dialect.name, issued_cards).returning(*tally.CARD_COLUMNS)
+
+        def work(connection: Connection) -> None:
+            logged = {row["card_uuid"]: row for row in connection.execute(statement, rows).mappings()}
             if not logged:
                 return
             tallies = tally.card_tallies(logged.values())
+            locked = tally.lock(connection, tallies)       # before the feedback rows, as a feedback post does
             early = tally.claim_feedback(connection, uuids=logged)
             for key, answered in tally.feedback_tallies(early, logged, {}).items():
                 tallies[key].merge(answered)
-            tally.add(connection, tallies)
+            tally.add(connection, tallies, locked)
+
+        in_transaction(self.engine, work)
 
     def store(self, service_id: str, request: FeedbackRequest) -> dict[str, int]:
         """Store each item once per (card, outcome), all items or none, and tally those on logged cards;
         returns stored and repeated counts."""
         statement = insert_ignoring_duplicates(self.engine.dialect.name, feedback).returning(feedback.c.card_uuid)
-        counted: list[dict[str, Any]] = []
-        stored = 0
-        with self.engine.begin() as connection:
+
+        def work(connection: Connection) -> dict[str, int]:
+            counted: list[dict[str, Any]] = []
+            stored = 0
             uuids = {item.card for item in request.feedback}
             issued = {row["card_uuid"]: row for row in connection.execute(
                 select(*tally.CARD_COLUMNS, issued_cards.c.indicator)
@@ -98,12 +102,14 @@ class FeedbackStore:
                     if item.card in issued:
                         counted.append(row)
             self._count_feedback(connection, counted, issued, locked)
-        return {"stored": stored, "alreadyStored": len(request.feedback) - stored}
+            return {"stored": stored, "alreadyStored": len(request.feedback) - stored}
+
+        return in_transaction(self.engine, work)
 
     def tally_late_feedback(self, received_since: datetime) -> int:
         """Count feedback received since then whose card was logged after it, by a writer that could not
         see it yet (PostgreSQL, both in flight at once); returns how many rows."""
-        with self.engine.begin() as connection:
+        def work(connection: Connection) -> int:
             claimed = tally.claim_feedback(connection, received_since=received_since)
             if claimed:
                 uuids = {row["card_uuid"] for row in claimed}
@@ -111,7 +117,9 @@ class FeedbackStore:
                     select(*tally.CARD_COLUMNS).where(issued_cards.c.card_uuid.in_(uuids))).mappings()}
                 locked = tally.lock(connection, map(tally.hour_key, cards.values()))
                 self._count_feedback(connection, claimed, cards, locked)
-        return len(claimed)
+            return len(claimed)
+
+        return in_transaction(self.engine, work)
 
     @staticmethod
     def _count_feedback(connection: Any, rows: list[dict[str, Any]], cards: dict[str, Any],

@@ -13,13 +13,16 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import insert, text
+from sqlalchemy import create_engine, insert, select, text
 
 from cds import PROJECT_ROOT
+from cds.patient_hash import patient_key
 from cds.store.database import SQLITE_BUSY_TIMEOUT_MS
 from cds.store.feedback import FeedbackStore
-from cds.store.tables import metadata
+from cds.store.tables import card_hours, hour_of, metadata
+from tests.conftest import fresh_database
 from tests.feedback_writer import feedback as feedback_request
+from tests.live import wait_until
 from tests.stores import OLD_FEEDBACK, database_at
 
 
@@ -102,3 +105,43 @@ def test_a_database_made_before_migrations_is_stamped_and_keeps_its_rows(databas
         assert MigrationContext.configure(connection).get_current_revision() == _head()
     assert [r["card_uuid"] for r in store.rows()] == ["old"]
     assert store.store("b12-order-sign", feedback_request("old"))["stored"] == 0
+
+
+def test_a_card_batch_the_database_ends_to_break_a_deadlock_is_written_again_and_counts_its_feedback(postgres,
+                                                                                                      caplog):
+    # Another writer holds the card's early feedback row, as the late-feedback sweep claims it, and then wants
+    # the hour's tally row the batch holds: PostgreSQL ends the batch's transaction (deadlock_detected). The
+    # writer would have dropped the batch's cards; it runs the batch again once the other has gone on.
+    store = FeedbackStore(fresh_database(postgres))
+    card = {"card_uuid": "card-1", "service_id": "b12-order-sign", "rule_id": "units.mg-mcg-confusion",
+            "pack_version": "2026-12-06", "indicator": "warning", "hook_instance": "h-1", "silent": False,
+            "issued_at": datetime(2026, 11, 30, 9, 30, tzinfo=UTC), "patient_hash": "0" * 64,
+            "patient_key": patient_key("0" * 64)}
+    store.store("b12-order-sign", feedback_request("card-1"))          # feedback before its card
+    other = store.engine.connect()
+    other.begin()
+    other.execute(text("SET LOCAL deadlock_timeout = '10s'"))         # the batch's wait is the one found
+    other.execute(text("SELECT 1 FROM feedback WHERE card_uuid = 'card-1' FOR UPDATE"))
+    with ThreadPoolExecutor(1) as pool:
+        batch = pool.submit(store.log_cards, [card])
+        wait_until(lambda: _waiting_on_a_lock(postgres) == 1, "the batch waiting for the feedback row")
+        other.execute(insert(card_hours).values(hour=hour_of(card["issued_at"]), service_id="b12-order-sign",
+                                                rule_id="units.mg-mcg-confusion", pack_version="2026-12-06",
+                                                silent=False, cards=0))
+        other.rollback()
+        other.close()
+        batch.result(timeout=30)
+    assert "ended by the database to let another go on (40P01)" in caplog.text
+    with store.engine.connect() as connection:
+        [row] = connection.execute(select(card_hours)).mappings()
+    assert (row["cards"], row["accepted"]) == (1, 1)
+
+
+def _waiting_on_a_lock(server: str) -> int:
+    """Backends of the server waiting on a lock now."""
+    engine = create_engine(server)
+    with engine.connect() as connection:
+        waiting = connection.execute(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"))
+        count = waiting.scalar_one()
+    engine.dispose()
+    return count
