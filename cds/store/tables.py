@@ -23,6 +23,7 @@ from sqlalchemy import (
     text,
 )
 
+UNCLAIMED = text("card_issued_at IS NULL")   # feedback whose card was not in the log when it came
 metadata = MetaData()  # the schema the code reads and writes; Alembic revisions (store/migrations) make the tables
 
 issued_cards = Table(
@@ -74,6 +75,8 @@ feedback = Table(
     Column("card_issued_at", DateTime(timezone=True)),   # its card's issue time, when the log knew the card
     UniqueConstraint("card_uuid", "outcome", name="uq_feedback_card_outcome"),
     Index("ix_feedback_received_at", "received_at"),
+    # the late-feedback sweep's (cds.store.tally.claim_feedback): only the rows it may claim
+    Index("ix_feedback_unclaimed", "received_at", sqlite_where=UNCLAIMED, postgresql_where=UNCLAIMED),
 )
 
 recorded_evaluations = Table(   # with CDS_RECORD_FACTS: each evaluation's facts, scrubbed (cds.facts.recorded)

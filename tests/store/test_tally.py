@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import event, insert, select
 
 from cds.analytics.figures import AnalyticsQuery
 from cds.analytics.queries import build_report
@@ -180,3 +180,25 @@ def test_a_0005_database_is_tallied_in_full_on_upgrade(database_url):
     assert report.keys() == raw.keys() and sum(answers[2] + answers[3] for answers in report.values()) == 180
     for rule_id, (*counts, median) in report.items():
         assert counts == list(raw[rule_id][:5]) and median == pytest.approx(raw[rule_id][5], abs=0.0011)
+
+
+def test_claiming_early_feedback_reads_only_what_it_may_claim(settings):
+    """SQLite's own plans: the hourly sweep reads the partial index of unclaimed feedback, and a card batch
+    its cards' feedback by card, never a walk of the retention window's feedback (the sweep holds SQLite's
+    write lock, and that walk grew with the hospital)."""
+    store = _busy_store(settings.feedback_url(), seed=3)
+    plans: list[str] = []
+
+    def explain(connection, cursor, statement, parameters, context, executemany) -> None:
+        if statement.lstrip().upper().startswith("UPDATE FEEDBACK"):
+            rows = cursor.connection.execute(f"EXPLAIN QUERY PLAN {statement}", parameters).fetchall()
+            plans.append(" | ".join(row[-1] for row in rows))
+
+    event.listen(store.engine, "before_cursor_execute", explain)
+    store.tally_late_feedback(NOW - timedelta(days=400))
+    store.log_cards([_card(random.Random(4), 10_000)])
+    event.remove(store.engine, "before_cursor_execute", explain)
+    sweep, batch = plans
+    assert "SEARCH feedback USING INDEX ix_feedback_unclaimed (received_at>?)" in sweep
+    assert "SEARCH feedback USING INDEX sqlite_autoindex_feedback_1 (card_uuid=?)" in batch
+    assert "SCAN feedback" not in sweep + batch
