@@ -5,6 +5,7 @@ start or use the throw-away PostgreSQL server)."""
 from __future__ import annotations
 
 import copy
+import gc
 import inspect
 import logging
 import os
@@ -86,6 +87,18 @@ def settings_for(data_dir: Path, **overrides: Any) -> Settings:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return settings_for(tmp_path)
+
+
+@pytest.fixture
+def settled_heap() -> Iterator[None]:
+    """For tests that time the service against its deadline: what earlier tests left in this process is
+    collected and frozen first, as `cds serve` freezes what it loaded at start (cds/cli.py). A full
+    garbage-collector pass over the test process takes up to a second on 2 cores, about every ten seconds
+    of the suite, and would otherwise land inside a measurement now and then."""
+    gc.collect()
+    gc.freeze()
+    yield
+    gc.unfreeze()
 
 
 @pytest.fixture(autouse=True)

@@ -97,6 +97,7 @@ def test_the_queries_use_their_indexes(tmp_path):
     assert "SCAN issued_cards" not in text_of and "SCAN feedback" not in text_of
 
 
+@pytest.mark.usefixtures("settled_heap")   # timed
 @pytest.mark.parametrize("cards", [50_000])
 def test_a_seeded_card_log_is_reported_within_a_second(database_url, cards):
     store = FeedbackStore(database_url)

@@ -10,6 +10,8 @@ import pytest
 
 from cds.api.admission import Admission, DeadlineReached, Overloaded, Slots
 
+pytestmark = pytest.mark.usefixtures("settled_heap")   # timed against the deadline
+
 
 def test_a_call_that_could_not_start_in_time_is_refused_at_once():
     async def scenario() -> None:

@@ -11,6 +11,8 @@ from cds.config import Settings
 from tests.conftest import fixture_request, topics
 from tests.fhir_server import FaultServer, fault_server
 
+pytestmark = pytest.mark.usefixtures("settled_heap")   # timed against the deadline
+
 KEY = "conditions"
 DEADLINE_S = Settings.model_fields["deadline_s"].default  # the production default
 FAILS = ["500", "401", "hang", "malformed-json", "not-a-bundle", "50-mb", "50-mb-declared", "drip"]

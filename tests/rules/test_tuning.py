@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,11 +19,10 @@ import pytest
 import yaml
 
 from cds import BUNDLED_RULES, PROJECT_ROOT
-from cds.config import Settings
 from cds.fixtures import render_fixture
 from cds.generation import LoadedRules, load
 from cds.hooks import parse_request
-from cds.pipeline import run_service
+from cds.pipeline import run_offline
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 CORPUS = sorted(path for folder in ("requests", "panel", "rev3")
@@ -60,8 +58,7 @@ def _outcome(rules: LoadedRules, fixture: Path) -> Any:
     request = render_fixture(fixture, NOW)
     service = rules.rulebook.service_for_hook(request["hook"])
     hook_request, context = parse_request(request, service.hook)
-    outcome = run_service(rules, service, hook_request, context, Settings(rules=rules.rulebook.directory),
-                          time.monotonic(), now=NOW)
+    outcome = run_offline(rules, service, hook_request, context, NOW)
     cards = [(c["source"]["topic"]["code"], c["indicator"], c["summary"], c["detail"], c.get("suggestions"))
              for c in outcome.response["cards"]]
     return dataclasses.asdict(outcome.facts), cards

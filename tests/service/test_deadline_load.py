@@ -22,6 +22,8 @@ import requests
 from bench.bodies import MAIN_CASE, SMALL, padded_request
 from tests.live import cds_serve
 
+pytestmark = pytest.mark.usefixtures("settled_heap")   # timed against the deadline
+
 DEADLINE_S = 1.5            # the default deadline: the test runs the service as shipped
 TRANSFER_S = 0.25           # loopback transfer and uvicorn's own queue, outside the service's clock
 NORMAL_CLIENTS = 15

@@ -38,6 +38,8 @@ from tests.jwt_helpers import (
 )
 from tests.live import cds_serve
 
+pytestmark = pytest.mark.usefixtures("settled_heap")   # timed against the deadline
+
 REQUEST = fixture_request(f"services/{SERVICE}.json")
 BUDGET_S = 1.0
 MARGIN_S = 0.5

@@ -22,6 +22,8 @@ from tests.conftest import fixture_request
 from tests.jwt_helpers import PUBLIC_URL, SERVICE, Signer, file_issuer, write_issuers
 from tests.live import cds_serve
 
+pytestmark = pytest.mark.usefixtures("settled_heap")   # timed against the deadline
+
 BODY = json.dumps(fixture_request("requests/unit-error-1000mg.json")).encode()
 FAST_S = 0.5        # /healthz under attack: as good as idle, give or take a busy machine
 

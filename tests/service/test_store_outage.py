@@ -23,6 +23,8 @@ from tests.jwt_helpers import AUD, PUBLIC_URL, SERVICE, Signer, claims, file_iss
 from tests.live import cds_serve
 from tests.postgres import postgres_server
 
+pytestmark = pytest.mark.usefixtures("settled_heap")   # timed against the deadline
+
 REQUEST = fixture_request("requests/unit-error-1000mg.json")
 EXPECTED = "units.mg-mcg-confusion"
 DEADLINE_S = 1.5
