@@ -551,15 +551,15 @@ def export(
         typer.echo(f"--{error.field.replace('_', '-')}: {error}", err=True)
         raise typer.Exit(2) from None
     try:
-        catalogue = load_rulebook(settings.rules, settings.profile).override_reasons
+        rulebook = load_rulebook(settings.rules, settings.profile)
     except RulebookError as error:
-        typer.echo(f"override reasons not named: the rules in {settings.rules} are invalid "
-                   f"({len(error.errors)} error(s))", err=True)
-        catalogue = None
+        typer.echo(f"override reasons not named, and no stopped rule shown under a filter: the rules in "
+                   f"{settings.rules} are invalid ({len(error.errors)} error(s))", err=True)
+        rulebook = None
     try:
         engine = FeedbackStore(settings.feedback_url(), migrate=False).engine
         report = annotated_report(engine, query, partial(watch_rules, engine, settings=AlarmSettings.of(settings)),
-                                  catalogue)
+                                  rulebook)
     except StoreNotCurrent as error:
         typer.echo(f"cannot read the card log: {error}", err=True)
         raise typer.Exit(2) from None

@@ -7,30 +7,35 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
+from functools import partial
 
 from sqlalchemy import Engine
 
 from cds.analytics.figures import AnalyticsQuery, AnalyticsReport, ReasonCount, RuleFigures
 from cds.analytics.queries import build_report
-from cds.analytics.view import no_cards
+from cds.analytics.view import no_cards, stopped_in_scope
 from cds.analytics.watching import RuleWatch, last_whole_day
+from cds.rulebook.model import Rulebook
 
 Judge = Callable[[date], dict[str, RuleWatch]]   # every live rule judged as of a day
 
 
-def annotated_report(engine: Engine, query: AnalyticsQuery, judge: Judge,
-                     catalogue: dict[str, dict[str, str]] | None) -> AnalyticsReport:
-    """The period's report with its alarms (as of its last whole day) and its reasons named."""
+def annotated_report(engine: Engine, query: AnalyticsQuery, judge: Judge, rulebook: Rulebook | None) -> AnalyticsReport:
+    """The period's report with its alarms (as of its last whole day) and its reasons named, by the rules in
+    force (None: they could not be read)."""
     as_of = last_whole_day(query.until)
-    report = with_alarms(build_report(engine, query), judge(as_of), as_of)
-    return with_reason_names(report, catalogue) if catalogue else report
+    report = with_alarms(build_report(engine, query), judge(as_of), as_of,
+                         partial(stopped_in_scope, query=query, rulebook=rulebook))
+    return with_reason_names(report, rulebook.override_reasons) if rulebook and rulebook.override_reasons else report
 
 
-def with_alarms(report: AnalyticsReport, watched: dict[str, RuleWatch], as_of: date) -> AnalyticsReport:
+def with_alarms(report: AnalyticsReport, watched: dict[str, RuleWatch], as_of: date,
+                shown: Callable[[str], bool]) -> AnalyticsReport:
     """Each rule's alarm as of `as_of`, and whether it could be judged; a flagged rule that gave no card in the
-    period (stopped) is added."""
+    period (stopped) is added where `shown` says it belongs."""
     figures = {rule.rule_id: rule for rule in report.rules}
-    flagged = [rule_id for rule_id, found in sorted(watched.items()) if found.alarm and rule_id not in figures]
+    flagged = [rule_id for rule_id, found in sorted(watched.items())
+               if found.alarm and rule_id not in figures and shown(rule_id)]
 
     def judged(rule: RuleFigures) -> RuleFigures:
         found = watched.get(rule.rule_id)

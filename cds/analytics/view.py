@@ -54,6 +54,17 @@ def in_scope(rule: Rule, query: AnalyticsQuery, rulebook: Rulebook) -> bool:
     return service is not None and rule.pack in service.packs and service.hook in rule.hooks
 
 
+def stopped_in_scope(rule_id: str, query: AnalyticsQuery, rulebook: Rulebook | None) -> bool:
+    """Whether a rule flagged as stopped (no card in the period) belongs in a report with the query's filters:
+    unfiltered, every one; filtered, a rule in force that could have fired under them (the alarm judges the
+    rule across services, so a rule another service runs is not this page's news)."""
+    if query.service is None and query.pack_version is None:
+        return True
+    if rulebook is None or (rule := rulebook.rule(rule_id)) is None:
+        return False
+    return in_scope(rule, query, rulebook)
+
+
 def rule_rows(report: AnalyticsReport, rulebook: Rulebook) -> list[RuleRow]:
     """Every rule whose cards were shown or that has an alarm, then every live rule in scope that did not
     fire (with zeros); most fired first."""

@@ -119,8 +119,7 @@ HookInstancesDep = Annotated[HookInstanceWatch, Depends(hook_instances)]
 async def report_source(request: Request, store: StoreDep, rules: RulesDep) -> ReportSource:
     """Builds analytics reports from the card log in the service's store, with the firing alarms and the names
     of override reasons (tests may override this dependency)."""
-    return partial(annotated_report, store.engine, judge=request.app.state.monitor.alarms,
-                   catalogue=rules.rulebook.override_reasons)
+    return partial(annotated_report, store.engine, judge=request.app.state.monitor.alarms, rulebook=rules.rulebook)
 
 
 ReportSourceDep = Annotated[ReportSource, Depends(report_source)]

@@ -118,6 +118,18 @@ def test_the_stop_is_flagged_within_3_days_naming_the_versions_before_and_after(
     assert latest[STOPPED]["status"] == "stopped" and latest[STEADY] is None
 
 
+def test_a_page_filtered_by_service_lists_a_stopped_rule_only_where_it_could_have_fired(history):
+    def listed(service: str) -> dict[str, str | None]:
+        response = history.client.get(API, params={"since": day(STOP_DAY).isoformat(),
+                                                   "until": day(DAYS).isoformat(), "service": service})
+        assert response.status_code == 200, response.text
+        return {rule["rule_id"]: (rule["alarm"] or {}).get("status") for rule in response.json()["rules"]}
+
+    assert listed("b12-order-sign")[STOPPED] == "stopped"
+    assert STOPPED not in listed("b12-patient-view")      # runs the units pack, but the rule is for order hooks
+    assert listed("b12-patient-view") == {}               # and nothing else was logged for it
+
+
 def test_the_export_defaults_to_the_consoles_period_and_carries_the_alarms(history):
     env = {"CDS_DATABASE_URL": history.settings.feedback_url(), "CDS_DATA_DIR": str(history.settings.data_dir)}
     exported = runner.invoke(cli, ["analytics", "export"], env=env)
