@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
@@ -36,6 +39,24 @@ def test_sqlite_runs_in_wal_with_a_busy_timeout(settings):
     with FeedbackStore(settings.feedback_url()).engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == SQLITE_BUSY_TIMEOUT_MS
+
+
+def test_stores_opening_a_new_sqlite_file_at_once_all_open_it_in_wal(tmp_path):
+    # SQLite refuses at once, busy timeout or not, one of several connections switching a file to WAL at the
+    # same moment (two workers starting on a new file met it in CI): "database is locked".
+    for round_number in range(15):
+        path = tmp_path / f"new-{round_number}.db"
+        sqlite3.connect(path).close()                # a new file, in the rollback journal
+        together = threading.Barrier(3)
+        with ThreadPoolExecutor(3) as pool:
+            assert list(pool.map(_journal_mode_on_opening, [path] * 3, [together] * 3)) == ["wal"] * 3
+
+
+def _journal_mode_on_opening(path: Path, together: threading.Barrier) -> str:
+    """Open a store on the file when the others do; the journal mode it is in."""
+    together.wait()
+    with FeedbackStore(f"sqlite:///{path}").engine.connect() as connection:
+        return connection.exec_driver_sql("PRAGMA journal_mode").scalar()
 
 
 def test_many_threads_lose_no_row_and_store_each_card_once(database_url):
