@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 QUEUE_CALLS = 10_000          # calls waiting to be written; beyond this their cards are dropped
 BATCH_CALLS = 200             # calls written per transaction at most
 PRUNE_EVERY_S = 3600.0
+# Feedback stored while its card's batch was in flight (PostgreSQL: neither saw the other) is counted by a
+# sweep this long after the batch, over the feedback received this far back; the hourly prune sweeps it all.
+SWEEP_AFTER_S = 2.0
+SWEEP_RECEIVED_WITHIN = timedelta(minutes=10)
 QUEUE_FULL_LOG_EVERY_S = 10.0  # a full queue is logged at most this often (it is counted every time)
 _STOP = object()
 
@@ -130,9 +134,11 @@ class CardLogWriter:
     def _run(self) -> None:
         self._prune()
         pruned_at = time.monotonic()
+        sweep_at: float | None = None    # when the batches written since the last sweep are swept
         while True:
             try:
-                batch = [self._queue.get(timeout=PRUNE_EVERY_S)]
+                batch = [self._queue.get(timeout=PRUNE_EVERY_S if sweep_at is None
+                                         else max(0.0, sweep_at - time.monotonic()))]
             except queue.Empty:
                 batch = []
             while batch and batch[-1] is not _STOP and len(batch) < BATCH_CALLS:
@@ -141,7 +147,11 @@ class CardLogWriter:
                 except queue.Empty:
                     break
             calls = [call for call in batch if call is not _STOP]
-            self._write([row for call in calls for row in call.rows])
+            if self._write([row for call in calls for row in call.rows]) and sweep_at is None:
+                sweep_at = time.monotonic() + SWEEP_AFTER_S
+            if sweep_at is not None and time.monotonic() >= sweep_at:
+                self._sweep(datetime.now(UTC) - SWEEP_RECEIVED_WITHIN)
+                sweep_at = None
             self._record([call for call in calls if call.recording is not None])
             for _ in batch:
                 self._queue.task_done()
@@ -151,12 +161,17 @@ class CardLogWriter:
                 self._prune()
                 pruned_at = time.monotonic()
 
-    def _write(self, rows: list[dict[str, Any]]) -> None:
+    def _write(self, rows: list[dict[str, Any]]) -> bool:
+        """Log the rows; whether any were written."""
+        if not rows:
+            return False
         try:
             self._store.log_cards(rows)
         except Exception:  # whatever the store or its driver raises, the writer lives on for the next batch
             CARD_LOG_DROPPED.labels("store_error").inc(len(rows))
             log.exception("card log store unavailable: dropped %d issued cards", len(rows))
+            return False
+        return True
 
     def _record(self, calls: list[_Call]) -> None:
         if not calls:
@@ -167,16 +182,24 @@ class CardLogWriter:
             RECORDINGS_DROPPED.inc(len(calls))
             log.exception("could not record %d evaluations", len(calls))
 
-    def _prune(self) -> None:
-        """Prune past the retention, and count feedback whose card another writer logged meanwhile."""
+    def _sweep(self, received_since: datetime) -> None:
+        """Count the feedback received since then whose card a writer logged while it was being stored."""
         try:
-            late = self._store.tally_late_feedback(datetime.now(UTC) - self._retention)
+            late = self._store.tally_late_feedback(received_since)
+        except SQLAlchemyError:
+            log.exception("could not count feedback whose card was logged after it")
+            return
+        if late:
+            log.info("counted %d feedback entries whose card was logged after them", late)
+
+    def _prune(self) -> None:
+        """Count all such feedback within the retention, then prune past it."""
+        self._sweep(datetime.now(UTC) - self._retention)
+        try:
             cards, answers, evaluations = self._store.prune(self._retention, datetime.now(UTC))
         except SQLAlchemyError:
             log.exception("could not prune the card log")
             return
-        if late:
-            log.info("counted %d feedback entries whose card was logged after them", late)
         if cards or answers or evaluations:
             log.info("pruned %d logged cards, %d feedback entries and %d recorded evaluations older than %d days",
                      cards, answers, evaluations, self._retention.days)

@@ -13,19 +13,21 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select
 
 from cds import PROJECT_ROOT
 from cds.api import create_app
 from cds.config import Settings
 from cds.patient_hash import KEY_FILE
-from cds.store.cardlog import card_rows
+from cds.store.cardlog import SWEEP_AFTER_S, card_rows
 from cds.store.feedback import FeedbackStore
-from cds.store.tables import feedback, issued_cards
+from cds.store.tables import card_hours, feedback, issued_cards
 from tests.conftest import fixture_request, sample
+from tests.live import wait_until
 from tests.postgres import postgres_server
 from tests.stores import OLD_FEEDBACK, database_at, stored_text, table_rows
 
@@ -63,6 +65,26 @@ def test_each_issued_card_is_logged_with_a_keyed_patient_hash_and_no_phi(client,
     stored = stored_text(engine)
     assert request["context"]["patientId"] not in stored
     assert "Jane" not in stored
+
+
+def test_feedback_stored_while_its_cards_batch_was_in_flight_is_counted_within_seconds(client):
+    # On PostgreSQL a feedback post and the batch logging its card can each commit unseen by the other (as
+    # on two replicas): the feedback is left unclaimed. The writer sweeps seconds after a batch, not hourly.
+    card = client.post("/cds-services/b12-order-sign", json=fixture_request(UNIT_ERROR)).json()["cards"][0]
+    client.app.state.card_log.flush()
+    store = client.app.state.feedback
+    with store.engine.begin() as connection:   # as that post leaves it: stored, its card not seen
+        connection.execute(insert(feedback), {"card_uuid": card["uuid"], "outcome": "accepted",
+                                              "service_id": "b12-order-sign", "known_card": "no",
+                                              "received_at": datetime.now(UTC), "outcome_at": datetime.now(UTC)})
+    another = {**fixture_request(UNIT_ERROR), "hookInstance": str(uuid4())}   # a batch after it, as under load
+    client.post("/cds-services/b12-order-sign", json=another)
+
+    def accepted() -> int:
+        with store.engine.connect() as connection:
+            return connection.execute(select(func.sum(card_hours.c.accepted))).scalar_one() or 0
+
+    wait_until(lambda: accepted() == 1, "the feedback counted", timeout_s=SWEEP_AFTER_S + 8)
 
 
 def test_an_odd_hook_instance_is_logged_to_fit(client):
