@@ -21,7 +21,7 @@ from cds.analytics.queries import build_report
 from cds.patient_hash import patient_key
 from cds.store.feedback import FeedbackStore
 from cds.store.tables import card_hours, feedback, issued_cards
-from tests.stores import database_at
+from tests.stores import database_at, sqlite_plans
 
 NOW = datetime(2026, 12, 6, 12, 30, 15, tzinfo=UTC)
 
@@ -78,18 +78,8 @@ def test_the_queries_use_their_indexes(tmp_path):
     the card log by issue time and their feedback by card (never a walk of every card or feedback)."""
     store = FeedbackStore(f"sqlite:///{tmp_path / 'feedback.db'}")
     seed(store, 2000, days=30, now=NOW)
-    plans: list[str] = []
-
-    def explain(connection, cursor, statement, parameters, context, executemany) -> None:
-        if statement.lstrip().upper().startswith(("SELECT", "WITH")):
-            rows = cursor.connection.execute(f"EXPLAIN QUERY PLAN {statement}", parameters).fetchall()
-            plans.append(" | ".join(row[-1] for row in rows))
-
-    from sqlalchemy import event
-
-    event.listen(store.engine, "before_cursor_execute", explain)
-    build_report(store.engine, AnalyticsQuery(NOW - timedelta(days=30), NOW))
-    event.remove(store.engine, "before_cursor_execute", explain)
+    with sqlite_plans(store.engine, "SELECT", "WITH") as plans:
+        build_report(store.engine, AnalyticsQuery(NOW - timedelta(days=30), NOW))
     text_of = "\n".join(plans)
     assert "SEARCH card_hours USING INDEX sqlite_autoindex_card_hours_1 (hour>? AND hour<?)" in text_of
     assert "SEARCH issued_cards USING INDEX ix_issued_cards_issued_at (issued_at>? AND issued_at<?)" in text_of

@@ -16,7 +16,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy import Engine, insert, select, text
 
 from cds import PROJECT_ROOT
 from cds.patient_hash import patient_key
@@ -145,7 +145,7 @@ def test_a_card_batch_the_database_ends_to_break_a_deadlock_is_written_again_and
     other.execute(text("SELECT 1 FROM feedback WHERE card_uuid = 'card-1' FOR UPDATE"))
     with ThreadPoolExecutor(1) as pool:
         batch = pool.submit(store.log_cards, [card])
-        wait_until(lambda: _waiting_on_a_lock(postgres) == 1, "the batch waiting for the feedback row")
+        wait_until(lambda: _waiting_on_a_lock(store.engine) == 1, "the batch waiting for the feedback row")
         other.execute(insert(card_hours).values(hour=hour_of(card["issued_at"]), service_id="b12-order-sign",
                                                 rule_id="units.mg-mcg-confusion", pack_version="2026-12-06",
                                                 silent=False, cards=0))
@@ -158,11 +158,8 @@ def test_a_card_batch_the_database_ends_to_break_a_deadlock_is_written_again_and
     assert (row["cards"], row["accepted"]) == (1, 1)
 
 
-def _waiting_on_a_lock(server: str) -> int:
-    """Backends of the server waiting on a lock now."""
-    engine = create_engine(server)
+def _waiting_on_a_lock(engine: Engine) -> int:
+    """Backends of the engine's server waiting on a lock now."""
     with engine.connect() as connection:
         waiting = connection.execute(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"))
-        count = waiting.scalar_one()
-    engine.dispose()
-    return count
+        return waiting.scalar_one()

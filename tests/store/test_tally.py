@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, insert, select
+from sqlalchemy import insert, select
 
 from cds.analytics.figures import AnalyticsQuery
 from cds.analytics.queries import build_report
@@ -20,7 +20,7 @@ from cds.store import tally
 from cds.store.database import insert_ignoring_duplicates
 from cds.store.feedback import FeedbackRequest, FeedbackStore
 from cds.store.tables import as_utc, card_hours, feedback, hour_of, issued_cards
-from tests.stores import database_at
+from tests.stores import database_at, sqlite_plans
 
 NOW = datetime(2026, 12, 6, 12, 30, 15, tzinfo=UTC)
 SERVICES = ["b12-order-sign", "b12-label-check"]
@@ -187,17 +187,9 @@ def test_claiming_early_feedback_reads_only_what_it_may_claim(settings):
     its cards' feedback by card, never a walk of the retention window's feedback (the sweep holds SQLite's
     write lock, and that walk grew with the hospital)."""
     store = _busy_store(settings.feedback_url(), seed=3)
-    plans: list[str] = []
-
-    def explain(connection, cursor, statement, parameters, context, executemany) -> None:
-        if statement.lstrip().upper().startswith("UPDATE FEEDBACK"):
-            rows = cursor.connection.execute(f"EXPLAIN QUERY PLAN {statement}", parameters).fetchall()
-            plans.append(" | ".join(row[-1] for row in rows))
-
-    event.listen(store.engine, "before_cursor_execute", explain)
-    store.tally_late_feedback(NOW - timedelta(days=400))
-    store.log_cards([_card(random.Random(4), 10_000)])
-    event.remove(store.engine, "before_cursor_execute", explain)
+    with sqlite_plans(store.engine, "UPDATE FEEDBACK") as plans:
+        store.tally_late_feedback(NOW - timedelta(days=400))
+        store.log_cards([_card(random.Random(4), 10_000)])
     sweep, batch = plans
     assert "SEARCH feedback USING INDEX ix_feedback_unclaimed (received_at>?)" in sweep
     assert "SEARCH feedback USING INDEX sqlite_autoindex_feedback_1 (card_uuid=?)" in batch
